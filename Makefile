@@ -1,0 +1,44 @@
+# Two commands for a newcomer: `make demo` (main job on the built-in dataset) and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# Cell timeout for nbval (seconds); each FAST notebook should finish in a few minutes.
+NB_TIMEOUT ?= 600
+
+.PHONY: demo test unit nbtest lab notebooks bench install clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(PY) -m ipykernel install --user --name python3 >/dev/null 2>&1 || true
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m mfjle_lib demo
+
+unit: $(STAMP)
+	$(PY) -m pytest tests -q --timeout=900
+
+nbtest: $(STAMP)
+	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
+		MFJLE_FAST=1 MFJLE_NO_PROGRESS=1 $(PY) -m pytest --nbval-lax --nbval-current-env \
+			--nbval-cell-timeout=$(NB_TIMEOUT) -p no:cacheprovider notebooks -q; \
+	else echo "no notebooks yet"; fi
+
+test: unit nbtest
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks
+
+notebooks: $(STAMP)
+	MFJLE_FAST=1 $(PY) -m mfjle_lib.notebook_tools execute notebooks/*.ipynb
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench.py
+
+clean:
+	rm -rf data/cache runs figures .pytest_cache

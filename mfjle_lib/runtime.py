@@ -1,0 +1,54 @@
+"""One device helper, one seed/determinism helper, one progress-bar helper."""
+from __future__ import annotations
+
+import os
+import random
+import sys
+
+import numpy as np
+import torch
+
+
+def get_device(name: str | None = None) -> torch.device:
+    """Return the requested device, else the best available one (cuda -> mps -> cpu)."""
+    if name and name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    """Seed Python, NumPy and torch; strict determinism on CPU, warn-only on CUDA (DESIGN §7)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    if deterministic:
+        # cuBLAS needs a fixed workspace to be deterministic; set before the first CUDA matmul.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        # ResNet's adaptive pooling backward has no deterministic CUDA kernel: warn, don't fail.
+        torch.use_deterministic_algorithms(True, warn_only=torch.cuda.is_available())
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (so progress bars render as widgets or plain text)."""
+    return "ipykernel" in sys.modules
+
+
+def progress(iterable=None, **kwargs):
+    """tqdm that behaves in a terminal and in a notebook, and stays quiet when output is piped."""
+    from tqdm.auto import tqdm
+
+    kwargs.setdefault("dynamic_ncols", True)
+    kwargs.setdefault("leave", False)
+    if "disable" not in kwargs:
+        # Off when stderr is not a terminal (CI logs, pipes) unless inside a notebook.
+        kwargs["disable"] = not (in_notebook() or sys.stderr.isatty()) or bool(os.environ.get("MFJLE_NO_PROGRESS"))
+    return tqdm(iterable, **kwargs)

@@ -1,0 +1,6 @@
+"""`python -m mfjle_lib ...`."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,79 @@
+"""What every lesson's first cells share: the FAST/full switch, sizes, device, seeds, run folders."""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .config import TrainConfig, make_config
+from .paths import runs_dir
+
+IS_COLAB = "google.colab" in sys.modules
+
+
+@dataclass
+class CourseParams:
+    """The parameters a lesson runs with, derived from MFJLE_FAST / DATASET / ROOT / CHECKPOINT."""
+
+    fast: bool
+    dataset: str
+    root: str | None
+    checkpoint: str | None
+    preset: str
+    device: str
+    seeds: list[int] = field(default_factory=list)
+
+    @property
+    def mode_line(self) -> str:
+        """The deterministic line nbval checks: a run that forgot MFJLE_FAST=1 prints another."""
+        return f"mode: {'FAST' if self.fast else 'FULL'} | dataset: {self.dataset} | preset: {self.preset}"
+
+    def config(self, **overrides: Any) -> TrainConfig:
+        """A TrainConfig for this lesson's preset and dataset, with overrides."""
+        base = {"dataset": self.dataset, "root": self.root, "device": self.device}
+        base.update(overrides)
+        return make_config(self.preset, **base)
+
+    def run_dir(self, name: str) -> Path:
+        """Where a lesson's training run writes (`runs/<mode>/<name>`), shared across lessons."""
+        return runs_dir() / ("fast" if self.fast else f"full_{self.dataset}") / name
+
+
+def lesson_setup(fast: bool, dataset: str = "synthetic", root: str | None = None, checkpoint: str | None = None, seeds_fast: int = 2, seeds_full: int = 3) -> CourseParams:
+    """Derive a lesson's parameters and print the mode line (checked by nbval)."""
+    from .runtime import get_device
+
+    dataset = dataset or "synthetic"
+    device = str(get_device())
+    if fast:
+        preset = "fast"
+    elif dataset != "synthetic":
+        preset = "paper"  # real datasets: the paper's recipe (Section IV.B)
+    else:
+        preset = "gpu" if device == "cuda" else "cpu"
+    params = CourseParams(bool(fast), dataset, root or None, checkpoint or None, preset, device, list(range(seeds_fast if fast else seeds_full)))
+    print(params.mode_line)
+    return params
+
+
+def read_env_flag(name: str) -> bool:
+    """True for 1/true/yes in the environment."""
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def describe_environment() -> str:
+    """Python, torch, device and thread count, for the first output of each lesson."""
+    import torch
+
+    from .runtime import get_device
+
+    dev = get_device()
+    gpu = f" ({torch.cuda.get_device_name(0)})" if dev.type == "cuda" else ""
+    return (f"python {platform.python_version()}, torch {torch.__version__}, device {dev}{gpu}, "
+            f"{torch.get_num_threads()} CPU threads, colab={IS_COLAB}")
+
+
+__all__ = ["CourseParams", "lesson_setup", "read_env_flag", "describe_environment", "IS_COLAB", "replace"]

@@ -144,8 +144,8 @@ def collect_outputs(model: torch.nn.Module, data: DataBundle, indices: np.ndarra
     idx_t = torch.as_tensor(indices, dtype=torch.long)
     for start in range(0, len(idx_t), batch_size):
         idx = idx_t[start : start + batch_size].to(data.images.device)
-        x = imagenet_normalise(normalise(data.images[idx], device)).contiguous(memory_format=torch.channels_last)
-        lm = data.landmarks[idx].to(device)
+        x = imagenet_normalise(normalise(data.images.index_select(0, idx), device)).contiguous(memory_format=torch.channels_last)
+        lm = data.landmarks.index_select(0, idx.to(data.landmarks.device)).to(device)
         with autocast_for(device, amp):
             out = model(x, lm)
         g_all.append(out.global_logits.double().cpu())
@@ -253,7 +253,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, data: Dat
         data = load_data(cfg, device, show_progress)
     seed_everything(cfg.seed)  # data preparation may have used the RNG; the model must not notice
     model = model_from_config(cfg, device).to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
+    # fused Adam: one kernel over all six ResNets' 67M parameters (17x faster on CPU than the loop).
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), fused=device.type in ("cpu", "cuda"))
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
     gen = torch.Generator().manual_seed(cfg.seed)
     history: list[dict[str, Any]] = []
@@ -300,9 +301,10 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, data: Dat
         bar = progress(range(steps), desc=f"{cfg.model} epoch {epoch}/{cfg.epochs}", disable=None if show_progress else True)
         for b in bar:
             idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-            x = normalise(data.images[idx.to(data.images.device)], device)
-            lm = data.landmarks[idx.to(data.landmarks.device)].to(device)
-            y = data.labels[idx.to(data.labels.device)].to(device)
+            # index_select: ~13x faster than fancy indexing for uint8 on CPU (bench_data.py).
+            x = normalise(data.images.index_select(0, idx.to(data.images.device)), device)
+            lm = data.landmarks.index_select(0, idx.to(data.landmarks.device)).to(device)
+            y = data.labels.index_select(0, idx.to(data.labels.device)).to(device)
             if cfg.augment:
                 x, lm = augment_batch(x, lm, gen)
             x = imagenet_normalise(x).contiguous(memory_format=torch.channels_last)
@@ -315,7 +317,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, data: Dat
             total.backward()
             optimizer.step()
             n = len(idx)
-            parts = [float(total), float(g_loss)] + ([float(v) for v in l_loss] if l_loss is not None else [math.nan] * NUM_LANDMARKS)
+            parts = [total.item(), g_loss.item()] + (l_loss.detach().tolist() if l_loss is not None else [math.nan] * NUM_LANDMARKS)
             sums += np.array(parts) * n
             count += n
             if hasattr(bar, "set_postfix"):

@@ -1,0 +1,149 @@
+"""End-to-end training on the built-in dataset: learns, round-trips, resumes, stops on NaN."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mfjle_lib.config import make_config
+from mfjle_lib.errors import CheckpointError, ConfigError, TrainingDiverged
+from mfjle_lib.evaluation import evaluate_checkpoint, load_trained_model, refuse_outputs
+from mfjle_lib.metrics import multilabel_metrics
+from mfjle_lib.training import load_data, load_outputs, train
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    """A private data folder so tests never touch the repo's cache."""
+    path = tmp_path_factory.mktemp("data")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MFJLE_DATA_DIR", str(path))
+    yield path
+    mp.undo()
+
+
+def tiny(**overrides):
+    """A config that trains in seconds on 2 CPU cores."""
+    base = dict(dataset="synthetic", num_images=240, source_size=64, image_size=32, local_size=16, epochs=3, batch_size=32, lr=2e-3, device="cpu")
+    base.update(overrides)
+    return make_config("fast", **base)
+
+
+@pytest.fixture(scope="module")
+def bundle(data_dir):
+    return load_data(tiny(), show_progress=False)
+
+
+@pytest.fixture(scope="module")
+def trained(bundle, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    return train(tiny(model="mfjle", epochs=4), out, data=bundle, show_progress=False)
+
+
+def test_training_writes_every_output(trained) -> None:
+    out = trained.out_dir
+    for name in ("metrics.json", "history.csv", "checkpoint.pt", "last.pt", "test_outputs.npz"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("hamming_loss", "one_error", "coverage", "ranking_loss", "average_precision", "micro_f1", "macro_f1", "micro_auc", "macro_auc", "n_samples", "n_ranking_excluded"):
+        assert key in metrics
+    assert metrics["source_size"] == 64 and metrics["image_size"] == 32 and metrics["local_size"] == 16
+    assert metrics["seed"] == 0 and metrics["split_seed"] == 0
+    assert len(trained.history) == 4
+    outputs = load_outputs(out / "test_outputs.npz")
+    assert outputs["module_probs"].shape[1:] == (6, 6)
+    assert outputs["module_probs"].dtype == np.float64
+
+
+def test_training_beats_a_trivial_predictor(trained, bundle) -> None:
+    """Better than predicting the training prevalence for every image (which ranks nothing)."""
+    outputs = load_outputs(trained.out_dir / "test_outputs.npz")
+    prior = bundle.prepared.labels[bundle.splits["train"]].mean(0)
+    trivial = multilabel_metrics(outputs["labels"], np.tile(prior, (len(outputs["labels"]), 1)) + 1e-9 * np.arange(6))
+    ours = trained.metrics
+    assert ours["micro_auc"] > trivial["micro_auc"] + 0.05
+    assert ours["average_precision"] > trivial["average_precision"]
+
+
+def test_checkpoint_round_trip(trained, bundle) -> None:
+    again = evaluate_checkpoint(trained.out_dir / "checkpoint.pt", data=bundle, show_progress=False)
+    for key in ("micro_f1", "coverage", "average_precision"):
+        assert again[key] == pytest.approx(trained.metrics[key], abs=1e-9)
+
+
+def test_refusing_saved_outputs_equals_evaluating_with_those_weights(trained, bundle) -> None:
+    weights = (1.0, 0.5, 0.0, 0.2, 0.0, 1.0)
+    direct = evaluate_checkpoint(trained.out_dir / "checkpoint.pt", fusion_weights=weights, data=bundle, show_progress=False)
+    refused = refuse_outputs(load_outputs(trained.out_dir / "test_outputs.npz"), weights)
+    for key in refused:
+        assert refused[key] == pytest.approx(direct[key], abs=1e-9)
+
+
+def test_resume_gives_the_same_result_as_an_uninterrupted_run(bundle, tmp_path) -> None:
+    cfg = tiny(model="mfjle", epochs=3, augment=True)
+    full = train(cfg, tmp_path / "full", data=bundle, show_progress=False)
+    train(cfg, tmp_path / "cut", data=bundle, show_progress=False, stop_after_epoch=1)
+    # A row from the "future" that the resume must cut away.
+    hist = (tmp_path / "cut" / "history.csv").read_text()
+    (tmp_path / "cut" / "history.csv").write_text(hist + hist.splitlines()[-1].replace("1,", "2,", 1) + "\n")
+    resumed = train(cfg, tmp_path / "cut", resume=True, data=bundle, show_progress=False)
+    assert resumed.metrics["micro_f1"] == full.metrics["micro_f1"]
+    assert resumed.metrics["coverage"] == full.metrics["coverage"]
+    a = load_outputs(tmp_path / "full" / "test_outputs.npz")["module_probs"]
+    b = load_outputs(tmp_path / "cut" / "test_outputs.npz")["module_probs"]
+    assert np.array_equal(a, b)
+    assert list(resumed.history["epoch"]) == [1, 2, 3]
+
+
+def test_resume_refuses_other_settings(bundle, tmp_path) -> None:
+    train(tiny(model="resnet18", epochs=1), tmp_path, data=bundle, show_progress=False)
+    with pytest.raises(ConfigError, match="different settings"):
+        train(tiny(model="resnet18", epochs=2, lr=0.5), tmp_path, resume=True, data=bundle, show_progress=False)
+
+
+def test_baseline_and_ensemble_global_module_train_identically(bundle, tmp_path) -> None:
+    """Same seed: MF-JLE's global branch *is* the ResNet-18 baseline (paired comparison)."""
+    base = train(tiny(model="resnet18", epochs=2), tmp_path / "b", data=bundle, show_progress=False)
+    ens = train(tiny(model="mfjle", epochs=2), tmp_path / "e", data=bundle, show_progress=False)
+    gb = load_outputs(tmp_path / "b" / "test_outputs.npz")["global_logits"]
+    ge = load_outputs(tmp_path / "e" / "test_outputs.npz")["global_logits"]
+    if base.metrics["selected_epoch"] == ens.metrics["selected_epoch"]:
+        assert np.array_equal(gb, ge)
+    hb = base.history["train_loss_global"].to_numpy()
+    he = ens.history["train_loss_global"].to_numpy()
+    assert np.array_equal(hb, he)
+
+
+def test_nan_loss_stops_with_epoch_and_module(bundle, tmp_path, monkeypatch) -> None:
+    from mfjle_lib import models
+
+    real = models.LoopLocalNets.forward
+
+    def third_net_explodes(self, crops):
+        out = real(self, crops)
+        return torch.cat([out[:, :2], out[:, 2:3] * float("inf"), out[:, 3:]], dim=1)
+
+    monkeypatch.setattr(models.LoopLocalNets, "forward", third_net_explodes)
+    with pytest.raises(TrainingDiverged, match=r"epoch 1, batch 1, in the local3 module"):
+        train(tiny(model="mfjle", epochs=1), tmp_path, data=bundle, show_progress=False)
+
+
+def test_nan_landmarks_give_zero_crops_not_a_crash() -> None:
+    from mfjle_lib.models import build_model
+
+    m = build_model("mfjle", global_size=32, local_size=16)
+    crops = m.crops(torch.randn(2, 3, 64, 64), torch.full((2, 5, 2), float("nan")))
+    assert torch.all(crops == 0)
+
+
+def test_checkpoint_that_is_not_ours_is_refused(tmp_path) -> None:
+    path = tmp_path / "x.pt"
+    torch.save({"hello": torch.zeros(1)}, path)
+    with pytest.raises(CheckpointError, match="not an mfjle"):
+        load_trained_model(path)

@@ -78,7 +78,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
     "gpu": {"epochs": 40, "batch_size": 128, "lr": 1e-3, "step_size": 10, "source_size": 128, "image_size": 128, "local_size": 48, "num_images": 5000},
     "cpu": {"epochs": 8, "batch_size": 64, "lr": 1e-3, "step_size": 5, "source_size": 128, "image_size": 64, "local_size": 32, "num_images": 3000},
-    "fast": {"epochs": 3, "batch_size": 32, "lr": 1e-3, "step_size": 2, "source_size": 96, "image_size": 48, "local_size": 24, "num_images": 600},
+    "fast": {"epochs": 4, "batch_size": 32, "lr": 1e-3, "step_size": 2, "source_size": 64, "image_size": 48, "local_size": 24, "num_images": 600},
 }
 
 

@@ -59,6 +59,29 @@ def lesson_setup(fast: bool, dataset: str = "synthetic", root: str | None = None
     return params
 
 
+def run_name(cfg: TrainConfig) -> str:
+    """A readable, unique folder name for a config: model, loss, λ, seed and a hash of the rest."""
+    import hashlib
+    import json
+
+    settings = {k: v for k, v in cfg.to_dict().items() if k != "device"}
+    digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    lam = "-".join(f"{x:g}" for x in cfg.lambdas) if len(set(cfg.lambdas)) > 1 else f"{cfg.lambdas[0]:g}"
+    parts = [cfg.model, cfg.loss] + ([f"lam{lam}"] if cfg.model == "mfjle" else []) + [f"seed{cfg.seed}", digest]
+    return "_".join(parts)
+
+
+def train_cached(params: CourseParams, cfg: TrainConfig, data=None, show_progress: bool = True):
+    """Train `cfg` once per course run: a finished run with the same settings is reused, not redone.
+
+    Lessons 03-05 share runs this way (lesson 05 reuses the seeds 03 and 04 trained).
+    """
+    from .training import train
+
+    out = params.run_dir(run_name(cfg))
+    return train(cfg, out, resume=True, data=data, show_progress=show_progress)
+
+
 def read_env_flag(name: str) -> bool:
     """True for 1/true/yes in the environment."""
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
@@ -76,4 +99,4 @@ def describe_environment() -> str:
             f"{torch.get_num_threads()} CPU threads, colab={IS_COLAB}")
 
 
-__all__ = ["CourseParams", "lesson_setup", "read_env_flag", "describe_environment", "IS_COLAB", "replace"]
+__all__ = ["CourseParams", "lesson_setup", "run_name", "train_cached", "read_env_flag", "describe_environment", "IS_COLAB", "replace"]

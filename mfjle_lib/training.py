@@ -280,9 +280,11 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, data: Dat
             # Cut history back to the resumed epoch: later rows came from the interrupted run.
             old = pd.read_csv(out_dir / "history.csv")
             history = old[old["epoch"] < start_epoch].to_dict("records")
-        print(f"resuming {out_dir} from epoch {start_epoch - 1}")
-    elif resume:
-        print(f"no {last_path} yet: starting from scratch")
+        if show_progress:
+            done = start_epoch > cfg.epochs
+            print(f"reusing the finished run in {out_dir}" if done else f"resuming {out_dir} from epoch {start_epoch - 1}", flush=True)
+    elif resume and show_progress:
+        print(f"no {last_path.name} in {out_dir} yet: starting from scratch", flush=True)
 
     train_idx = torch.as_tensor(data.splits["train"], dtype=torch.long)
     val_idx = data.splits["val"]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import ConfigError, MfjleError
+from .runtime import json_safe
 
 DATASETS = ("synthetic", "rafml", "jaffe", "ferplus", "folder")
 
@@ -153,7 +154,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
         save_figure(plot_samples(prepared, n=16), args.figure)
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(json_safe(summary)))
         return 0
     print(f"dataset {summary['dataset']}: {summary['num_images']} images, label cardinality {summary['label_cardinality']:.2f}")
     print("positives per emotion: " + ", ".join(f"{k} {v}" for k, v in summary["label_counts"].items()))
@@ -191,7 +192,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     metrics = evaluate_checkpoint(args.checkpoint, args.dataset, args.root, args.split, args.fusion_weights, args.device)
     if args.json:
-        print(json.dumps(metrics))
+        print(json.dumps(json_safe(metrics)))
     else:
         print(format_table(results_table({f"{metrics['model']} ({args.split})": metrics}, metrics["dataset"])))
     return 0

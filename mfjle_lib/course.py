@@ -71,15 +71,31 @@ def run_name(cfg: TrainConfig) -> str:
     return "_".join(parts)
 
 
-def train_cached(params: CourseParams, cfg: TrainConfig, data=None, show_progress: bool = True):
+def train_cached(params: CourseParams, cfg: TrainConfig, data=None, show_progress: bool = True, keep_resume_state: bool = False):
     """Train `cfg` once per course run: a finished run with the same settings is reused, not redone.
 
-    Lessons 03-05 share runs this way (lesson 05 reuses the seeds 03 and 04 trained).
+    Lessons 03-05 and 07 share runs this way (lesson 05 reuses the seeds 03 and 04 trained).
+    A finished run's `last.pt` (weights + Adam state, ~0.8 GB for MF-JLE) is deleted unless
+    `keep_resume_state`, so a dozen ablation runs don't fill the disk; `checkpoint.pt` stays.
     """
-    from .training import train
+    import json
+
+    import pandas as pd
+
+    from .checkpoints import load_checkpoint
+    from .training import TrainResult, train
 
     out = params.run_dir(run_name(cfg))
-    return train(cfg, out, resume=True, data=data, show_progress=show_progress)
+    if (out / "metrics.json").exists() and (out / "checkpoint.pt").exists():
+        saved = load_checkpoint(out / "checkpoint.pt")["config"]
+        if {k: v for k, v in saved.items() if k != "device"} == {k: v for k, v in cfg.to_dict().items() if k != "device"}:
+            if show_progress:
+                print(f"reusing the finished run {out.name}")
+            return TrainResult(out, json.loads((out / "metrics.json").read_text()), pd.read_csv(out / "history.csv"), cfg)
+    result = train(cfg, out, resume=True, data=data, show_progress=show_progress)
+    if not keep_resume_state:
+        (out / "last.pt").unlink(missing_ok=True)
+    return result
 
 
 def read_env_flag(name: str) -> bool:

@@ -13,7 +13,7 @@ from .config import TrainConfig
 from .errors import ConfigError
 from .metrics import multilabel_metrics
 from .models import check_fusion_weights
-from .runtime import get_device
+from .runtime import get_device, json_safe
 from .training import (DataBundle, collect_outputs, fuse, load_canonical_state, load_data, metrics_record, model_from_config, train)
 
 
@@ -80,7 +80,7 @@ def reproduce(cfg: TrainConfig, seeds: int, out_dir: str | Path, models: Sequenc
             print(f"== {name}, seed {seed} ==", flush=True)
             result = train(run_cfg, run_dir, resume=True, data=data, show_progress=show_progress)
             runs[name].append(result.metrics)
-    (out_dir / "reproduce.json").write_text(json.dumps({"config": cfg.to_dict(), "runs": runs}, indent=2))
+    (out_dir / "reproduce.json").write_text(json.dumps(json_safe({"config": cfg.to_dict(), "runs": runs}), indent=2))
     return runs
 
 

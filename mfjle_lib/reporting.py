@@ -60,7 +60,8 @@ def summarise_runs(runs: Sequence[Mapping[str, float]]) -> dict[str, tuple[float
         missing = [i for i, run in enumerate(runs) if key not in run]
         if missing:
             raise ValueError(f"run(s) {missing} lack the metric {key!r}")
-        values = np.array([float(run[key]) for run in runs], dtype=np.float64)
+        # None is how metrics.json stores NaN (strict JSON).
+        values = np.array([math.nan if run[key] is None else float(run[key]) for run in runs], dtype=np.float64)
         mean = float(values.mean())
         std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
         out[key] = (mean, std)

@@ -52,3 +52,18 @@ def progress(iterable=None, **kwargs):
         # Off when stderr is not a terminal (CI logs, pipes) unless inside a notebook.
         kwargs["disable"] = not (in_notebook() or sys.stderr.isatty()) or bool(os.environ.get("MFJLE_NO_PROGRESS"))
     return tqdm(iterable, **kwargs)
+
+
+def json_safe(obj):
+    """Replace NaN/inf floats by None (strict JSON) and numpy scalars by Python numbers, recursively."""
+    import math
+
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj

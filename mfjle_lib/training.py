@@ -20,14 +20,14 @@ import torch
 
 from . import __version__
 from .augment import augment_batch
-from .checkpoints import RESUME_FORMAT, atomic_torch_save, atomic_write_bytes, atomic_write_text, load_checkpoint, save_checkpoint
+from .checkpoints import RESUME_FORMAT, atomic_write_bytes, atomic_write_text, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .constants import EMOTIONS, IMAGENET_MEAN, IMAGENET_STD, NUM_LANDMARKS
 from .errors import ConfigError, TrainingDiverged
 from .losses import joint_loss
 from .metrics import multilabel_report
 from .models import build_model
-from .runtime import get_device, progress, seed_everything
+from .runtime import get_device, json_safe, progress, seed_everything
 
 MODULE_NAMES = ("global",) + tuple(f"local{i + 1}" for i in range(NUM_LANDMARKS))
 
@@ -390,7 +390,7 @@ def finish_run(model: torch.nn.Module, cfg: TrainConfig, data: DataBundle, out_d
     outputs = collect_outputs(model, data, test_idx, device=device, amp=cfg.amp)
     metrics = metrics_record(outputs, data.prepared.labels[test_idx], cfg, selected_epoch=best_epoch)
     metrics["n_train"], metrics["n_val"] = int(len(data.splits["train"])), int(len(data.splits["val"]))
-    atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2))
+    atomic_write_text(out_dir / "metrics.json", json.dumps(json_safe(metrics), indent=2))
     save_outputs(out_dir / "test_outputs.npz", outputs, data.prepared.labels[test_idx], [data.prepared.ids[i] for i in test_idx], cfg)
     return metrics
 

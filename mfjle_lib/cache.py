@@ -22,7 +22,7 @@ import torch
 
 from .alignment import align_face, resize_aligned
 from .constants import EMOTIONS, NUM_LABELS
-from .errors import DataError
+from .errors import ConfigError, DataError
 from .landmarks import as_rgb_uint8, detect_landmarks, fallback_landmarks, load_landmark_cache, save_landmark_cache
 from .paths import cache_dir
 from .records import LANDMARK_SOURCES, DatasetIndex, FaceRecord
@@ -303,7 +303,7 @@ def prepare_dataset(
 
     size = int(size)
     if size < 8:
-        raise ValueError(f"image size must be at least 8 pixels, got {size}")
+        raise ConfigError(f"image size (R, --source-size / data --image-size) must be at least 8 pixels, got {size}")
     base = cache_dir()
     fingerprint = _fingerprint(index)
     key = cache_key(index, size, fingerprint)

@@ -7,12 +7,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from .errors import ConfigError, MfjleError
-from .runtime import json_safe
+
+# torch is imported inside the commands that need it, so `--help` and bad label files answer
+# in a fraction of a second instead of after torch's multi-second import.
+
+
+def json_safe(obj):
+    """runtime.json_safe, imported lazily (runtime imports torch)."""
+    from .runtime import json_safe as safe
+
+    return safe(obj)
 
 DATASETS = ("synthetic", "rafml", "jaffe", "ferplus", "folder")
 
@@ -23,6 +33,40 @@ def _floats(text: str) -> tuple[float, ...]:
         return tuple(float(x) for x in text.split(",") if x.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _positive_int(text: str) -> int:
+    """Parse a whole number >= 1 (sizes, counts, epochs)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _check_device(name: str | None) -> None:
+    """Reject a --device that cannot work here with one line (torch would raise a long RuntimeError)."""
+    if name is None or name in ("", "auto"):
+        return
+    import torch
+
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"--device {name!r} is not a device (use cpu, cuda, cuda:N or mps)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {name}: no CUDA GPU is available here (use --device cpu)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here")
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ConfigError(f"--device {name}: Apple MPS is not available here (use --device cpu)")
+    elif dev.type != "cpu":
+        raise ConfigError(f"--device {name}: only cpu, cuda and mps are supported")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,17 +80,17 @@ def _add_data_args(p: argparse.ArgumentParser, required_dataset: bool = False) -
     p.add_argument("--dataset", choices=DATASETS, default=None if required_dataset else "synthetic", required=required_dataset, help="dataset name (default: synthetic, built in)")
     p.add_argument("--root", default=None, help="dataset folder (not needed for synthetic)")
     p.add_argument("--skip-bad", action="store_true", help="skip, count and list bad files instead of stopping")
-    p.add_argument("--num-images", type=int, default=None, help="synthetic only: number of faces to render")
+    p.add_argument("--num-images", type=_positive_int, default=None, help="synthetic only: number of faces to render")
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="paper", choices=["paper", "gpu", "cpu", "fast"], help="paper = the paper's recipe (default); cpu/fast/gpu = smaller sizes")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
+    p.add_argument("--epochs", type=_positive_int)
+    p.add_argument("--batch-size", type=_positive_int)
     p.add_argument("--lr", type=float, help="learning rate (paper: 1e-4)")
-    p.add_argument("--image-size", type=int, help="S_g: side of the global branch's input")
-    p.add_argument("--source-size", type=int, help="R: side of the aligned, cached face")
-    p.add_argument("--local-size", type=int, help="S_l: side of each local crop")
+    p.add_argument("--image-size", type=_positive_int, help="S_g: side of the global branch's input")
+    p.add_argument("--source-size", type=_positive_int, help="R: side of the aligned, cached face")
+    p.add_argument("--local-size", type=_positive_int, help="S_l: side of each local crop")
     p.add_argument("--crop-fraction", type=float, help="c: crop side as a fraction of R")
     lam = p.add_mutually_exclusive_group()
     lam.add_argument("--lambda", dest="lam", type=float, help="λ for all five local modules (Eq. 1; default 0.01)")
@@ -74,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="summarise a dataset")
     _add_data_args(p)
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    p.add_argument("--image-size", type=int, default=None, help="R: side of the decoded cache (default: 128 synthetic, 224 others)")
+    p.add_argument("--image-size", type=_positive_int, default=None, help="R: side of the decoded cache (default: 128 synthetic, 224 others)")
     p.add_argument("--split-scheme", default="paper", choices=["paper", "official", "subject"])
     p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--figure", default=None, help="also save a figure of sample faces with landmarks and labels")
@@ -132,15 +176,16 @@ def _train_overrides(args: argparse.Namespace) -> dict:
 
 def cmd_data(args: argparse.Namespace) -> int:
     """Summarise a dataset (DESIGN §4 `data`)."""
-    from .cache import prepare_dataset
     from .datasets import load_index
-    from .splits import make_splits
 
     size = args.image_size or (128 if args.dataset == "synthetic" else 224)
     options = {"size": size} if args.dataset == "synthetic" else {}
     if args.num_images and args.dataset == "synthetic":
         options["num_images"] = args.num_images
-    index = load_index(args.dataset, args.root, skip_bad=args.skip_bad, **options)
+    index = load_index(args.dataset, args.root, skip_bad=args.skip_bad, **options)  # label errors: before torch loads
+    from .cache import prepare_dataset
+    from .splits import make_splits
+
     prepared = prepare_dataset(index, size=size, skip_bad=args.skip_bad, show_progress=not args.json)
     try:
         splits = make_splits(prepared, args.split_scheme, args.split_seed)
@@ -200,14 +245,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Print labels and probabilities per photo."""
+    from .image_io import read_images
+
+    # Photos first (no torch needed): a bad file is named at once, before the model loads.
+    images, names, problems = read_images(args.images, args.skip_bad)
+    if not images:  # every photo was skipped: nothing to predict, no model to load
+        print(json.dumps([{"problems": problems, "skipped": len(problems)}]) if args.json else "no photo could be read", file=sys.stdout if args.json else sys.stderr)
+        for line in problems if not args.json else []:
+            print(f"skipped {line}", file=sys.stderr)
+        return 1
     from .evaluation import load_trained_model
-    from .predict import predict_files
+    from .predict import predict_images
 
     model, cfg = load_trained_model(args.checkpoint, args.device)
-    preds, problems = predict_files(model, cfg, args.images, args.threshold, args.skip_bad, args.allow_fallback)
+    preds = predict_images(model, cfg, images, names, args.threshold, args.allow_fallback)
     failed = [p for p in preds if p.error]
     if args.json:
-        print(json.dumps([{"image": p.source, "probs": p.probs, "labels": p.positives, "landmarks": p.landmark_source, "error": p.error} for p in preds] + ([{"problems": problems}] if problems else [])))
+        print(json.dumps([{"image": p.source, "probs": p.probs, "labels": p.positives, "landmarks": p.landmark_source, "error": p.error} for p in preds] + ([{"problems": problems, "skipped": len(problems)}] if problems else [])))
     else:
         for p in preds:
             if p.error:
@@ -219,7 +273,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(f"skipped {line}", file=sys.stderr)
     if cfg.dataset == "synthetic" and not args.json:
         print("note: this checkpoint learned from rendered synthetic faces; its answers on real photos mean little.", file=sys.stderr)
-    return 1 if failed and len(failed) == len(preds) else 0
+    return 1 if len(failed) == len(preds) else 0  # nothing predicted (no face, or every file skipped)
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
@@ -255,6 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: dispatch, and turn known errors into one line on stderr (exit 2)."""
     args = build_parser().parse_args(argv)
     try:
+        _check_device(getattr(args, "device", None))
         return COMMANDS[args.command](args)
     except MfjleError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -263,5 +318,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except OSError as err:  # e.g. disk full, permission denied on --out
-        print(f"error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
+        print(f"error: {err.filename}: {err.strerror or err}" if err.filename else f"error: {err}", file=sys.stderr)
         return 2
+    except Exception as err:  # noqa: BLE001 - last resort: one line, not a traceback (DESIGN §4)
+        if os.environ.get("MFJLE_DEBUG"):
+            raise
+        first = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
+        print(f"error: unexpected {type(err).__name__}: {first} (likely a bug in mfjle_lib; rerun with MFJLE_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1

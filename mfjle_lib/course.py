@@ -115,4 +115,54 @@ def describe_environment() -> str:
             f"{torch.get_num_threads()} CPU threads, colab={IS_COLAB}")
 
 
-__all__ = ["CourseParams", "lesson_setup", "run_name", "train_cached", "read_env_flag", "describe_environment", "IS_COLAB", "replace"]
+__all__ = ["CourseParams", "lesson_setup", "run_name", "train_cached", "read_env_flag", "describe_environment", "IS_COLAB", "replace", "sample_photos", "checkpoint_caption", "subject_overlap", "describe_config"]
+
+
+def sample_photos() -> dict[str, Any]:
+    """Real photos that ship offline (lessons 02 and 07): two faces and one photo without a face."""
+    import matplotlib.cbook as cbook
+    import matplotlib.pyplot as plt
+    from skimage import data as skdata
+
+    return {
+        "astronaut": skdata.astronaut(),
+        "grace_hopper": plt.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)),
+        "coffee": skdata.coffee(),
+    }
+
+
+def checkpoint_caption(cfg: TrainConfig) -> str:
+    """One honest line on what a checkpoint learned from (lesson 07's caption)."""
+    if cfg.dataset == "synthetic":
+        data = f"{cfg.num_images or 'the default number of'} rendered synthetic faces (built-in dataset)"
+        note = ("These are drawn cartoons, not photos: what it says about a real face means little; "
+                "it shows the pipeline, not a judgement.")
+    else:
+        data = f"the {cfg.dataset} dataset ({cfg.root or 'root not recorded'})"
+        note = "It predicts how that dataset's annotators would label the expression, not what anyone feels."
+    return (f"checkpoint: {cfg.model}, learned from {data}; preset {cfg.preset}, {cfg.epochs} epochs, "
+            f"R={cfg.source_size}, S_g={cfg.image_size}, S_l={cfg.local_size}, c={cfg.crop_fraction:g}, seed {cfg.seed}.\n{note}")
+
+
+def subject_overlap(subjects: list[str | None], splits: dict) -> dict[str, Any]:
+    """How many test identities also appear in training (lesson 01: why JAFFE needs a subject split)."""
+    import numpy as np
+
+    subj = np.asarray(subjects, dtype=object)
+    train_ids = set(subj[splits["train"]].tolist())
+    test_ids = subj[splits["test"]]
+    seen = np.isin(test_ids, list(train_ids))
+    return {
+        "test faces": int(len(test_ids)),
+        "test identities": int(len(set(test_ids.tolist()))),
+        "of which also in train": int(len(set(test_ids.tolist()) & train_ids)),
+        "test faces of a trained identity": f"{seen.mean():.0%}" if len(test_ids) else "–",
+    }
+
+
+def describe_config(params: CourseParams, cfg: TrainConfig | None = None) -> str:
+    """Seeds, geometry (R, S_g, S_l, c) and recipe of a lesson, identical on every machine for one preset."""
+    cfg = cfg or params.config()
+    images = f", {cfg.num_images} faces" if cfg.dataset == "synthetic" and cfg.num_images else ""
+    return (f"seeds {params.seeds} | geometry R={cfg.source_size}, S_g={cfg.image_size}, S_l={cfg.local_size}, c={cfg.crop_fraction:g} | "
+            f"{cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr:g}, StepLR x{cfg.gamma:g}/{cfg.step_size} | preset {cfg.preset}{images}")

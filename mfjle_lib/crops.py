@@ -75,7 +75,8 @@ def crops_for_display(image: np.ndarray, landmarks: np.ndarray, crop_fraction: f
     """
     mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, dtype=torch.float32).view(1, 3, 1, 1)
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div(255.0)
+    # np.array copies: a read-only memmap face would make torch.from_numpy warn.
+    x = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float().div(255.0)
     x = (x - mean) / std
     lm = torch.as_tensor(np.asarray(landmarks, np.float32))[None]
     crops = cut_crops(x, lm, crop_fraction, out_size)[0]  # (5,3,S,S)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import os
 import threading
+import warnings
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
@@ -133,7 +134,10 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
 def _decode(source: Path | io.BytesIO, where: str | Path) -> np.ndarray:
     """Open, fully decode, orient and convert one image; every failure becomes a DataError."""
     try:
-        with Image.open(source) as img:
+        # PIL warns (one stderr line each) about e.g. corrupt EXIF in files it still decodes; the
+        # CLI promises one line per bad file, so a decodable image stays quiet and a bad one raises.
+        with warnings.catch_warnings(), Image.open(source) as img:
+            warnings.simplefilter("ignore")
             img.load()  # force the full decode now: a lazy open would accept a truncated file
             try:
                 oriented = ImageOps.exif_transpose(img)
@@ -142,7 +146,9 @@ def _decode(source: Path | io.BytesIO, where: str | Path) -> np.ndarray:
             return _to_rgb_array(oriented)
     except DataError:
         raise
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+    except MemoryError:
+        raise DataError(where, "image too large to decode in memory") from None
+    except Exception as exc:  # noqa: BLE001 - PIL's plugins raise struct.error, IndexError, ... on damaged files
         raise _decode_error(where, exc) from None
 
 
@@ -163,6 +169,23 @@ def read_image(path: str | Path, zip_member: str | None = None) -> np.ndarray:
     if not data:
         raise DataError(path, "empty file")
     return _decode(io.BytesIO(data), path)
+
+
+def read_images(paths, skip_bad: bool = False) -> tuple[list[np.ndarray], list[str], list[str]]:
+    """Decode several files: (images, their paths, problems). A bad file raises DataError, or
+    with `skip_bad` is left out and listed in problems as 'file: reason'."""
+    images: list[np.ndarray] = []
+    names: list[str] = []
+    problems: list[str] = []
+    for path in paths:
+        try:
+            images.append(read_image(Path(path)))
+            names.append(str(path))
+        except DataError as err:
+            if not skip_bad:
+                raise
+            problems.append(err.describe())
+    return images, names, problems
 
 
 def _as_rgb_uint8(image: np.ndarray, where: str) -> np.ndarray:

@@ -9,7 +9,6 @@ import numpy as np
 import torch
 
 from .constants import EMOTIONS
-from .errors import DataError
 from .training import imagenet_normalise
 
 
@@ -30,15 +29,20 @@ class Prediction:
 def prepare_photos(images: Sequence[np.ndarray], size: int, device: torch.device | None = None) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
     """Detect five landmarks on each photo (batched MTCNN) and align it onto the template at `size`."""
     from .alignment import align_face
-    from .landmarks import detect_landmarks
+    from .landmarks import detect_landmarks, fallback_landmarks
 
     lms, sources, _ = detect_landmarks(list(images), device=device)
+    sources = list(sources)
     aligned, aligned_lms = [], []
-    for img, lm in zip(images, lms):
-        a, alm = align_face(img, lm, size)
+    for k, (img, lm) in enumerate(zip(images, lms)):
+        try:
+            a, alm = align_face(img, lm, size)
+        except ValueError:  # degenerate detected points: the centred template, as in cache.py
+            sources[k] = "fallback"
+            a, alm = align_face(img, fallback_landmarks(*np.asarray(img).shape[:2]), size)
         aligned.append(a)
         aligned_lms.append(alm)
-    return aligned, aligned_lms, list(sources)
+    return aligned, aligned_lms, sources
 
 
 @torch.no_grad()
@@ -75,16 +79,8 @@ def predict_images(model: torch.nn.Module, cfg, images: Sequence[np.ndarray], so
 
 def predict_files(model: torch.nn.Module, cfg, paths: Sequence[str | Path], threshold: float = 0.5, skip_bad: bool = False, allow_fallback: bool = False) -> tuple[list[Prediction], list[str]]:
     """Read photos (bad files raise DataError, or are listed with skip_bad) and predict."""
-    from .image_io import read_image
+    from .image_io import read_images
 
-    images, names, problems = [], [], []
-    for p in paths:
-        try:
-            images.append(read_image(Path(p)))
-            names.append(str(p))
-        except DataError as err:
-            if not skip_bad:
-                raise
-            problems.append(err.describe())
+    images, names, problems = read_images(paths, skip_bad)
     preds = predict_images(model, cfg, images, names, threshold, allow_fallback) if images else []
     return preds, problems

@@ -48,9 +48,12 @@ def progress(iterable=None, **kwargs):
 
     kwargs.setdefault("dynamic_ncols", True)
     kwargs.setdefault("leave", False)
-    if "disable" not in kwargs:
+    if os.environ.get("MFJLE_NO_PROGRESS"):
+        # Always off when asked (notebooks executed for commit would otherwise store tqdm widgets).
+        kwargs["disable"] = True
+    elif "disable" not in kwargs:
         # Off when stderr is not a terminal (CI logs, pipes) unless inside a notebook.
-        kwargs["disable"] = not (in_notebook() or sys.stderr.isatty()) or bool(os.environ.get("MFJLE_NO_PROGRESS"))
+        kwargs["disable"] = not (in_notebook() or sys.stderr.isatty())
     return tqdm(iterable, **kwargs)
 
 

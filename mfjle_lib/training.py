@@ -328,6 +328,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, data: Dat
         scheduler.step()
 
         outputs = collect_outputs(model, data, val_idx, device=device, amp=cfg.amp)
+        _check_finite_outputs(outputs, epoch, ckpt_path)  # before this epoch's weights are saved
         val_probs = fused_probs(outputs, cfg)
         val_labels = data.prepared.labels[val_idx]
         report = multilabel_report(val_labels, val_probs)
@@ -380,6 +381,16 @@ def _diverged(epoch: int, batch: int, g_loss: torch.Tensor, l_loss: torch.Tensor
     bad = next((n for n, v in zip(names, values) if not torch.isfinite(v)), "joint")
     kept = f"; last good checkpoint kept at {ckpt_path}" if ckpt_path.exists() else ""
     raise TrainingDiverged(f"loss became non-finite at epoch {epoch}, batch {batch + 1}, in the {bad} module{kept}")
+
+
+def _check_finite_outputs(outputs: dict[str, np.ndarray], epoch: int, ckpt_path: Path) -> None:
+    """Stop when validation logits are NaN/inf (weights blew up in the epoch's last step), naming the module."""
+    g = outputs["global_logits"]
+    per_module = [g] + ([outputs["local_logits"][:, i] for i in range(outputs["local_logits"].shape[1])] if "local_logits" in outputs else [])
+    bad = next((name for name, v in zip(MODULE_NAMES, per_module) if not np.isfinite(v).all()), None)
+    if bad is not None:
+        kept = f"; last good checkpoint kept at {ckpt_path}" if ckpt_path.exists() else ""
+        raise TrainingDiverged(f"validation outputs became non-finite after epoch {epoch} in the {bad} module (weights diverged; try a lower --lr){kept}")
 
 
 def finish_run(model: torch.nn.Module, cfg: TrainConfig, data: DataBundle, out_dir: Path, device: torch.device, best_epoch: int) -> dict[str, Any]:

@@ -1,10 +1,13 @@
 """Helpers every dataset loader shares: reading label files, reporting problems, finding images."""
 from __future__ import annotations
 
+import codecs
+import csv
 import math
 import re
 import zipfile
 from pathlib import Path
+from typing import Iterator
 
 from ..errors import DataError
 
@@ -56,12 +59,63 @@ def read_lines(path: Path) -> list[str]:
         raw = path.read_bytes()
     except OSError as exc:
         raise DataError(path, f"cannot read file ({exc.strerror or exc})") from None
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return _decode_utf16(raw, path).splitlines()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         # Old README files (JAFFE) predate UTF-8; Latin-1 never fails and keeps ASCII intact.
         text = raw.decode("latin-1")
     return text.splitlines()
+
+
+def _decode_utf16(raw: bytes, path: Path) -> str:
+    """Text of a file that starts with a UTF-16 byte-order mark (spreadsheet 'Unicode' exports)."""
+    try:
+        return raw.decode("utf-16")
+    except UnicodeDecodeError:
+        raise DataError(path, "starts like UTF-16 text but does not decode as UTF-16") from None
+
+
+def iter_text_lines(path: Path) -> Iterator[str]:
+    """Stream a UTF-8 text file line by line (BOM dropped, line endings kept, as csv expects).
+
+    A byte sequence that is not UTF-8 raises DataError naming the file and line (a spreadsheet
+    saved in a legacy encoding, or a binary file); a UTF-16 file (with BOM) is decoded whole.
+    """
+    try:
+        fh = open(path, "rb")
+    except OSError as exc:
+        raise DataError(path, f"cannot read file ({exc.strerror or exc})") from None
+    with fh:
+        head = fh.read(2)
+        if head in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+            yield from _decode_utf16(head + fh.read(), path).splitlines(keepends=True)
+            return
+        fh.seek(0)
+        for lineno, raw in enumerate(fh, start=1):
+            if lineno == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8) :]
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise DataError(path, "not UTF-8 text (save the file as UTF-8 CSV)", lineno) from None
+
+
+def csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """Yield (line number, fields) of a CSV file; malformed CSV or encoding is a DataError at file:line.
+
+    The line number is that of the row's last physical line (as `csv.reader.line_num`).
+    """
+    reader = csv.reader(iter_text_lines(path))
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise DataError(path, f"malformed CSV ({exc})", reader.line_num or 1) from None
+        yield reader.line_num, row
 
 
 def parse_number(token: str, path: Path, line: int) -> float:

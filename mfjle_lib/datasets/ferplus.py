@@ -14,9 +14,9 @@ of our six. Usage / folder gives the official split.
 """
 from __future__ import annotations
 
-import csv
 import itertools
 import warnings
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ import numpy as np
 from ..constants import EMOTIONS
 from ..errors import ConfigError, DataError
 from ..records import DatasetIndex, FaceRecord
-from ._common import ProblemLog, parse_number, require_file
+from ._common import ProblemLog, csv_rows, parse_number, require_file
 
 VOTE_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
 #: An emotion is positive when at least 30% of the votes name it: 3 of FER+'s 10 taggers. One or
@@ -97,19 +97,19 @@ def _load_csv_layout(root: Path, log: ProblemLog, counts: _Counts) -> list[FaceR
     new_path = require_file(root / "fer2013new.csv", "FER+ label file")
     old_path = require_file(root / "fer2013.csv", "FER2013 pixel file (fer2013.csv, from Kaggle)")
     records = []
-    with open(new_path, newline="", encoding="utf-8-sig") as fn, open(old_path, newline="", encoding="utf-8-sig") as fo:
-        new_reader, old_reader = csv.reader(fn), csv.reader(fo)
-        header = next(new_reader, [])
+    # csv_rows: encoding and CSV syntax errors name the file and line; closing() shuts the files.
+    with closing(csv_rows(new_path)) as new_rows, closing(csv_rows(old_path)) as old_rows:
+        header = next(new_rows, (1, []))[1]
         if [h.strip().lower() for h in header[2:12]] != [c.lower() for c in VOTE_COLUMNS]:
             raise DataError(new_path, "header must be Usage,Image name," + ",".join(VOTE_COLUMNS), 1)
-        if [h.strip().lower() for h in next(old_reader, [])] != ["emotion", "pixels", "usage"]:
+        if [h.strip().lower() for h in next(old_rows, (1, []))[1]] != ["emotion", "pixels", "usage"]:
             raise DataError(old_path, "header must be emotion,pixels,Usage", 1)
         # Rows are matched by position (FER+ keeps FER2013's order), so both files advance together.
-        for row, old in itertools.zip_longest(new_reader, old_reader):
-            if row is None or old is None:
-                short, long_ = (new_path, old_path) if row is None else (old_path, new_path)
+        for new_item, old_item in itertools.zip_longest(new_rows, old_rows):
+            if new_item is None or old_item is None:
+                short, long_ = (new_path, old_path) if new_item is None else (old_path, new_path)
                 raise DataError(short, f"has fewer rows than {long_.name}; they must match row by row")
-            lineno, old_lineno = new_reader.line_num, old_reader.line_num
+            (lineno, row), (old_lineno, old) = new_item, old_item
             try:
                 if len(row) < 12:
                     raise DataError(new_path, f"expected 12 fields, got {len(row)}", lineno)
@@ -157,10 +157,8 @@ def _load_folder_layout(base: Path, log: ProblemLog, counts: _Counts, notes: lis
             continue
         label_path = require_file(directory / "label.csv", "FER+ label file")
         present = {p.name for p in directory.iterdir()}
-        with open(label_path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            for row in reader:
-                lineno = reader.line_num
+        with closing(csv_rows(label_path)) as rows:
+            for lineno, row in rows:
                 if not row or not any(c.strip() for c in row):
                     continue
                 try:

@@ -383,6 +383,10 @@ def _load_or_render(n: int, size: int, seed: int, cache: bool) -> dict:
 
 def load_synthetic(num_images: int = 3000, size: int = 128, seed: int = 0, cache: bool = True) -> DatasetIndex:
     """The built-in `synthetic` dataset as a DatasetIndex (aligned faces, exact landmarks)."""
+    if int(num_images) < 0 or int(size) < 16:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"synthetic faces need --num-images >= 0 and a size of at least 16 pixels, got {num_images} images of {size} px")
     d = _load_or_render(num_images, size, seed, cache)
     records = [
         FaceRecord(id=f"syn{i:05d}", labels=d["labels"][i], image=d["images"][i],

@@ -1,0 +1,76 @@
+"""The CPU deploy paths give (nearly) the fp32 model's probabilities, with the same output contract."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mfjle_lib.constants import TEMPLATE
+from mfjle_lib.deploy import DeployedModel, fold_resnet_bn, optimize_for_cpu
+from mfjle_lib.models import build_model
+
+R = 64
+
+
+@pytest.fixture(scope="module")
+def trained_like():
+    """A small MF-JLE whose BatchNorm statistics are not the defaults, and a batch of faces."""
+    torch.manual_seed(0)
+    model = build_model("mfjle", global_size=R, local_size=32, local_impl="loop")
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(24, 3, R, R, generator=g)
+    lm = torch.as_tensor(TEMPLATE * R).expand(24, 5, 2) + torch.randn(24, 5, 2, generator=g)
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(x, lm)
+    return model.eval(), x, lm
+
+
+def _probs(m, x, lm):
+    with torch.inference_mode():
+        return m(x, lm).probs
+
+
+def test_fold_bn_is_exact() -> None:
+    torch.manual_seed(0)
+    net = build_model("resnet18", global_size=32).global_net
+    net.train()
+    with torch.no_grad():
+        net(torch.randn(8, 3, 32, 32))
+    net.eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        ref = net(x)
+        folded = fold_resnet_bn(net)
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+        assert torch.allclose(folded(x), ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("method,tol", [("fp32", 1e-4), ("bf16", 0.03), ("mixed", 0.03), ("int8", 0.05)])
+def test_deploy_matches_fp32(trained_like, method: str, tol: float) -> None:
+    model, x, lm = trained_like
+    ref = _probs(model, x[:8], lm[:8])
+    deployed = optimize_for_cpu(model, method, calibration=[(x[8:], lm[8:])])
+    assert isinstance(deployed, DeployedModel)
+    out = deployed(x[:8], lm[:8])
+    assert out.probs.dtype == torch.float32 and out.probs.shape == (8, 6)
+    assert out.local_logits.shape == (8, 5, 6)
+    assert (out.probs - ref).abs().max().item() <= tol
+    # the input model is untouched (still a trainable fp32 model with BatchNorm)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    assert torch.equal(_probs(model, x[:8], lm[:8]), ref)
+
+
+def test_deploy_fused_and_baseline(trained_like) -> None:
+    model, x, lm = trained_like
+    ref = _probs(model, x[:4], lm[:4])
+    fused = build_model("mfjle", global_size=R, local_size=32, local_impl="loop")
+    fused.load_state_dict(model.state_dict())
+    fused.set_local_impl("fused")
+    fused.eval()
+    assert (_probs(optimize_for_cpu(fused, "fp32"), x[:4], lm[:4]) - ref).abs().max() <= 1e-4
+    base = build_model("resnet18", global_size=R).eval()
+    out = optimize_for_cpu(base, "fp32")(x[:4])
+    assert out.local_logits is None and out.probs.shape == (4, 6)
+    with pytest.raises(ValueError, match="unknown method"):
+        optimize_for_cpu(model, "fp8")

@@ -1,0 +1,154 @@
+"""Interrupted training through the real command line (DESIGN §7; issue #6).
+
+A `train` process is SIGKILLed twice — as soon as epoch 1's last.pt appears, and in the middle of a
+later checkpoint write — and `--resume` then finishes with exactly the metrics.json and
+test_outputs.npz of an uninterrupted run with the same seed (CPU). Divergence and a damaged
+last.pt end the command with one line.
+
+The kill runs use the ResNet-18 baseline: it goes through the same training loop, resume state and
+checkpoint writes as MF-JLE at a sixth of the cost (MF-JLE's six ResNets write ~1 GB of state per
+epoch, minutes per run on two CPU cores). MFJLE_HEAVY_TESTS=1 adds the same test for mfjle;
+tests/test_training.py resumes mfjle in-process.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from cli_helpers import REPO, cli_env, one_line_error, run_cli
+
+from mfjle_lib.checkpoints import RESUME_FORMAT, load_checkpoint
+from mfjle_lib.constants import METRIC_KEYS
+
+pytestmark = pytest.mark.slow
+
+HEAVY = bool(os.environ.get("MFJLE_HEAVY_TESTS"))
+# 60 faces -> 36 train images, 3 batches per epoch; --augment puts the data RNG in the resume state;
+# the fast preset's StepLR (step 2) puts a learning-rate change inside the run.
+SMALL = ["--dataset", "synthetic", "--num-images", "60", "--preset", "fast", "--source-size", "32", "--image-size", "32",
+         "--local-size", "16", "--epochs", "3", "--batch-size", "16", "--augment", "--seed", "3", "--device", "cpu", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("mfjle_data")
+
+
+def _start(data_dir: Path, out: Path, model: str, *extra: str) -> subprocess.Popen:
+    log = open(out.parent / f"{out.name}.log", "ab")
+    cmd = [sys.executable, "-m", "mfjle_lib", "train", "--model", model, *SMALL, "--out", str(out), *extra]
+    return subprocess.Popen(cmd, cwd=REPO, env=cli_env(data_dir), stdout=log, stderr=subprocess.STDOUT)
+
+
+def _kill_when(proc: subprocess.Popen, ready, what: str, timeout: float = 480) -> None:
+    """SIGKILL `proc` as soon as `ready()` is true (polled every 5 ms)."""
+    deadline = time.monotonic() + timeout
+    try:
+        while not ready():
+            assert proc.poll() is None, f"train exited (status {proc.returncode}) before {what}"
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+
+def _saving(out: Path) -> bool:
+    """A checkpoint write is under way: its temp file exists."""
+    return any(out.glob(".last.pt.*.tmp")) or any(out.glob(".checkpoint.pt.*.tmp"))
+
+
+def _finished(proc: subprocess.CompletedProcess) -> None:
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stdout[-2000:] + proc.stderr[-4000:]
+
+
+@pytest.mark.parametrize("model", ["resnet18", pytest.param("mfjle", marks=pytest.mark.skipif(not HEAVY, reason="set MFJLE_HEAVY_TESTS=1 (minutes on CPU)"))])
+def test_killed_train_resumes_to_the_same_result(model: str, data_dir: Path, tmp_path: Path) -> None:
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    _finished(run_cli(data_dir, "train", "--model", model, *SMALL, "--out", full))
+
+    # Kill 1: the moment epoch 1's resume state exists (epoch 2 is starting).
+    _kill_when(_start(data_dir, cut, model), lambda: (cut / "last.pt").exists(), "last.pt of epoch 1")
+    assert load_checkpoint(cut / "last.pt", kind=RESUME_FORMAT)["epoch"] == 1
+    assert not (cut / "metrics.json").exists()
+
+    # Kill 2: resumed, then killed in the middle of writing a later checkpoint.
+    _kill_when(_start(data_dir, cut, model, "--resume"), lambda: _saving(cut), "a checkpoint write")
+    state = load_checkpoint(cut / "last.pt", kind=RESUME_FORMAT)  # still whole: the old one or the new one
+    assert 1 <= state["epoch"] <= 3
+    assert (cut / "checkpoint.pt").exists()
+    load_checkpoint(cut / "checkpoint.pt")
+    assert not (cut / "metrics.json").exists()
+
+    _finished(run_cli(data_dir, "train", "--model", model, *SMALL, "--resume", "--out", cut))
+
+    a = json.loads((full / "metrics.json").read_text())
+    b = json.loads((cut / "metrics.json").read_text())
+    for key in METRIC_KEYS:
+        assert b[key] == a[key], key  # exactly equal, not approximately
+    assert b == a
+    with np.load(full / "test_outputs.npz") as fa, np.load(cut / "test_outputs.npz") as fb:
+        assert sorted(fa.files) == sorted(fb.files)
+        for key in fa.files:
+            assert np.array_equal(fa[key], fb[key]), key
+    ha, hb = pd.read_csv(full / "history.csv"), pd.read_csv(cut / "history.csv")
+    assert list(hb["epoch"]) == [1, 2, 3]
+    pd.testing.assert_frame_equal(ha.drop(columns="time_s"), hb.drop(columns="time_s"), check_exact=True)
+    assert sorted(p.name for p in cut.iterdir() if p.name.startswith(".")) == []  # no temp files left
+
+
+def test_resume_from_a_damaged_last_pt_is_one_line(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "last.pt").write_bytes(b"PK\x03\x04 half a zip")
+    one_line_error(run_cli(data_dir, "train", "--model", "resnet18", *SMALL, "--resume", "--out", out), f"{out / 'last.pt'}: ", "not a")
+
+
+_NAN_FROM_EPOCH_2 = """
+import sys
+import torch
+import mfjle_lib.training as training
+from mfjle_lib.cli import main
+
+real = training.joint_loss
+calls = {"n": 0}
+
+def joint_loss(out, y, lambdas, loss):
+    calls["n"] += 1
+    total, g, l = real(out, y, lambdas, loss)
+    if calls["n"] > 3:  # epoch 1 has 3 batches; epoch 2's first loss is infinite in the global module
+        g = g * float("inf")
+        total = total + g
+    return total, g, l
+
+training.joint_loss = joint_loss
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_non_finite_loss_stops_with_one_line_and_keeps_last_good_checkpoint(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-c", _NAN_FROM_EPOCH_2, "train", "--model", "resnet18", *SMALL, "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=REPO, env=cli_env(data_dir), capture_output=True, text=True, timeout=600)
+    one_line_error(proc, "loss became non-finite at epoch 2, batch 1, in the global module", f"last good checkpoint kept at {out / 'checkpoint.pt'}")
+    assert load_checkpoint(out / "checkpoint.pt")["epoch"] == 1
+    assert load_checkpoint(out / "last.pt", kind=RESUME_FORMAT)["epoch"] == 1
+
+
+def test_exploding_weights_stop_with_one_line(data_dir: Path, tmp_path: Path) -> None:
+    """A real run that diverges (lr 1e38): the first step blows the weights up, validation catches it."""
+    out = tmp_path / "run"
+    args = [a if a != "16" else "64" for a in SMALL]  # one batch per epoch
+    proc = run_cli(data_dir, "train", "--model", "resnet18", *args, "--lr", "1e38", "--out", out)
+    one_line_error(proc, "became non-finite", "epoch 1", "global module")
+    assert not (out / "checkpoint.pt").exists() and not (out / "last.pt").exists()

@@ -477,6 +477,6 @@ def plot_local_lambda(means: np.ndarray, stds: np.ndarray, lams: Sequence[float]
     ax.set_xticks(x, [f"local {j + 1}\n{LANDMARKS[j].replace('_', ' ')}" for j in range(means.shape[0])], fontsize=8)
     ax.set_ylabel(ylabel)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
     fig.tight_layout()
     return fig

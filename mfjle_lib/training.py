@@ -284,7 +284,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, data: Dat
             done = start_epoch > cfg.epochs
             print(f"reusing the finished run in {out_dir}" if done else f"resuming {out_dir} from epoch {start_epoch - 1}", flush=True)
     elif resume and show_progress:
-        print(f"no {last_path.name} in {out_dir} yet: starting from scratch", flush=True)
+        print(f"no {last_path.name} in {out_dir.name} yet: starting from scratch", flush=True)
 
     train_idx = torch.as_tensor(data.splits["train"], dtype=torch.long)
     val_idx = data.splits["val"]

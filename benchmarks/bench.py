@@ -56,7 +56,7 @@ from mfjle_lib.constants import (  # noqa: E402
 from mfjle_lib.crops import cut_crops  # noqa: E402
 from mfjle_lib.fused_locals import pick_local_impl  # noqa: E402
 from mfjle_lib.losses import joint_loss  # noqa: E402
-from mfjle_lib.models import build_model  # noqa: E402
+from mfjle_lib.models import build_model, plan_memory_format  # noqa: E402
 from mfjle_lib.training import autocast_for, imagenet_normalise, normalise  # noqa: E402
 
 PAPER_MS_PER_IMAGE = 10.52  # MF-JLE on a GTX 1060, Section IV.C
@@ -121,7 +121,7 @@ def make_model(name: str, impl: str, device: torch.device, args, train: bool) ->
     model = build_model(name, **opts).to(device)
     if name == "mfjle" and impl != "loop":
         model.set_local_impl(impl)
-    return model.to(memory_format=torch.channels_last).train(train)
+    return plan_memory_format(model, device).train(train)
 
 
 def flops(model: torch.nn.Module, x: torch.Tensor, lm: torch.Tensor, backward: bool) -> int:
@@ -349,7 +349,7 @@ def bench_epoch(device, args, picked, n_images: int = RAFML_IMAGES, size: int = 
     m = build_model("mfjle", global_size=size, local_size=args.local_size, crop_fraction=args.crop_fraction, local_impl="loop").to(device)
     if picked != "loop":
         m.set_local_impl(picked)
-    m = m.to(memory_format=torch.channels_last).train()
+    m = plan_memory_format(m, device).train()
     opt = torch.optim.Adam(m.parameters(), lr=1e-4)
     gen = torch.Generator().manual_seed(0)
 

@@ -12,7 +12,7 @@ from .checkpoints import load_checkpoint
 from .config import TrainConfig
 from .errors import ConfigError
 from .metrics import multilabel_metrics
-from .models import check_fusion_weights
+from .models import check_fusion_weights, plan_memory_format
 from .runtime import get_device, json_safe
 from .training import (DataBundle, collect_outputs, fuse, load_canonical_state, load_data, metrics_record, model_from_config, train)
 
@@ -30,7 +30,7 @@ def load_trained_model(checkpoint: str | Path, device: str | torch.device | None
         from .errors import CheckpointError
 
         raise CheckpointError(f"{checkpoint}: weights do not match the model its config describes ({str(exc).splitlines()[0][:160]})") from None
-    model = model.to(dev).eval()
+    model = plan_memory_format(model.to(dev), dev).eval()
     return model, cfg
 
 

@@ -1,6 +1,8 @@
 """The CPU deploy paths give (nearly) the fp32 model's probabilities, with the same output contract."""
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -74,3 +76,14 @@ def test_deploy_fused_and_baseline(trained_like) -> None:
     assert out.local_logits is None and out.probs.shape == (4, 6)
     with pytest.raises(ValueError, match="unknown method"):
         optimize_for_cpu(model, "fp8")
+
+
+def test_int8_quantises_a_model_in_its_planned_layout(trained_like) -> None:
+    """The stage layout hooks must not break torch.fx tracing (int8 quantisation traces each net)."""
+    from mfjle_lib.models import plan_memory_format
+
+    model, x, lm = trained_like
+    planned = plan_memory_format(copy.deepcopy(model), "cpu")
+    assert planned.local_nets.nets[0].layer4[0].conv1.weight.is_contiguous()  # 1x1 maps: NCHW
+    deployed = optimize_for_cpu(planned, "int8", calibration=[(x[8:], lm[8:])])
+    assert (deployed(x[:8], lm[:8]).probs - _probs(model, x[:8], lm[:8])).abs().max().item() <= 0.05

@@ -57,7 +57,7 @@ from mfjle_lib.crops import cut_crops  # noqa: E402
 from mfjle_lib.fused_locals import pick_local_impl  # noqa: E402
 from mfjle_lib.losses import joint_loss  # noqa: E402
 from mfjle_lib.models import build_model, plan_memory_format  # noqa: E402
-from mfjle_lib.training import autocast_for, imagenet_normalise, normalise  # noqa: E402
+from mfjle_lib.training import autocast_for, imagenet_normalise, make_adam, normalise  # noqa: E402
 
 PAPER_MS_PER_IMAGE = 10.52  # MF-JLE on a GTX 1060, Section IV.C
 RAFML_IMAGES = 4908
@@ -249,7 +249,7 @@ def bench_device(device: torch.device, args) -> dict:
     # --- training step -------------------------------------------------------------------------
     for m in models.values():
         m.train()
-    opts = {k: torch.optim.Adam(m.parameters(), lr=1e-4) for k, m in models.items()}
+    opts = {k: make_adam(m, 1e-4, device) for k, m in models.items()}  # as the trainer does
 
     def step(name):
         m, opt = models[name], opts[name]
@@ -300,7 +300,7 @@ def _float(out):
 def bench_compiled_train(device, args, x, lm, y, picked, amp) -> dict:
     """Opt-in: the MF-JLE training step under torch.compile (compile time reported separately)."""
     m = make_model("mfjle", picked, device, args, True)
-    opt = torch.optim.Adam(m.parameters(), lr=1e-4)
+    opt = make_adam(m, 1e-4, device)
     fn = torch.compile(m)
 
     def run():
@@ -350,7 +350,7 @@ def bench_epoch(device, args, picked, n_images: int = RAFML_IMAGES, size: int = 
     if picked != "loop":
         m.set_local_impl(picked)
     m = plan_memory_format(m, device).train()
-    opt = torch.optim.Adam(m.parameters(), lr=1e-4)
+    opt = make_adam(m, 1e-4, device)
     gen = torch.Generator().manual_seed(0)
 
     def epoch(limit: int | None = None):

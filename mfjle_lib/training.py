@@ -126,6 +126,15 @@ def load_canonical_state(model: torch.nn.Module, state: dict[str, torch.Tensor])
         model.load_state_dict(state)
 
 
+def make_adam(model: torch.nn.Module, lr: float, device: torch.device, betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Adam:
+    """The trainer's Adam: the fused kernel on CPU and CUDA.
+
+    One kernel over all six ResNets' 67M parameters: 17x faster on the CPU than the default
+    per-parameter loop, which would otherwise add a cost that grows with MF-JLE's 6x parameters.
+    """
+    return torch.optim.Adam(model.parameters(), lr=lr, betas=betas, fused=device.type in ("cpu", "cuda"))
+
+
 def autocast_for(device: torch.device, enabled: bool):
     """bf16 autocast on CUDA (fp16 where bf16 is missing); nothing elsewhere."""
     if device.type != "cuda" or not enabled:
@@ -253,8 +262,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, data: Dat
         data = load_data(cfg, device, show_progress)
     seed_everything(cfg.seed)  # data preparation may have used the RNG; the model must not notice
     model = plan_memory_format(model_from_config(cfg, device), device)
-    # fused Adam: one kernel over all six ResNets' 67M parameters (17x faster on CPU than the loop).
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), fused=device.type in ("cpu", "cuda"))
+    optimizer = make_adam(model, cfg.lr, device, tuple(cfg.betas))
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
     gen = torch.Generator().manual_seed(cfg.seed)
     history: list[dict[str, Any]] = []

@@ -87,3 +87,18 @@ def test_int8_quantises_a_model_in_its_planned_layout(trained_like) -> None:
     assert planned.local_nets.nets[0].layer4[0].conv1.weight.is_contiguous()  # 1x1 maps: NCHW
     deployed = optimize_for_cpu(planned, "int8", calibration=[(x[8:], lm[8:])])
     assert (deployed(x[:8], lm[:8]).probs - _probs(model, x[:8], lm[:8])).abs().max().item() <= 0.05
+
+
+def test_int8_runs_after_seed_everything_and_restores_determinism(trained_like) -> None:
+    """Training switches on deterministic algorithms; int8 (quantized resize) must still build and run."""
+    from mfjle_lib.runtime import seed_everything
+
+    model, x, lm = trained_like
+    before = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    seed_everything(0)
+    try:
+        deployed = optimize_for_cpu(model, "int8", calibration=[(x[8:], lm[8:])])
+        assert deployed(x[:8], lm[:8]).probs.shape == (8, 6)
+        assert torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])

@@ -16,8 +16,17 @@ def execute_notebook(path: Path, timeout: int = 900) -> float:
     t0 = time.time()
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
     client.execute()
+    drop_unused_widget_state(nb)
     nbformat.write(nb, path)
     return time.time() - t0
+
+
+def drop_unused_widget_state(nb) -> None:
+    """Remove saved widget state when no output shows a widget (closed progress bars leave ~70 KB)."""
+    shown = any("application/vnd.jupyter.widget-view+json" in out.get("data", {})
+                for cell in nb.cells for out in cell.get("outputs", []))
+    if not shown:
+        nb.metadata.pop("widgets", None)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -110,3 +110,20 @@ def test_markdown_table() -> None:
     # Every row has the same number of unescaped cell separators.
     counts = {line.replace("\\|", "").count("|") for line in lines}
     assert counts == {11}
+
+
+def test_make_notebooks_drops_widget_state_only_when_no_widget_is_shown() -> None:
+    import nbformat
+
+    from mfjle_lib.notebook_tools import drop_unused_widget_state
+
+    state = {"application/vnd.jupyter.widget-state+json": {"state": {"abc": {}}}}
+    plain = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1", outputs=[nbformat.v4.new_output("stream", text="1")])])
+    plain.metadata["widgets"] = state
+    drop_unused_widget_state(plain)
+    assert "widgets" not in plain.metadata
+    view = {"application/vnd.jupyter.widget-view+json": {"model_id": "abc", "version_major": 2, "version_minor": 0}}
+    panel = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("w", outputs=[nbformat.v4.new_output("display_data", data=view)])])
+    panel.metadata["widgets"] = state
+    drop_unused_widget_state(panel)
+    assert panel.metadata["widgets"] == state

@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from mfjle_lib.models import NCHW_MAX_SIDE_CPU, RESNET_STAGES, make_resnet18, stage_sides  # noqa: E402
+from mfjle_lib.models import cpu_stage_formats, make_resnet18, set_stage_formats, stage_sides  # noqa: E402
 
 CL, NCHW = torch.channels_last, torch.contiguous_format
 
@@ -33,13 +33,7 @@ def layouts() -> dict[str, tuple[torch.memory_format, ...]]:
 
 def nets_in(layout: tuple[torch.memory_format, ...], count: int) -> list[torch.nn.Module]:
     """`count` ResNet-18s (the library's, with the stage hooks) with stages in `layout`."""
-    nets = []
-    for _ in range(count):
-        net = make_resnet18().to(memory_format=CL).train()
-        for name, fmt in zip(RESNET_STAGES, layout):
-            getattr(net, name).to(memory_format=fmt)
-        nets.append(net)
-    return nets
+    return [set_stage_formats(make_resnet18().to(memory_format=CL).train(), layout) for _ in range(count)]
 
 
 def time_layouts(side: int, count: int, batch: int, repeats: int) -> dict[str, float]:
@@ -64,10 +58,6 @@ def time_layouts(side: int, count: int, batch: int, repeats: int) -> dict[str, f
     return {k: sorted(v)[len(v) // 2] for k, v in samples.items()}
 
 
-def planned(side: int) -> tuple[torch.memory_format, ...]:
-    return tuple(NCHW if s <= NCHW_MAX_SIDE_CPU else CL for s in stage_sides(side))
-
-
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=5)
@@ -78,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     for case in args.cases.split(","):
         side, count = (int(v) for v in case.split("x"))
         t = time_layouts(side, count, args.batch_size, args.repeats)
-        plan = planned(side)
+        plan = cpu_stage_formats(side)
         best = min(t, key=t.get)
         print(f"\n{count} net(s) at {side} px (stage maps {stage_sides(side)})")
         for name, sec in t.items():

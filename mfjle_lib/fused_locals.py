@@ -36,10 +36,10 @@ import time
 from typing import Iterable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .constants import DEFAULT_LOCAL_SIZE, NUM_LABELS, NUM_LANDMARKS
+from .models import is_channels_last
 
 IMPLS = ("loop", "fused")
 
@@ -180,10 +180,8 @@ def fused_to_loop_states(state: dict[str, torch.Tensor], groups: int = NUM_LANDM
 
 
 def _memory_format_of(module: nn.Module) -> torch.memory_format:
-    for p in module.parameters():
-        if p.dim() == 4:
-            return torch.channels_last if (p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()) else torch.contiguous_format
-    return torch.contiguous_format
+    p = next((p for p in module.parameters() if p.dim() == 4), None)
+    return torch.channels_last if p is not None and is_channels_last(p) else torch.contiguous_format
 
 
 def _like(module: nn.Module, reference: nn.Module) -> nn.Module:

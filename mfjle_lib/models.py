@@ -56,7 +56,8 @@ RESNET_STAGES = ("layer1", "layer2", "layer3", "layer4")
 NCHW_MAX_SIDE_CPU = 4
 
 
-def _is_channels_last(t: torch.Tensor) -> bool:
+def is_channels_last(t: torch.Tensor) -> bool:
+    """True for a 4-D tensor laid out channels_last (and not also plain contiguous)."""
     return t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
 
 
@@ -68,7 +69,7 @@ def _input_follows_weights(stage: nn.Module, args: tuple) -> tuple:
     """
     if not isinstance(args[0], torch.Tensor):  # torch.fx tracing (int8 quantisation): layout is moot
         return None
-    fmt = torch.channels_last if _is_channels_last(stage[0].conv1.weight) else torch.contiguous_format
+    fmt = torch.channels_last if is_channels_last(stage[0].conv1.weight) else torch.contiguous_format
     return (args[0].contiguous(memory_format=fmt),) + tuple(args[1:])
 
 
@@ -90,11 +91,23 @@ def stage_sides(input_side: int) -> tuple[int, ...]:
     return tuple(sides[1:])
 
 
+def cpu_stage_formats(input_side: int) -> tuple[torch.memory_format, ...]:
+    """Layouts of layer1..layer4 on the CPU for a square input: NCHW for maps <= NCHW_MAX_SIDE_CPU."""
+    return tuple(torch.contiguous_format if side <= NCHW_MAX_SIDE_CPU else torch.channels_last for side in stage_sides(input_side))
+
+
+def set_stage_formats(net: nn.Module, formats: Sequence[torch.memory_format]) -> nn.Module:
+    """Put the weights of a ResNet's layer1..layer4 in `formats`, in place (the hooks follow)."""
+    for name, fmt in zip(RESNET_STAGES, formats):
+        getattr(net, name).to(memory_format=fmt)
+    return net
+
+
 def plan_memory_format(model: nn.Module, device: torch.device | str | None = None) -> nn.Module:
     """Put `model` in its fastest memory layout for `device`, in place; returns it.
 
     channels_last everywhere (the fast layout for convolutions on GPUs and for big maps on CPUs);
-    on the CPU, stages with maps of side <= `NCHW_MAX_SIDE_CPU` go back to NCHW (measured, above).
+    on the CPU, each ResNet's stages follow `cpu_stage_formats` of its input side (measured, above).
     Only the layout changes: the weights' values and the model's outputs (up to rounding) do not.
     """
     model = model.to(memory_format=torch.channels_last)
@@ -109,9 +122,7 @@ def plan_memory_format(model: nn.Module, device: torch.device | str | None = Non
     if local_nets is not None and hasattr(local_nets, "nets"):  # the loop implementation
         nets.extend((net, model.local_size) for net in local_nets.nets)
     for net, side in nets:
-        for name, out_side in zip(RESNET_STAGES, stage_sides(side)):
-            if out_side <= NCHW_MAX_SIDE_CPU:
-                getattr(net, name).to(memory_format=torch.contiguous_format)
+        set_stage_formats(net, cpu_stage_formats(side))
     return model
 
 

@@ -2,17 +2,19 @@
 
 Used by test_cli_bad_input.py, test_checkpoints.py and test_kill_resume.py: run a command with a
 private MFJLE_DATA_DIR, check the one-line error contract (DESIGN §4: exit status 2, one line on
-stderr naming the file, no traceback), and build small inputs (photos of a real face in unusual
+stderr naming the file, no traceback), SIGKILL a process at a chosen moment, and build small inputs (photos of a real face in unusual
 formats, a tiny checkpoint).
 """
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -142,3 +144,18 @@ def make_checkpoint(path: Path, model: str = "resnet18", **config: Any) -> Path:
     net = model_from_config(cfg)
     save_checkpoint(path, canonical_state(net), cfg.to_dict(), {"epoch": 1})
     return path
+
+
+def kill_when(proc: subprocess.Popen, ready: Callable[[], bool], what: str, timeout: float = 480, poll: float = 0.005) -> None:
+    """SIGKILL `proc` as soon as `ready()` is true (polled every `poll` s); it must die by that signal."""
+    deadline = time.monotonic() + timeout
+    try:
+        while not ready():
+            assert proc.poll() is None, f"the process exited (status {proc.returncode}) before {what}"
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(poll)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import os
 import pickle
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
-from cli_helpers import REPO, cli_env, make_checkpoint, one_line_error, run_cli, small_image
+from cli_helpers import REPO, cli_env, kill_when, make_checkpoint, one_line_error, run_cli, small_image
 
 from mfjle_lib import __version__
 from mfjle_lib.checkpoints import CHECKPOINT_FORMAT, RESUME_FORMAT, atomic_torch_save, atomic_write_bytes, load_checkpoint, save_checkpoint
@@ -228,17 +226,7 @@ def test_sigkill_during_save_keeps_previous_checkpoint(good: Path, tmp_path: Pat
     before = path.read_bytes()
     ready = tmp_path / "writing"
     proc = subprocess.Popen([sys.executable, "-c", _SLOW_WRITER, str(path), str(ready)], cwd=REPO, env=cli_env(tmp_path))
-    try:
-        deadline = time.monotonic() + 120
-        while not ready.exists():
-            assert proc.poll() is None, "the writer exited before it started writing"
-            assert time.monotonic() < deadline, "the writer never started"
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    kill_when(proc, ready.exists, "the writer started writing", timeout=120, poll=0.02)
     assert path.read_bytes() == before  # the target never held a partial file
     load_checkpoint(path)
     (stale,) = _temps(tmp_path)  # the killed writer's temp file, beside (not instead of) the target

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from cli_helpers import REPO, cli_env, one_line_error, run_cli
+from cli_helpers import REPO, cli_env, kill_when, one_line_error, run_cli
 
 from mfjle_lib.checkpoints import RESUME_FORMAT, load_checkpoint
 from mfjle_lib.constants import METRIC_KEYS
@@ -48,21 +46,6 @@ def _start(data_dir: Path, out: Path, model: str, *extra: str) -> subprocess.Pop
     return subprocess.Popen(cmd, cwd=REPO, env=cli_env(data_dir), stdout=log, stderr=subprocess.STDOUT)
 
 
-def _kill_when(proc: subprocess.Popen, ready, what: str, timeout: float = 480) -> None:
-    """SIGKILL `proc` as soon as `ready()` is true (polled every 5 ms)."""
-    deadline = time.monotonic() + timeout
-    try:
-        while not ready():
-            assert proc.poll() is None, f"train exited (status {proc.returncode}) before {what}"
-            assert time.monotonic() < deadline, f"timed out waiting for {what}"
-            time.sleep(0.005)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-
-
 def _saving(out: Path) -> bool:
     """A checkpoint write is under way: its temp file exists."""
     return any(out.glob(".last.pt.*.tmp")) or any(out.glob(".checkpoint.pt.*.tmp"))
@@ -78,12 +61,12 @@ def test_killed_train_resumes_to_the_same_result(model: str, data_dir: Path, tmp
     _finished(run_cli(data_dir, "train", "--model", model, *SMALL, "--out", full))
 
     # Kill 1: the moment epoch 1's resume state exists (epoch 2 is starting).
-    _kill_when(_start(data_dir, cut, model), lambda: (cut / "last.pt").exists(), "last.pt of epoch 1")
+    kill_when(_start(data_dir, cut, model), lambda: (cut / "last.pt").exists(), "last.pt of epoch 1")
     assert load_checkpoint(cut / "last.pt", kind=RESUME_FORMAT)["epoch"] == 1
     assert not (cut / "metrics.json").exists()
 
     # Kill 2: resumed, then killed in the middle of writing a later checkpoint.
-    _kill_when(_start(data_dir, cut, model, "--resume"), lambda: _saving(cut), "a checkpoint write")
+    kill_when(_start(data_dir, cut, model, "--resume"), lambda: _saving(cut), "a checkpoint write")
     state = load_checkpoint(cut / "last.pt", kind=RESUME_FORMAT)  # still whole: the old one or the new one
     assert 1 <= state["epoch"] <= 3
     assert (cut / "checkpoint.pt").exists()

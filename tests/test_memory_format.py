@@ -5,15 +5,11 @@ import pytest
 import torch
 
 from mfjle_lib.losses import joint_loss
-from mfjle_lib.models import NCHW_MAX_SIDE_CPU, RESNET_STAGES, build_model, plan_memory_format, stage_sides
-
-
-def _is_cl(t: torch.Tensor) -> bool:
-    return t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
+from mfjle_lib.models import NCHW_MAX_SIDE_CPU, RESNET_STAGES, build_model, is_channels_last, plan_memory_format, stage_sides
 
 
 def _stage_formats(net: torch.nn.Module) -> list[str]:
-    return ["cl" if _is_cl(getattr(net, s)[0].conv1.weight) else "nchw" for s in RESNET_STAGES]
+    return ["cl" if is_channels_last(getattr(net, s)[0].conv1.weight) else "nchw" for s in RESNET_STAGES]
 
 
 def _batch(b: int = 4, r: int = 64, seed: int = 0):
@@ -44,7 +40,7 @@ def test_cpu_plan_puts_small_map_stages_in_nchw_only() -> None:
     assert small == [False, False, True, True]
     for net in model.local_nets.nets:
         assert _stage_formats(net) == ["nchw" if s else "cl" for s in small]
-    assert _is_cl(model.global_net.conv1.weight) and _is_cl(model.local_nets.nets[0].conv1.weight)
+    assert is_channels_last(model.global_net.conv1.weight) and is_channels_last(model.local_nets.nets[0].conv1.weight)
 
 
 def test_non_cpu_plan_is_channels_last_everywhere() -> None:
@@ -57,7 +53,7 @@ def test_stage_input_follows_its_weights() -> None:
     net = plan_memory_format(build_model("resnet18", global_size=64), "cpu").global_net.eval()
     formats: dict[str, str] = {}
     for s in RESNET_STAGES:
-        getattr(net, s)[0].conv1.register_forward_pre_hook(lambda m, a, s=s: formats.__setitem__(s, "cl" if _is_cl(a[0]) else "nchw"))
+        getattr(net, s)[0].conv1.register_forward_pre_hook(lambda m, a, s=s: formats.__setitem__(s, "cl" if is_channels_last(a[0]) else "nchw"))
     with torch.no_grad():
         net(torch.randn(2, 3, 64, 64).contiguous(memory_format=torch.channels_last))
     assert formats == dict(zip(RESNET_STAGES, _stage_formats(net)))

@@ -57,6 +57,7 @@ from mfjle_lib.crops import cut_crops  # noqa: E402
 from mfjle_lib.fused_locals import pick_local_impl  # noqa: E402
 from mfjle_lib.losses import joint_loss  # noqa: E402
 from mfjle_lib.models import build_model, plan_memory_format  # noqa: E402
+from mfjle_lib.runtime import keep_freed_memory  # noqa: E402
 from mfjle_lib.training import autocast_for, imagenet_normalise, make_adam, normalise  # noqa: E402
 
 PAPER_MS_PER_IMAGE = 10.52  # MF-JLE on a GTX 1060, Section IV.C
@@ -80,23 +81,38 @@ def sync(device: torch.device) -> None:
 #: Process CPU seconds per call of the last `interleaved` timings (all threads together): on a
 #: shared machine wall time includes waiting for other processes, CPU time much less so.
 LAST_CPU_TIMES: dict[str, float] = {}
+#: Median minor page faults per call of the last `interleaved` timings (memory the kernel had to
+#: hand over and zero: a step that reuses its memory has next to none).
+LAST_PAGE_FAULTS: dict[str, int] = {}
+#: Every timed wall-clock sample of the last `interleaved` call, in round order.
+LAST_SAMPLES: dict[str, list[float]] = {}
+#: Warm-up rounds before timing training steps: the allocator's heap needs a few steps of all
+#: three models to settle (until then a step page-faults ~100 MB fresh, ~0.15 s each here).
+TRAIN_WARMUP = 4
 
 
 def interleaved(fns: dict[str, Callable[[], None]], device: torch.device, repeats: int, warmup: int = 2) -> dict[str, float]:
     """Median wall seconds per call of each fn, timed round-robin (one call of each per round)."""
     samples: dict[str, list[float]] = {k: [] for k in fns}
     cpu: dict[str, list[float]] = {k: [] for k in fns}
+    faults: dict[str, list[int]] = {k: [] for k in fns}
     for r in range(warmup + repeats):
         for name, fn in fns.items():
             sync(device)
+            f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             c0, t0 = time.process_time(), time.perf_counter()
             fn()
             sync(device)
             if r >= warmup:
                 samples[name].append(time.perf_counter() - t0)
                 cpu[name].append(time.process_time() - c0)
+                faults[name].append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
     LAST_CPU_TIMES.clear()
     LAST_CPU_TIMES.update({k: sorted(v)[len(v) // 2] for k, v in cpu.items()})
+    LAST_PAGE_FAULTS.clear()
+    LAST_PAGE_FAULTS.update({k: sorted(v)[len(v) // 2] for k, v in faults.items()})
+    LAST_SAMPLES.clear()
+    LAST_SAMPLES.update(samples)
     return {k: sorted(v)[len(v) // 2] for k, v in samples.items()}
 
 
@@ -169,6 +185,8 @@ def bench_device(device: torch.device, args) -> dict:
                     "local_size": args.local_size, "crop_fraction": args.crop_fraction, "repeats": rep,
                     "torch": torch.__version__, "threads": torch.get_num_threads()}
     report["cpu"] = cpu_name()
+    # As the trainer does on the CPU (MFJLE_DEFAULT_MALLOC=1 measures glibc's defaults instead).
+    report["keep_freed_memory"] = keep_freed_memory() if device.type == "cpu" else None
     report["gpu"] = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     report["load_average_start"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     if device.type == "cuda":
@@ -264,8 +282,13 @@ def bench_device(device: torch.device, args) -> dict:
             opt.step()
         return run
 
-    t = interleaved({k: step(k) for k in models}, device, rep)
+    t = interleaved({k: step(k) for k in models}, device, rep, warmup=TRAIN_WARMUP)
     report["process_cpu_train_step_s"] = dict(LAST_CPU_TIMES)
+    mf_samples = LAST_SAMPLES["mfjle_naive" if picked == "loop" else "mfjle_fused"]
+    # Each round times both models seconds apart, so its ratio sees the same machine state: the
+    # spread of these shows how far the machine's noise moves the ratio of medians below.
+    report["train_step_ratio_per_round"] = [m / r for m, r in zip(mf_samples, LAST_SAMPLES["resnet18"])]
+    report["page_faults_per_train_step"] = dict(LAST_PAGE_FAULTS)
     report["resnet18_train_step_s"] = t["resnet18"]
     report["mfjle_naive_train_step_s"] = t["mfjle_naive"]
     report["mfjle_fused_train_step_s"] = t["mfjle_fused"]
@@ -385,6 +408,7 @@ def add_targets(r: dict, device: torch.device) -> None:
     t["infer_ms_target"] = PAPER_MS_PER_IMAGE
     t["infer_met"] = r["mfjle_infer_ms_per_img"] <= PAPER_MS_PER_IMAGE
     r["train_step_ratio"] = r["mfjle_train_step_s"] / r["resnet18_train_step_s"]
+    r["train_step_ratio_spread"] = ratio_spread(r)
     t["train_step_ratio_limit"] = 1.1 * r["flop_ratio"]
     t["train_met"] = r["train_step_ratio"] <= t["train_step_ratio_limit"]
     best_inf = min(r["mfjle_naive_infer_ms_per_img"], r["mfjle_fused_infer_ms_per_img"])
@@ -438,6 +462,9 @@ def table(r: dict) -> str:
         lines.append(row.format("    " + label, f"{r[k]:.3f}"))
     lines.append(row.format("FLOP ratio MF-JLE/ResNet-18 (fwd / train)", f"{r['flop_ratio']:.3f} / {r['train_flop_ratio']:.3f}"))
     lines.append(row.format("train step ratio (limit 1.1 x flop ratio)", f"{r['train_step_ratio']:.3f} / {r['targets']['train_step_ratio_limit']:.3f}"))
+    lines.append(row.format("    per round: min / median / max", r["train_step_ratio_spread"]))
+    if r.get("page_faults_per_train_step"):
+        lines.append(row.format("    page faults per step (median)", " / ".join(str(v) for v in r["page_faults_per_train_step"].values())))
     lines.append(row.format("data path images/s (aug / no aug)", f"{r['data_images_per_s']:.0f} / {r['data_images_per_s_no_augment']:.0f}"))
     lines.append(row.format("data / training throughput (target >= 5)", f"{r['data_vs_train_throughput']:.1f}"))
     lines.append(row.format(f"peak memory MB ({r['peak_memory_kind']})", f"{r['peak_memory_mb']:.0f}"))
@@ -453,6 +480,12 @@ def table(r: dict) -> str:
     lines.append("  targets: " + ", ".join(f"{k}={v}" for k, v in r["targets"].items() if k.endswith("_met")))
     lines.append(f"  load average at start/end: {r['load_average_start']} / {r['load_average_end']}")
     return "\n".join(lines)
+
+
+def ratio_spread(r: dict) -> str:
+    """min / median / max of the per-round training step ratios."""
+    v = sorted(r.get("train_step_ratio_per_round") or [])
+    return f"{v[0]:.3f} / {v[len(v) // 2]:.3f} / {v[-1]:.3f}" if v else "-"
 
 
 def markdown(reports: dict[str, dict], command: str) -> str:
@@ -473,6 +506,7 @@ def markdown(reports: dict[str, dict], command: str) -> str:
         ("local_impl_picked", "local implementation picked", "{}"),
         ("flop_ratio", "FLOP ratio MF-JLE / ResNet-18", "{:.3f}"),
         ("train_step_ratio", "training step ratio MF-JLE / ResNet-18", "{:.3f}"),
+        ("train_step_ratio_spread", "same, per round: min / median / max", "{}"),
         ("data_images_per_s", "data path, images/s (with augmentation)", "{:.0f}"),
         ("data_vs_train_throughput", "data path / MF-JLE training throughput", "{:.1f}"),
         ("peak_memory_mb", "peak memory, MB", "{:.0f}"),

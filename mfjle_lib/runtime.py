@@ -1,7 +1,9 @@
-"""One device helper, one seed/determinism helper, one progress-bar helper."""
+"""Device, seed/determinism, allocator and progress-bar helpers."""
 from __future__ import annotations
 
+import ctypes
 import os
+import platform
 import random
 import sys
 
@@ -35,6 +37,36 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
         torch.use_deterministic_algorithms(True, warn_only=torch.cuda.is_available())
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
+
+
+# glibc mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_MAX = -4
+_ALLOCATOR_TUNED = False
+
+
+def keep_freed_memory() -> bool:
+    """On Linux/glibc, let freed memory stay in the process so each training step reuses its pages.
+
+    By default glibc serves blocks over 32 MB with `mmap` and returns them to the kernel on `free`
+    (and trims the heap top), so every step page-faults its big activations fresh, and the kernel
+    zeroes them again: 50k-100k faults per 224-px training step, 0.1-0.4 s of system time.
+    Serving everything from the heap and never trimming it makes steps 12-14 % faster on CPU for
+    the price of holding on to the peak (measured; README, Speed). Process-wide, idempotent, and a
+    no-op elsewhere or with `MFJLE_DEFAULT_MALLOC=1`; returns whether it is in effect.
+    """
+    global _ALLOCATOR_TUNED
+    if _ALLOCATOR_TUNED:
+        return True
+    if os.environ.get("MFJLE_DEFAULT_MALLOC") or not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    # -1 disables trimming; 0 mmapped blocks sends every request to the (reused) heap.
+    _ALLOCATOR_TUNED = bool(libc.mallopt(_M_TRIM_THRESHOLD, -1)) and bool(libc.mallopt(_M_MMAP_MAX, 0))
+    return _ALLOCATOR_TUNED
 
 
 def in_notebook() -> bool:

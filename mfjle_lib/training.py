@@ -27,7 +27,7 @@ from .errors import ConfigError, TrainingDiverged
 from .losses import joint_loss
 from .metrics import multilabel_report
 from .models import build_model, plan_memory_format
-from .runtime import get_device, json_safe, progress, seed_everything
+from .runtime import get_device, json_safe, keep_freed_memory, progress, seed_everything
 
 MODULE_NAMES = ("global",) + tuple(f"local{i + 1}" for i in range(NUM_LANDMARKS))
 
@@ -257,6 +257,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, data: Dat
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = get_device(cfg.device)
+    if device.type == "cpu":
+        keep_freed_memory()  # steps reuse the last step's pages instead of faulting them in again
     seed_everything(cfg.seed)
     if data is None:
         data = load_data(cfg, device, show_progress)

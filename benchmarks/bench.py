@@ -185,8 +185,6 @@ def bench_device(device: torch.device, args) -> dict:
                     "local_size": args.local_size, "crop_fraction": args.crop_fraction, "repeats": rep,
                     "torch": torch.__version__, "threads": torch.get_num_threads()}
     report["cpu"] = cpu_name()
-    # As the trainer does on the CPU (MFJLE_DEFAULT_MALLOC=1 measures glibc's defaults instead).
-    report["keep_freed_memory"] = keep_freed_memory() if device.type == "cpu" else None
     report["gpu"] = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     report["load_average_start"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     if device.type == "cuda":
@@ -265,6 +263,9 @@ def bench_device(device: torch.device, args) -> dict:
     del deployed, fns
 
     # --- training step -------------------------------------------------------------------------
+    # As `train` does on the CPU, and only from here: inference above ran with glibc's defaults,
+    # as `evaluate`/`predict` do (MFJLE_DEFAULT_MALLOC=1 times training with the defaults too).
+    report["keep_freed_memory"] = keep_freed_memory() if device.type == "cpu" else None
     for m in models.values():
         m.train()
     opts = {k: make_adam(m, 1e-4, device) for k, m in models.items()}  # as the trainer does

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
+from bench import interleaved  # noqa: E402
 
 from mfjle_lib.models import cpu_stage_formats, make_resnet18, set_stage_formats, stage_sides  # noqa: E402
 
@@ -48,14 +48,7 @@ def time_layouts(side: int, count: int, batch: int, repeats: int) -> dict[str, f
                 p.grad = None
             net(x).sum().backward()
 
-    samples: dict[str, list[float]] = {k: [] for k in cands}
-    for r in range(2 + repeats):
-        for name, nets in cands.items():
-            t0 = time.perf_counter()
-            step(nets)
-            if r >= 2:
-                samples[name].append(time.perf_counter() - t0)
-    return {k: sorted(v)[len(v) // 2] for k, v in samples.items()}
+    return interleaved({name: (lambda nets=nets: step(nets)) for name, nets in cands.items()}, torch.device("cpu"), repeats)
 
 
 def main(argv: list[str] | None = None) -> None:

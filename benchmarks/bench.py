@@ -1,4 +1,4 @@
-"""Speed of MF-JLE against one ResNet-18 (DESIGN §4, §6; issue #5), on every device found.
+"""Speed of MF-JLE against one ResNet-18 (docs/DESIGN.md §4, §6; issue #5), on every device found.
 
 Usage:
     python benchmarks/bench.py [--device {all,cpu,cuda,...}] [--json FILE] [--repeats N] [--quick]
@@ -6,7 +6,7 @@ Usage:
                                [--no-deploy] [--compile]
 
 Prints one JSON object on stdout (and to --json FILE) and a table on stderr. The top-level keys are
-the DESIGN §4 keys for the primary device (CUDA when present, else CPU); `devices` holds the full
+the docs/DESIGN.md §4 keys for the primary device (CUDA when present, else CPU); `devices` holds the full
 report of every device measured. All figures of one device come from one run: candidates are timed
 in interleaved rounds (so a busy machine slows them alike), medians over `--repeats` rounds after
 two warm-up rounds.
@@ -45,20 +45,17 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from mfjle_lib.augment import augment_batch  # noqa: E402
-from mfjle_lib.constants import (  # noqa: E402
-    DEFAULT_CROP_FRACTION,
-    DEFAULT_GLOBAL_SIZE,
-    DEFAULT_LOCAL_SIZE,
-    DEFAULT_SOURCE_SIZE,
-    TEMPLATE,
-)
-from mfjle_lib.crops import cut_crops  # noqa: E402
-from mfjle_lib.fused_locals import pick_local_impl  # noqa: E402
-from mfjle_lib.losses import joint_loss  # noqa: E402
-from mfjle_lib.models import build_model, plan_memory_format  # noqa: E402
-from mfjle_lib.runtime import keep_freed_memory  # noqa: E402
-from mfjle_lib.training import autocast_for, imagenet_normalise, make_adam, normalise  # noqa: E402
+from mfjle_lib.training.augment import augment_batch  # noqa: E402
+from mfjle_lib.constants import DEFAULT_CROP_FRACTION, DEFAULT_GLOBAL_SIZE, DEFAULT_LOCAL_SIZE, DEFAULT_SOURCE_SIZE, TEMPLATE
+from mfjle_lib.faces.crops import cut_crops  # noqa: E402
+from mfjle_lib.perf.local_impl import pick_local_impl  # noqa: E402
+from mfjle_lib.training.losses import joint_loss  # noqa: E402
+from mfjle_lib.models.build import build_model
+from mfjle_lib.perf.memory_format import plan_memory_format  # noqa: E402
+from mfjle_lib.perf.allocator import keep_freed_memory  # noqa: E402
+from mfjle_lib.training.precision import autocast_for
+from mfjle_lib.training.batches import imagenet_normalise, normalise
+from mfjle_lib.training.setup import make_adam  # noqa: E402
 
 PAPER_MS_PER_IMAGE = 10.52  # MF-JLE on a GTX 1060, Section IV.C
 RAFML_IMAGES = 4908
@@ -224,7 +221,7 @@ def bench_device(device: torch.device, args) -> dict:
     deploy_check = load_deploy_check(args) if device.type == "cpu" else None
     deployed = {}
     if device.type == "cpu" and not args.no_deploy:
-        from mfjle_lib.deploy import METHODS, optimize_for_cpu
+        from mfjle_lib.perf.deploy import METHODS, optimize_for_cpu
 
         # Timing only (random weights): int8 observers see a few random faces; accuracy is checked
         # separately on a trained checkpoint by check_deploy.py.
@@ -314,7 +311,7 @@ def bench_device(device: torch.device, args) -> dict:
 
 
 def _float(out):
-    from mfjle_lib.models import ModelOutput
+    from mfjle_lib.models.fusion import ModelOutput
 
     if out.global_logits.dtype == torch.float32:
         return out

@@ -1,4 +1,4 @@
-"""Data-path speed: decoded-cache batches vs JPEG decoding, and synthetic rendering (DESIGN §6).
+"""Data-path speed: decoded-cache batches vs JPEG decoding, and synthetic rendering (docs/DESIGN.md §6).
 
     python benchmarks/bench_data.py [--batch-size 128] [--size 128] [--json FILE]
 
@@ -41,10 +41,10 @@ def _timed(fn, min_time: float = 1.0, min_reps: int = 3) -> float:
 
 def bench_cache_vs_jpeg(num_images: int = 256, size: int = 128, batch_size: int = 128, seed: int = 0) -> dict:
     """Images/s reading random batches from the decoded cache vs decoding the same JPEGs."""
-    from mfjle_lib.cache import prepare_dataset
-    from mfjle_lib.datasets.synthetic import render_faces
-    from mfjle_lib.image_io import read_image
-    from mfjle_lib.records import DatasetIndex, FaceRecord
+    from mfjle_lib.faces.prepare import prepare_dataset
+    from mfjle_lib.data.synthetic import render_faces
+    from mfjle_lib.data.image_io import read_image
+    from mfjle_lib.data.records import DatasetIndex, FaceRecord
     from PIL import Image
 
     faces = render_faces(n=num_images, size=size, seed=seed)
@@ -97,7 +97,7 @@ def bench_cache_vs_jpeg(num_images: int = 256, size: int = 128, batch_size: int 
 def bench_synthetic(n: int = 300, size: int = 128) -> dict | None:
     """Images/s of the synthetic renderer on one core, or None when it is not available."""
     try:
-        from mfjle_lib.datasets.synthetic import render_faces
+        from mfjle_lib.data.synthetic import render_faces
     except ImportError:
         return None
     render_faces(n=4, size=size, seed=1)  # warm-up

@@ -20,7 +20,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 from bench import interleaved  # noqa: E402
 
-from mfjle_lib.models import cpu_stage_formats, make_resnet18, set_stage_formats, stage_sides  # noqa: E402
+from mfjle_lib.perf.memory_format import cpu_stage_formats, set_stage_formats, stage_sides
+from mfjle_lib.models.backbone import make_resnet18  # noqa: E402
 
 CL, NCHW = torch.channels_last, torch.contiguous_format
 

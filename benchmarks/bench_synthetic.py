@@ -17,7 +17,8 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mfjle_lib.datasets.synthetic import RENDER_VERSION, SUPERSAMPLE, render_faces  # noqa: E402
+from mfjle_lib.data.synthetic import RENDER_VERSION, render_faces
+from mfjle_lib.data.face_renderer import SUPERSAMPLE  # noqa: E402
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ from sklearn.metrics import f1_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mfjle_lib.constants import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
-from mfjle_lib.datasets.synthetic import LABEL_SHARE_THRESHOLD, RENDER_VERSION, load_synthetic  # noqa: E402
+from mfjle_lib.data.synthetic import LABEL_SHARE_THRESHOLD, RENDER_VERSION, load_synthetic  # noqa: E402
 
 
 def to_tensor(images: np.ndarray, size: int) -> torch.Tensor:

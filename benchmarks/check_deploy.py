@@ -34,10 +34,12 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from mfjle_lib.deploy import DEFAULT_METHOD, METHODS, optimize_for_cpu  # noqa: E402
-from mfjle_lib.evaluation import load_trained_model  # noqa: E402
-from mfjle_lib.metrics import multilabel_report  # noqa: E402
-from mfjle_lib.training import collect_outputs, fused_probs, imagenet_normalise, load_data, normalise  # noqa: E402
+from mfjle_lib.perf.deploy import DEFAULT_METHOD, METHODS, optimize_for_cpu  # noqa: E402
+from mfjle_lib.training.inference import load_trained_model  # noqa: E402
+from mfjle_lib.evaluation.metrics import multilabel_report  # noqa: E402
+from mfjle_lib.training.inference import collect_outputs
+from mfjle_lib.evaluation.outputs import fused_probs
+from mfjle_lib.training.batches import imagenet_normalise, load_data, normalise  # noqa: E402
 
 TOLERANCE = 0.005
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "deploy_check.json"

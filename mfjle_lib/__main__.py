@@ -1,6 +1,8 @@
 """`python -m mfjle_lib ...`."""
+from __future__ import annotations
+
 import sys
 
-from .cli import main
+from .cli.main import main
 
 sys.exit(main())

@@ -3,17 +3,27 @@ from __future__ import annotations
 
 import numpy as np
 
-#: The six emotions in RAF-ML's column order (DESIGN §2); every loader maps onto this order.
+#: The six emotions in RAF-ML's column order (docs/DESIGN.md §2); every loader maps onto this order.
 EMOTIONS: tuple[str, ...] = ("surprise", "fear", "disgust", "happiness", "sadness", "anger")
+
+
 #: Capitalised names for tables and plots.
 EMOTION_TITLES: tuple[str, ...] = tuple(e.capitalize() for e in EMOTIONS)
+
+
 NUM_LABELS = len(EMOTIONS)
+
 
 #: The five landmarks in MTCNN's order (paper Section III.B, Fig. 2).
 LANDMARKS: tuple[str, ...] = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+
+
 NUM_LANDMARKS = len(LANDMARKS)
+
+
 #: Index permutation applied to landmarks when an image is flipped horizontally (left <-> right).
 FLIP_PERMUTATION: tuple[int, ...] = (1, 0, 2, 4, 3)
+
 
 #: Canonical 5-point face template as fractions of the aligned image side (x, y), in LANDMARKS order.
 #: Every face is aligned onto it by a similarity transform; the synthetic renderer draws on it.
@@ -29,15 +39,26 @@ TEMPLATE = np.array(
     dtype=np.float32,
 )
 
+
 #: ImageNet normalisation (paper Section IV.B).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
+
+
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-#: Geometry defaults (DESIGN §2): source side R, global side S_g, crop fraction c, local side S_l.
+
+#: Geometry defaults (docs/DESIGN.md §2): source side R, global side S_g, crop fraction c, local side S_l.
 DEFAULT_SOURCE_SIZE = 224
+
+
 DEFAULT_GLOBAL_SIZE = 224
+
+
 DEFAULT_CROP_FRACTION = 0.25
+
+
 DEFAULT_LOCAL_SIZE = 64
+
 
 #: The nine metrics of Section IV.B, in the column order of Tables 1-2, with "lower is better" flags.
 METRIC_KEYS: tuple[str, ...] = (
@@ -51,6 +72,8 @@ METRIC_KEYS: tuple[str, ...] = (
     "micro_auc",
     "macro_auc",
 )
+
+
 LOWER_IS_BETTER: dict[str, bool] = {
     "hamming_loss": True,
     "coverage": True,
@@ -63,6 +86,7 @@ LOWER_IS_BETTER: dict[str, bool] = {
     "macro_auc": False,
 }
 
+
 #: Paper rows (Table 1: RAF-ML, Table 2: JAFFE), in METRIC_KEYS order.
 PAPER_TABLES: dict[str, dict[str, tuple[float, ...]]] = {
     "rafml": {
@@ -74,6 +98,7 @@ PAPER_TABLES: dict[str, dict[str, tuple[float, ...]]] = {
         "MF-JLE (paper Table 2)": (0.032, 0.804, 0.146, 0.023, 0.959, 0.895, 0.873, 0.979, 0.963),
     },
 }
+
 
 #: Paper's inference time per image for MF-JLE on a GTX 1060 (Section IV.C).
 PAPER_MS_PER_IMAGE = 10.52

@@ -5,6 +5,8 @@ import os
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+
+
 REPO_DIR = PACKAGE_DIR.parent
 
 

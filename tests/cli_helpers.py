@@ -1,7 +1,7 @@
 """Helpers for tests that run the real command line (`python -m mfjle_lib ...`) in a subprocess.
 
 Used by test_cli_bad_input.py, test_checkpoints.py and test_kill_resume.py: run a command with a
-private MFJLE_DATA_DIR, check the one-line error contract (DESIGN §4: exit status 2, one line on
+private MFJLE_DATA_DIR, check the one-line error contract (docs/DESIGN.md §4: exit status 2, one line on
 stderr naming the file, no traceback), SIGKILL a process at a chosen moment, and build small inputs (photos of a real face in unusual
 formats, a tiny checkpoint).
 """
@@ -133,11 +133,11 @@ def make_checkpoint(path: Path, model: str = "resnet18", **config: Any) -> Path:
     """A real, small checkpoint (random weights) as `train` writes it; sizes default to 32 px."""
     import torch
 
-    from mfjle_lib.checkpoints import save_checkpoint
-    from mfjle_lib.config import make_config
-    from mfjle_lib.training import canonical_state, model_from_config
+    from mfjle_lib.training.checkpoints import save_checkpoint
+    from mfjle_lib.training.config import make_config
+    from mfjle_lib.training.setup import canonical_state, model_from_config
 
-    options = dict(dataset="folder", root=None, source_size=32, image_size=32, local_size=16, device="cpu")
+    options = dict(dataset="folder", root=None, source_size=32, global_size=32, local_size=16, device="cpu")
     options.update(config)
     cfg = make_config("fast", model=model, **options)
     torch.manual_seed(0)

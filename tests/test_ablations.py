@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mfjle_lib import ablations
+from mfjle_lib.course import ablations
 from mfjle_lib.constants import METRIC_KEYS
-from mfjle_lib.evaluation import refuse_outputs
+from mfjle_lib.evaluation.outputs import refuse_outputs
 
 
 def _outputs(seed: int, n: int = 40) -> dict[str, np.ndarray]:

@@ -4,14 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mfjle_lib.alignment import (
-    align_face,
-    apply_transform,
-    invert_transform,
-    resize_aligned,
-    similarity_transform,
-    warp_affine,
-)
+from mfjle_lib.faces.alignment import align_face, apply_transform, invert_transform, resize_aligned, similarity_transform, warp_affine
 from mfjle_lib.constants import TEMPLATE
 
 

@@ -1,4 +1,4 @@
-"""benchmarks/bench.py --quick: the DESIGN §4 keys, the page-fault and per-round fields, sane values.
+"""benchmarks/bench.py --quick: the docs/DESIGN.md §4 keys, the page-fault and per-round fields, sane values.
 
 A smoke test of the script's contract (small sizes, two rounds); it asserts no speed target.
 """

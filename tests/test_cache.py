@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from mfjle_lib import cache as cache_mod
-from mfjle_lib.cache import CACHE_VERSION, PreparedDataset, prepare_dataset
+from mfjle_lib.faces import prepare as cache_mod
+from mfjle_lib.faces.prepared import CACHE_VERSION, PreparedDataset
+from mfjle_lib.faces.prepare import prepare_dataset
 from mfjle_lib.constants import EMOTIONS, TEMPLATE
 from mfjle_lib.errors import DataError
-from mfjle_lib.records import DatasetIndex, FaceRecord
+from mfjle_lib.data.records import DatasetIndex, FaceRecord
 
 
 @pytest.fixture(autouse=True)
@@ -58,7 +59,7 @@ def test_prepare_shapes_sources_and_summary() -> None:
     np.testing.assert_allclose(ds.landmarks[7], TEMPLATE * 48, atol=1e-3)  # fallback = centred square
     assert ds.ids[:2] == ["a0", "a1"] and ds.subjects[:2] == ["s0", "s1"]
     s = ds.summary()
-    assert s["dataset"] == "toy" and s["num_images"] == 8 and s["image_size"] == 48
+    assert s["dataset"] == "toy" and s["num_images"] == 8 and s["source_size"] == 48
     assert list(s["label_counts"]) == list(EMOTIONS)
     assert s["label_counts"] == {e: int(index.labels[:, i].sum()) for i, e in enumerate(EMOTIONS)}
     assert s["label_cardinality"] == pytest.approx(index.labels.sum(1).mean())

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mfjle_lib.constants import FLIP_PERMUTATION, IMAGENET_MEAN, TEMPLATE
-from mfjle_lib.crops import crop_boxes, crops_for_display, cut_crops, hflip
+from mfjle_lib.faces.crops import crop_boxes, crops_for_display, cut_crops, hflip
 
 
 def _faces(b: int = 3, r: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -19,7 +19,7 @@ def _faces(b: int = 3, r: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.
 def test_crop_boxes_layout() -> None:
     lm = torch.tensor([[[10.0, 20.0]] * 5, [[30.0, 40.0]] * 5])
     lm[1, 4] = torch.tensor([50.0, 60.0])
-    boxes = crop_boxes(lm, image_size=100, crop_fraction=0.2)
+    boxes = crop_boxes(lm, source_size=100, crop_fraction=0.2)
     assert boxes.shape == (10, 5)
     assert boxes[:5, 0].tolist() == [0] * 5 and boxes[5:, 0].tolist() == [1] * 5
     assert boxes[0].tolist() == [0, 0, 10, 20, 30]

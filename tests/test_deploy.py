@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from mfjle_lib.constants import TEMPLATE
-from mfjle_lib.deploy import DeployedModel, fold_resnet_bn, optimize_for_cpu
-from mfjle_lib.models import build_model
+from mfjle_lib.perf.deploy import DeployedModel, fold_resnet_bn, optimize_for_cpu
+from mfjle_lib.models.build import build_model
 
 R = 64
 
@@ -80,7 +80,7 @@ def test_deploy_fused_and_baseline(trained_like) -> None:
 
 def test_int8_quantises_a_model_in_its_planned_layout(trained_like) -> None:
     """The stage layout hooks must not break torch.fx tracing (int8 quantisation traces each net)."""
-    from mfjle_lib.models import plan_memory_format
+    from mfjle_lib.perf.memory_format import plan_memory_format
 
     model, x, lm = trained_like
     planned = plan_memory_format(copy.deepcopy(model), "cpu")

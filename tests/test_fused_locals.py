@@ -20,14 +20,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mfjle_lib.fused_locals import (
-    FusedLocalNets,
-    convert_local_nets,
-    fused_to_loop_states,
-    loop_state_dict,
-    pick_local_impl,
-)
-from mfjle_lib.models import LoopLocalNets, build_model
+from mfjle_lib.perf.fused_locals import FusedLocalNets, convert_local_nets, fused_to_loop_states, loop_state_dict
+from mfjle_lib.perf.local_impl import pick_local_impl
+from mfjle_lib.models.mfjle import LoopLocalNets
+from mfjle_lib.models.build import build_model
 
 
 def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -170,7 +166,7 @@ def test_checkpoint_layout_is_the_loop_layout() -> None:
         assert torch.equal(state[k], ref[k]), k
     assert loop_state_dict(loop_model).keys() == ref.keys()
     # A fused model loads a loop-layout checkpoint through the training helper.
-    from mfjle_lib.training import canonical_state, load_canonical_state
+    from mfjle_lib.training.setup import canonical_state, load_canonical_state
 
     other = build_model("mfjle", global_size=32, local_size=16, local_impl="fused")
     load_canonical_state(other, canonical_state(loop_model))
@@ -192,7 +188,7 @@ def test_pick_local_impl_rules(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_picking_does_not_touch_the_rng() -> None:
-    from mfjle_lib.fused_locals import time_local_impls
+    from mfjle_lib.perf.local_impl import time_local_impls
 
     torch.manual_seed(5)
     before = torch.get_rng_state()

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image, ImageFile
 
 from mfjle_lib.errors import DataError
-from mfjle_lib.image_io import _to_rgb_array, load_record_image, read_image
-from mfjle_lib.records import FaceRecord
+from mfjle_lib.data.image_io import _to_rgb_array, load_record_image, read_image
+from mfjle_lib.data.records import FaceRecord
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (12, 8, 3), dtype=np.uint8)  # H=12, W=8: rotation is visible in the shape

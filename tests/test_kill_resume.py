@@ -1,4 +1,4 @@
-"""Interrupted training through the real command line (DESIGN §7; issue #6).
+"""Interrupted training through the real command line (docs/DESIGN.md §7; issue #6).
 
 A `train` process is SIGKILLed twice — as soon as epoch 1's last.pt appears, and in the middle of a
 later checkpoint write — and `--resume` then finishes with exactly the metrics.json and
@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 from cli_helpers import REPO, cli_env, kill_when, one_line_error, run_cli
 
-from mfjle_lib.checkpoints import RESUME_FORMAT, load_checkpoint
+from mfjle_lib.training.checkpoints import RESUME_FORMAT, load_checkpoint
 from mfjle_lib.constants import METRIC_KEYS
 
 pytestmark = pytest.mark.slow

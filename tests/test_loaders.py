@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from mfjle_lib.constants import EMOTIONS, PAPER_TABLES
-from mfjle_lib.datasets import DATASET_NAMES, PAPER_TABLE_KEY, has_official_split, load_index
+from mfjle_lib.data.registry import DATASET_NAMES, PAPER_TABLE_KEY, has_official_split, load_index
 from mfjle_lib.errors import ConfigError, DataError
-from mfjle_lib.image_io import load_record_image
+from mfjle_lib.data.image_io import load_record_image
 
 
 def expect_error(exc: pytest.ExceptionInfo, filename: str, line: int | None = None, reason: str = "") -> None:
@@ -511,7 +511,7 @@ def test_load_index_names_and_errors(tmp_path: Path) -> None:
 
 
 def test_load_index_synthetic_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
-    import mfjle_lib.datasets.synthetic as synthetic
+    import mfjle_lib.data.synthetic as synthetic
 
     calls = {}
 

@@ -1,4 +1,4 @@
-"""The nine metrics of Section IV.B against hand-computed toys and scikit-learn (toolbox convention, DESIGN §2)."""
+"""The nine metrics of Section IV.B against hand-computed toys and scikit-learn (toolbox convention, docs/DESIGN.md §2)."""
 from __future__ import annotations
 
 import numpy as np
@@ -14,17 +14,7 @@ from sklearn.metrics import (
 )
 
 from mfjle_lib.constants import EMOTION_TITLES, METRIC_KEYS
-from mfjle_lib.metrics import (
-    METRIC_NAMES,
-    coverage,
-    decision_rules_softmax,
-    multilabel_metrics,
-    multilabel_report,
-    one_error,
-    per_label_report,
-    ranking_mask,
-    threshold_sweep,
-)
+from mfjle_lib.evaluation.metrics import METRIC_NAMES, coverage, decision_rules_softmax, multilabel_metrics, multilabel_report, one_error, per_label_report, ranking_mask, threshold_sweep
 
 CONTRACT_KEYS = {
     "hamming_loss", "one_error", "coverage", "ranking_loss", "average_precision",

@@ -7,8 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from mfjle_lib.errors import ConfigError
-from mfjle_lib.losses import check_lambdas, joint_loss, softmax_ce_loss
-from mfjle_lib.models import ModelOutput, build_model, fuse_probs
+from mfjle_lib.training.losses import check_lambdas, joint_loss, softmax_ce_loss
+from mfjle_lib.models.fusion import ModelOutput, fuse_probs
+from mfjle_lib.models.build import build_model
 
 
 def _batch(b: int = 3, r: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -7,14 +7,7 @@ import numpy as np
 import pytest
 
 from mfjle_lib.constants import METRIC_KEYS, PAPER_TABLES
-from mfjle_lib.reporting import (
-    HEADERS,
-    format_table,
-    markdown_table,
-    paper_rows,
-    results_table,
-    summarise_runs,
-)
+from mfjle_lib.evaluation.reports import HEADERS, format_table, markdown_table, paper_rows, results_table, summarise_runs
 
 EXPECTED_HEADERS = [
     "Hamming ↓", "Coverage ↓", "One-error ↓", "Ranking ↓", "AP ↑",
@@ -115,7 +108,7 @@ def test_markdown_table() -> None:
 def test_make_notebooks_drops_widget_state_only_when_no_widget_is_shown() -> None:
     import nbformat
 
-    from mfjle_lib.notebook_tools import drop_unused_widget_state
+    from mfjle_lib.course.notebook_tools import drop_unused_widget_state
 
     state = {"application/vnd.jupyter.widget-state+json": {"state": {"abc": {}}}}
     plain = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1", outputs=[nbformat.v4.new_output("stream", text="1")])])

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mfjle_lib.datasets import load_index
+from mfjle_lib.data.registry import load_index
 from mfjle_lib.errors import ConfigError
-from mfjle_lib.records import DatasetIndex, FaceRecord
-from mfjle_lib.splits import OFFICIAL_VAL_FRACTION, describe_splits, make_splits
+from mfjle_lib.data.records import DatasetIndex, FaceRecord
+from mfjle_lib.data.splits import OFFICIAL_VAL_FRACTION, describe_splits, make_splits
 
 
 @dataclass

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from mfjle_lib.constants import EMOTIONS, TEMPLATE
-from mfjle_lib.datasets import synthetic
-from mfjle_lib.datasets.synthetic import LABEL_SHARE_THRESHOLD, load_synthetic, render_faces
+from mfjle_lib.data import synthetic
+from mfjle_lib.data.synthetic import LABEL_SHARE_THRESHOLD, load_synthetic, render_faces
 
 
 @pytest.fixture(scope="module")

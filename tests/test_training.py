@@ -9,11 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from mfjle_lib.config import make_config
+from mfjle_lib.training.config import make_config
 from mfjle_lib.errors import CheckpointError, ConfigError, TrainingDiverged
-from mfjle_lib.evaluation import evaluate_checkpoint, load_trained_model, refuse_outputs
-from mfjle_lib.metrics import multilabel_metrics
-from mfjle_lib.training import load_data, load_outputs, train
+from mfjle_lib.training.inference import evaluate_checkpoint, load_trained_model
+from mfjle_lib.evaluation.outputs import refuse_outputs
+from mfjle_lib.evaluation.metrics import multilabel_metrics
+from mfjle_lib.training.batches import load_data
+from mfjle_lib.evaluation.outputs import load_outputs
+from mfjle_lib.training.run import train
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +33,7 @@ def data_dir(tmp_path_factory) -> Path:
 
 def tiny(**overrides):
     """A config that trains in seconds on 2 CPU cores."""
-    base = dict(dataset="synthetic", num_images=240, source_size=64, image_size=32, local_size=16, epochs=3, batch_size=32, lr=2e-3, device="cpu")
+    base = dict(dataset="synthetic", num_images=240, source_size=64, global_size=32, local_size=16, epochs=3, batch_size=32, lr=2e-3, device="cpu")
     base.update(overrides)
     return make_config("fast", **base)
 
@@ -53,7 +56,7 @@ def test_training_writes_every_output(trained) -> None:
     metrics = json.loads((out / "metrics.json").read_text())
     for key in ("hamming_loss", "one_error", "coverage", "ranking_loss", "average_precision", "micro_f1", "macro_f1", "micro_auc", "macro_auc", "n_samples", "n_ranking_excluded"):
         assert key in metrics
-    assert metrics["source_size"] == 64 and metrics["image_size"] == 32 and metrics["local_size"] == 16
+    assert metrics["source_size"] == 64 and metrics["global_size"] == 32 and metrics["local_size"] == 16
     assert metrics["seed"] == 0 and metrics["split_seed"] == 0
     assert len(trained.history) == 4
     outputs = load_outputs(out / "test_outputs.npz")
@@ -135,7 +138,7 @@ def test_nan_loss_stops_with_epoch_and_module(bundle, tmp_path, monkeypatch) -> 
 
 
 def test_nan_landmarks_give_zero_crops_not_a_crash() -> None:
-    from mfjle_lib.models import build_model
+    from mfjle_lib.models.build import build_model
 
     m = build_model("mfjle", global_size=32, local_size=16)
     crops = m.crops(torch.randn(2, 3, 64, 64), torch.full((2, 5, 2), float("nan")))

@@ -1,0 +1,177 @@
+"""What each subcommand does; heavy modules are imported inside the command that needs them."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..files import json_safe
+
+
+def _check_device(name: str | None) -> None:
+    """Reject a --device that cannot work here with one line (torch would raise a long RuntimeError)."""
+    if name is None or name in ("", "auto"):
+        return
+    import torch
+
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"--device {name!r} is not a device (use cpu, cuda, cuda:N or mps)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {name}: no CUDA GPU is available here (use --device cpu)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here")
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ConfigError(f"--device {name}: Apple MPS is not available here (use --device cpu)")
+    elif dev.type != "cpu":
+        raise ConfigError(f"--device {name}: only cpu, cuda and mps are supported")
+
+
+def _train_overrides(args: argparse.Namespace) -> dict:
+    lambdas = (args.lam,) * 5 if getattr(args, "lam", None) is not None else args.lambdas
+    return {
+        "dataset": args.dataset, "root": args.root, "skip_bad": args.skip_bad or None, "num_images": args.num_images,
+        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "global_size": args.global_size,
+        "source_size": args.source_size, "local_size": args.local_size, "crop_fraction": args.crop_fraction,
+        "lambdas": lambdas, "loss": args.loss, "fusion_weights": args.fusion_weights, "split_scheme": args.split_scheme,
+        "split_seed": args.split_seed, "augment": args.augment, "pretrained": args.pretrained, "weights": args.weights,
+        "seed": args.seed, "device": args.device, "local_impl": args.local_impl, "compile": args.compile,
+    }
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    """Summarise a dataset (docs/DESIGN.md §4 `data`)."""
+    from ..data.registry import load_index
+
+    size = args.source_size or (128 if args.dataset == "synthetic" else 224)
+    options = {"size": size} if args.dataset == "synthetic" else {}
+    if args.num_images and args.dataset == "synthetic":
+        options["num_images"] = args.num_images
+    index = load_index(args.dataset, args.root, skip_bad=args.skip_bad, **options)  # label errors: before torch loads
+    from ..data.splits import make_splits
+    from ..faces.prepare import prepare_dataset
+
+    prepared = prepare_dataset(index, size=size, skip_bad=args.skip_bad, show_progress=not args.json)
+    try:
+        splits = make_splits(prepared, args.split_scheme, args.split_seed)
+    except ConfigError:
+        if args.split_scheme != "paper":
+            raise
+        splits = None
+    summary = prepared.summary(splits)
+    if args.figure:
+        from ..course.plots.common import save_figure
+        from ..course.plots.faces import plot_samples
+
+        save_figure(plot_samples(prepared, n=16), args.figure)
+    if args.json:
+        print(json.dumps(json_safe(summary)))
+        return 0
+    print(f"dataset {summary['dataset']}: {summary['num_images']} images, label cardinality {summary['label_cardinality']:.2f}")
+    print("positives per emotion: " + ", ".join(f"{k} {v}" for k, v in summary["label_counts"].items()))
+    if summary.get("splits"):
+        print("splits: " + ", ".join(f"{k} {v}" for k, v in summary["splits"].items()))
+    print("landmarks: " + ", ".join(f"{k} {v}" for k, v in summary["landmarks"].items()))
+    if summary["problems"]:
+        print(f"{len(summary['problems'])} problem(s), {summary['skipped']} skipped:")
+        for line in summary["problems"][:20]:
+            print("  " + line)
+        if len(summary["problems"]) > 20:
+            print(f"  ... {len(summary['problems']) - 20} more (see --json)")
+    if args.figure:
+        print(f"figure: {args.figure}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train one model and print its nine test metrics."""
+    from ..evaluation.reports import format_table, results_table
+    from ..training.config import make_config
+    from ..training.run import train
+
+    cfg = make_config(args.preset, model=args.model, **_train_overrides(args))
+    result = train(cfg, args.out, resume=args.resume, show_progress=not args.no_progress)
+    print(format_table(results_table({f"{cfg.model} (ours, seed {cfg.seed})": result.metrics}, cfg.dataset)))
+    print(f"test samples {result.metrics['n_samples']} ({result.metrics['n_ranking_excluded']} left out of one-error/ranking/AP); outputs in {args.out}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Evaluate a checkpoint."""
+    from ..evaluation.reports import format_table, results_table
+    from ..training.inference import evaluate_checkpoint
+
+    metrics = evaluate_checkpoint(args.checkpoint, args.dataset, args.root, args.split, args.fusion_weights, args.device)
+    if args.json:
+        print(json.dumps(json_safe(metrics)))
+    else:
+        print(format_table(results_table({f"{metrics['model']} ({args.split})": metrics}, metrics["dataset"])))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Print labels and probabilities per photo."""
+    from ..data.image_io import read_images
+
+    # Photos first (no torch needed): a bad file is named at once, before the model loads.
+    images, names, problems = read_images(args.images, args.skip_bad)
+    if not images:  # every photo was skipped: nothing to predict, no model to load
+        print(json.dumps([{"problems": problems, "skipped": len(problems)}]) if args.json else "no photo could be read", file=sys.stdout if args.json else sys.stderr)
+        for line in problems if not args.json else []:
+            print(f"skipped {line}", file=sys.stderr)
+        return 1
+    from ..training.inference import load_trained_model
+    from ..training.predict import predict_images
+
+    model, cfg = load_trained_model(args.checkpoint, args.device)
+    preds = predict_images(model, cfg, images, names, args.threshold, args.allow_fallback)
+    failed = [p for p in preds if p.error]
+    if args.json:
+        print(json.dumps([{"image": p.source, "probs": p.probs, "labels": p.positives, "landmarks": p.landmark_source, "error": p.error} for p in preds] + ([{"problems": problems, "skipped": len(problems)}] if problems else [])))
+    else:
+        for p in preds:
+            if p.error:
+                print(f"{p.source}: {p.error}", file=sys.stderr)
+                continue
+            probs = "  ".join(f"{k} {v:.2f}" for k, v in p.probs.items())
+            print(f"{p.source}: {', '.join(p.positives) or '(no emotion above threshold)'}\n  {probs}")
+        for line in problems:
+            print(f"skipped {line}", file=sys.stderr)
+    if cfg.dataset == "synthetic" and not args.json:
+        print("note: this checkpoint learned from rendered synthetic faces; its answers on real photos mean little.", file=sys.stderr)
+    return 1 if len(failed) == len(preds) else 0  # nothing predicted (no face, or every file skipped)
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    """ResNet-18 and MF-JLE over N seeds, mean ± std beside the paper."""
+    from ..evaluation.reports import format_table, results_table, summarise_runs
+    from ..paths import runs_dir
+    from ..training.config import make_config
+    from ..training.reproduce import reproduce
+
+    if args.seeds < 1:
+        raise ConfigError("--seeds must be at least 1")
+    cfg = make_config(args.preset, **_train_overrides(args))
+    out = Path(args.out) if args.out else runs_dir() / f"reproduce_{cfg.dataset}"
+    runs = reproduce(cfg, args.seeds, out, show_progress=not args.no_progress)
+    rows = {f"{name} (ours, {len(r)} seeds)": summarise_runs(r) for name, r in runs.items()}
+    print(format_table(results_table(rows, cfg.dataset)))
+    print(f"runs in {out}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The main job (see demo.py)."""
+    from ..course.demo import run_demo
+
+    run_demo(preset=args.preset, seed=args.seed, out=args.out, device=args.device)
+    return 0
+
+
+COMMANDS = {"data": cmd_data, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "reproduce": cmd_reproduce, "demo": cmd_demo}

@@ -1,0 +1,118 @@
+"""The argument parser of `python -m mfjle_lib` (the CLI contract in docs/DESIGN.md §4)."""
+from __future__ import annotations
+
+import argparse
+
+DATASETS = ("synthetic", "rafml", "jaffe", "ferplus", "folder")
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    """Parse 'a,b,c' into floats for --lambdas / --fusion-weights."""
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _positive_int(text: str) -> int:
+    """Parse a whole number >= 1 (sizes, counts, epochs)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line with exit status 2."""
+
+    def error(self, message: str) -> None:  # noqa: D401
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _add_data_args(p: argparse.ArgumentParser, required_dataset: bool = False) -> None:
+    p.add_argument("--dataset", choices=DATASETS, default=None if required_dataset else "synthetic", required=required_dataset, help="dataset name (default: synthetic, built in)")
+    p.add_argument("--root", default=None, help="dataset folder (not needed for synthetic)")
+    p.add_argument("--skip-bad", action="store_true", help="skip, count and list bad files instead of stopping")
+    p.add_argument("--num-images", type=_positive_int, default=None, help="synthetic only: number of faces to render")
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="paper", choices=["paper", "gpu", "cpu", "fast"], help="paper = the paper's recipe (default); cpu/fast/gpu = smaller sizes")
+    p.add_argument("--epochs", type=_positive_int)
+    p.add_argument("--batch-size", type=_positive_int)
+    p.add_argument("--lr", type=float, help="learning rate (paper: 1e-4)")
+    p.add_argument("--global-size", "--image-size", dest="global_size", type=_positive_int, help="S_g: side of the global branch's input (--image-size is an alias)")
+    p.add_argument("--source-size", type=_positive_int, help="R: side of the aligned, cached face")
+    p.add_argument("--local-size", type=_positive_int, help="S_l: side of each local crop")
+    p.add_argument("--crop-fraction", type=float, help="c: crop side as a fraction of R")
+    lam = p.add_mutually_exclusive_group()
+    lam.add_argument("--lambda", dest="lam", type=float, help="λ for all five local modules (Eq. 1; default 0.01)")
+    lam.add_argument("--lambdas", type=_floats, help="five λ values l1,...,l5")
+    p.add_argument("--loss", choices=["bce", "softmax_ce"], help="bce (paper) or softmax_ce (Fig. 5 ablation)")
+    p.add_argument("--fusion-weights", type=_floats, help="w0,...,w5 (global, five locals); default 1,λ1..λ5")
+    p.add_argument("--split-scheme", choices=["paper", "official", "subject"])
+    p.add_argument("--split-seed", type=int)
+    p.add_argument("--augment", action="store_true", default=None, help="flip/rotate/scale/shift/jitter (off in the paper)")
+    w = p.add_mutually_exclusive_group()
+    w.add_argument("--pretrained", action="store_true", default=None, help="ImageNet weights (needs internet)")
+    w.add_argument("--weights", help="local ResNet-18 ImageNet weights file")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="cuda, mps or cpu (default: best available)")
+    p.add_argument("--local-impl", choices=["auto", "loop", "fused"], help="how the five local nets run")
+    p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = _Parser(prog="python -m mfjle_lib", description="MF-JLE multi-label facial expression recognition")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("data", help="summarise a dataset")
+    _add_data_args(p)
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument("--source-size", "--image-size", dest="source_size", type=_positive_int, default=None, help="R: side of the decoded, aligned face (default: 128 synthetic, 224 others; --image-size is an alias)")
+    p.add_argument("--split-scheme", default="paper", choices=["paper", "official", "subject"])
+    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--figure", default=None, help="also save a figure of sample faces with landmarks and labels")
+
+    p = sub.add_parser("train", help="train resnet18 or mfjle")
+    _add_data_args(p)
+    p.add_argument("--model", choices=["resnet18", "mfjle"], required=True)
+    _add_train_args(p)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--out", required=True, help="output folder")
+
+    p = sub.add_parser("evaluate", help="nine metrics of a checkpoint")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--dataset", choices=DATASETS)
+    p.add_argument("--root")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--fusion-weights", type=_floats)
+    p.add_argument("--device")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("predict", help="emotions in photos")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--skip-bad", action="store_true")
+    p.add_argument("--allow-fallback", action="store_true", help="predict even when no face is found")
+    p.add_argument("--device")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("reproduce", help="ResNet-18 and MF-JLE over N seeds beside the paper's table")
+    _add_data_args(p, required_dataset=False)
+    _add_train_args(p)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--out", default=None, help="output folder (default runs/reproduce_<dataset>)")
+
+    p = sub.add_parser("demo", help="the main job: both models on the built-in dataset")
+    p.add_argument("--preset", choices=["cpu", "gpu", "fast"], default=None, help="default: gpu on CUDA, else cpu")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="output folder (default runs/demo)")
+    p.add_argument("--device")
+    return parser

@@ -1,0 +1,119 @@
+"""What every lesson's first cells share: the FAST/full switch, sizes, device, seeds, run folders."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from ..paths import runs_dir
+from ..runtime import get_device
+from ..training.checkpoints import load_checkpoint
+from ..training.config import TrainConfig, make_config
+from ..training.run import TrainResult, train
+
+IS_COLAB = "google.colab" in sys.modules
+
+
+@dataclass
+class CourseParams:
+    """The parameters a lesson runs with, derived from MFJLE_FAST / DATASET / ROOT / CHECKPOINT."""
+
+    fast: bool
+    dataset: str
+    root: str | None
+    checkpoint: str | None
+    preset: str
+    device: str
+    seeds: list[int] = field(default_factory=list)
+
+    @property
+    def mode_line(self) -> str:
+        """The deterministic line nbval checks: a run that forgot MFJLE_FAST=1 prints another."""
+        return f"mode: {'FAST' if self.fast else 'FULL'} | dataset: {self.dataset} | preset: {self.preset}"
+
+    def config(self, **overrides: Any) -> TrainConfig:
+        """A TrainConfig for this lesson's preset and dataset, with overrides."""
+        base = {"dataset": self.dataset, "root": self.root, "device": self.device}
+        base.update(overrides)
+        return make_config(self.preset, **base)
+
+    def run_dir(self, name: str) -> Path:
+        """Where a lesson's training run writes (`runs/<mode>/<name>`), shared across lessons."""
+        return runs_dir() / ("fast" if self.fast else f"full_{self.dataset}") / name
+
+
+def lesson_setup(fast: bool, dataset: str = "synthetic", root: str | None = None, checkpoint: str | None = None, seeds_fast: int = 2, seeds_full: int = 3) -> CourseParams:
+    """Derive a lesson's parameters and print the mode line (checked by nbval)."""
+    dataset = dataset or "synthetic"
+    device = str(get_device())
+    if fast:
+        preset = "fast"
+    elif dataset != "synthetic":
+        preset = "paper"  # real datasets: the paper's recipe (Section IV.B)
+    else:
+        preset = "gpu" if device == "cuda" else "cpu"
+    params = CourseParams(bool(fast), dataset, root or None, checkpoint or None, preset, device, list(range(seeds_fast if fast else seeds_full)))
+    print(params.mode_line)
+    return params
+
+
+def run_name(cfg: TrainConfig) -> str:
+    """A readable, unique folder name for a config: model, loss, λ, seed and a hash of the rest."""
+    settings = {k: v for k, v in cfg.to_dict().items() if k != "device"}
+    digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    lam = "-".join(f"{x:g}" for x in cfg.lambdas) if len(set(cfg.lambdas)) > 1 else f"{cfg.lambdas[0]:g}"
+    parts = [cfg.model, cfg.loss] + ([f"lam{lam}"] if cfg.model == "mfjle" else []) + [f"seed{cfg.seed}", digest]
+    return "_".join(parts)
+
+
+def train_cached(params: CourseParams, cfg: TrainConfig, data=None, show_progress: bool = True, keep_resume_state: bool = False):
+    """Train `cfg` once per course run: a finished run with the same settings is reused, not redone.
+
+    Lessons 03-05 and 07 share runs this way (lesson 05 reuses the seeds 03 and 04 trained).
+    A finished run's `last.pt` (weights + Adam state, ~0.8 GB for MF-JLE) is deleted unless
+    `keep_resume_state`, so a dozen ablation runs don't fill the disk; `checkpoint.pt` stays.
+    """
+
+
+
+    out = params.run_dir(run_name(cfg))
+    if (out / "metrics.json").exists() and (out / "checkpoint.pt").exists():
+        saved = load_checkpoint(out / "checkpoint.pt")["config"]
+        if {k: v for k, v in saved.items() if k != "device"} == {k: v for k, v in cfg.to_dict().items() if k != "device"}:
+            if show_progress:
+                print(f"reusing the finished run {out.name}")
+            return TrainResult(out, json.loads((out / "metrics.json").read_text()), pd.read_csv(out / "history.csv"), cfg)
+    result = train(cfg, out, resume=True, data=data, show_progress=show_progress)
+    if not keep_resume_state:
+        (out / "last.pt").unlink(missing_ok=True)
+    return result
+
+
+def read_env_flag(name: str) -> bool:
+    """True for 1/true/yes in the environment."""
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def describe_environment() -> str:
+    """Python, torch, device and thread count, for the first output of each lesson."""
+
+    dev = get_device()
+    gpu = f" ({torch.cuda.get_device_name(0)})" if dev.type == "cuda" else ""
+    return (f"python {platform.python_version()}, torch {torch.__version__}, device {dev}{gpu}, "
+            f"{torch.get_num_threads()} CPU threads, colab={IS_COLAB}")
+
+
+def describe_config(params: CourseParams, cfg: TrainConfig | None = None) -> str:
+    """Seeds, geometry (R, S_g, S_l, c) and recipe of a lesson, identical on every machine for one preset."""
+    cfg = cfg or params.config()
+    images = f", {cfg.num_images} faces" if cfg.dataset == "synthetic" and cfg.num_images else ""
+    return (f"seeds {params.seeds} | geometry R={cfg.source_size}, S_g={cfg.global_size}, S_l={cfg.local_size}, c={cfg.crop_fraction:g} | "
+            f"{cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr:g}, StepLR x{cfg.gamma:g}/{cfg.step_size} | preset {cfg.preset}{images}")

@@ -1,0 +1,47 @@
+"""Material the lessons show: offline photos, honest captions, identity overlap between splits."""
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib.cbook as cbook
+import matplotlib.pyplot as plt
+import numpy as np
+from skimage import data as skdata
+
+from ..training.config import TrainConfig
+
+
+def sample_photos() -> dict[str, Any]:
+    """Real photos that ship offline (lessons 02 and 07): two faces and one photo without a face."""
+    return {
+        "astronaut": skdata.astronaut(),
+        "grace_hopper": plt.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)),
+        "coffee": skdata.coffee(),
+    }
+
+
+def checkpoint_caption(cfg: TrainConfig) -> str:
+    """One honest line on what a checkpoint learned from (lesson 07's caption)."""
+    if cfg.dataset == "synthetic":
+        data = f"{cfg.num_images or 'the default number of'} rendered synthetic faces (built-in dataset)"
+        note = ("These are drawn cartoons, not photos: what it says about a real face means little; "
+                "it shows the pipeline, not a judgement.")
+    else:
+        data = f"the {cfg.dataset} dataset ({cfg.root or 'root not recorded'})"
+        note = "It predicts how that dataset's annotators would label the expression, not what anyone feels."
+    return (f"checkpoint: {cfg.model}, learned from {data}; preset {cfg.preset}, {cfg.epochs} epochs, "
+            f"R={cfg.source_size}, S_g={cfg.global_size}, S_l={cfg.local_size}, c={cfg.crop_fraction:g}, seed {cfg.seed}.\n{note}")
+
+
+def subject_overlap(subjects: list[str | None], splits: dict) -> dict[str, Any]:
+    """How many test identities also appear in training (lesson 01: why JAFFE needs a subject split)."""
+    subj = np.asarray(subjects, dtype=object)
+    train_ids = set(subj[splits["train"]].tolist())
+    test_ids = subj[splits["test"]]
+    seen = np.isin(test_ids, list(train_ids))
+    return {
+        "test faces": int(len(test_ids)),
+        "test identities": int(len(set(test_ids.tolist()))),
+        "of which also in train": int(len(set(test_ids.tolist()) & train_ids)),
+        "test faces of a trained identity": f"{seen.mean():.0%}" if len(test_ids) else "–",
+    }

@@ -1,0 +1,72 @@
+"""Files written atomically (a killed process never leaves half a file), and strict JSON values."""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def atomic_write_bytes(path: Path, write) -> None:
+    """Write via a temp file in the same folder, then rename: a kill never leaves half a file.
+
+    No fsync: the threat is a killed process, which rename already covers; syncing 800 MB of
+    MF-JLE resume state every epoch would cost more than a FAST-mode epoch.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(path)
+    # The pid in the name lets a later write remove what a killed writer left behind.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes the file private; outputs follow the umask
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _read_umask() -> int:
+    """The process umask (read once, by setting it and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Delete temp files of `path` left by writers that were killed (their process is gone)."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            pid = int(tmp.name[len(path.name) + 2 :].split(".", 1)[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+        except (ValueError, PermissionError, OSError):
+            pass  # not one of ours (no pid), or a live writer
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a text file atomically."""
+    atomic_write_bytes(path, lambda fh: fh.write(text.encode("utf-8")))
+
+def json_safe(obj):
+    """Replace NaN/inf floats by None (strict JSON) and numpy scalars by Python numbers, recursively."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj

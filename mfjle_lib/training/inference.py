@@ -1,0 +1,90 @@
+"""Running a trained model over a split: per-module outputs, loading a checkpoint, evaluating it."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..constants import EMOTIONS
+from ..errors import CheckpointError, ConfigError
+from ..evaluation.outputs import metrics_record
+from ..models.fusion import check_fusion_weights
+from ..perf.memory_format import plan_memory_format
+from ..runtime import get_device
+from .batches import DataBundle, imagenet_normalise, load_data, normalise
+from .checkpoints import load_checkpoint
+from .config import TrainConfig
+from .precision import autocast_for
+from .setup import load_canonical_state, model_from_config
+
+
+def load_trained_model(checkpoint: str | Path, device: str | torch.device | None = None) -> tuple[torch.nn.Module, TrainConfig]:
+    """Rebuild a model from `checkpoint.pt` (weights_only) and put it in eval mode."""
+    payload = load_checkpoint(checkpoint)
+    cfg = TrainConfig.from_dict(payload["config"])
+    dev = get_device(device if isinstance(device, str) or device is None else str(device))
+    cfg.pretrained, cfg.weights = False, None  # the checkpoint carries the weights
+    model = model_from_config(cfg, torch.device("cpu"))
+    try:
+        load_canonical_state(model, payload["model_state"])
+    except RuntimeError as exc:
+
+        raise CheckpointError(f"{checkpoint}: weights do not match the model its config describes ({str(exc).splitlines()[0][:160]})") from None
+    model = plan_memory_format(model.to(dev), dev).eval()
+    return model, cfg
+
+
+def evaluate_checkpoint(checkpoint: str | Path, dataset: str | None = None, root: str | None = None, split: str = "test", fusion_weights: Sequence[float] | None = None, device: str | None = None, data: DataBundle | None = None, show_progress: bool = True) -> dict[str, Any]:
+    """Nine metrics of a saved model on a split of its dataset (or another dataset)."""
+    model, cfg = load_trained_model(checkpoint, device)
+    if dataset is not None:
+        cfg.dataset, cfg.root = dataset, root
+    elif root is not None:
+        cfg.root = root
+    if cfg.model == "resnet18" and fusion_weights is not None:
+        raise ConfigError("--fusion-weights applies to mfjle checkpoints only")
+    weights = tuple(float(w) for w in check_fusion_weights(fusion_weights).tolist()) if fusion_weights is not None else cfg.effective_fusion_weights()
+    dev = next(model.parameters()).device
+    data = data or load_data(cfg, dev, show_progress)
+    if split not in data.splits:
+        raise ConfigError(f"--split must be train, val or test, got {split!r}")
+    idx = data.splits[split]
+    outputs = collect_outputs(model, data, idx, device=dev, amp=cfg.amp)
+    return metrics_record(outputs, data.prepared.labels[idx], cfg.activation, weights, settings_record(cfg, split))
+
+
+def settings_record(cfg: TrainConfig, split: str, selected_epoch: int | None = None) -> dict[str, Any]:
+    """What a metrics file records about the run beside its numbers: data, model, split, seeds, geometry."""
+    return {
+        "split": split, "dataset": cfg.dataset, "model": cfg.model, "loss": cfg.loss, "lambdas": list(cfg.lambdas),
+        "seed": cfg.seed, "split_scheme": cfg.split_scheme, "split_seed": cfg.split_seed,
+        "selected_epoch": selected_epoch, "epochs": cfg.epochs, "preset": cfg.preset, "local_impl": cfg.local_impl,
+        "library_version": __version__, **cfg.geometry(),
+    }
+
+
+@torch.no_grad()
+def collect_outputs(model: torch.nn.Module, data: DataBundle, indices: np.ndarray, batch_size: int = 256, device: torch.device | None = None, amp: bool = True) -> dict[str, np.ndarray]:
+    """Per-module logits (float64) for the given images, in eval mode."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    g_all, l_all = [], []
+    idx_t = torch.as_tensor(indices, dtype=torch.long)
+    for start in range(0, len(idx_t), batch_size):
+        idx = idx_t[start : start + batch_size].to(data.images.device)
+        x = imagenet_normalise(normalise(data.images.index_select(0, idx), device)).contiguous(memory_format=torch.channels_last)
+        lm = data.landmarks.index_select(0, idx.to(data.landmarks.device)).to(device)
+        with autocast_for(device, amp):
+            out = model(x, lm)
+        g_all.append(out.global_logits.double().cpu())
+        if out.local_logits is not None:
+            l_all.append(out.local_logits.double().cpu())
+    model.train(was_training)
+    result = {"global_logits": torch.cat(g_all).numpy() if g_all else np.zeros((0, len(EMOTIONS)))}
+    if l_all:
+        result["local_logits"] = torch.cat(l_all).numpy()
+    return result

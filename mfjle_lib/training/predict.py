@@ -1,0 +1,82 @@
+"""Photos in, emotions out: MTCNN landmarks -> alignment -> model -> fused probabilities."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..constants import EMOTIONS
+from ..data.image_io import read_images
+from ..evaluation.outputs import fuse_saved, outputs_module_probs
+from ..faces.alignment import align_face
+from ..faces.landmarks import detect_landmarks, fallback_landmarks
+from .batches import imagenet_normalise
+
+
+@dataclass
+class Prediction:
+    """One photo's result: probabilities per emotion, the positives, and what the model saw."""
+
+    source: str
+    probs: dict[str, float] = field(default_factory=dict)
+    positives: list[str] = field(default_factory=list)
+    module_probs: np.ndarray | None = None  # (M, 6): global then locals
+    aligned: np.ndarray | None = None  # the aligned face (R,R,3) uint8
+    landmarks: np.ndarray | None = None  # (5,2) in the aligned face
+    landmark_source: str = "mtcnn"
+    error: str | None = None  # 'no face found' etc.; probs empty then
+
+
+def prepare_photos(images: Sequence[np.ndarray], size: int, device: torch.device | None = None) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+    """Detect five landmarks on each photo (batched MTCNN) and align it onto the template at `size`."""
+    lms, sources, _ = detect_landmarks(list(images), device=device)
+    sources = list(sources)
+    aligned, aligned_lms = [], []
+    for k, (img, lm) in enumerate(zip(images, lms)):
+        try:
+            a, alm = align_face(img, lm, size)
+        except ValueError:  # degenerate detected points: the centred template, as in cache.py
+            sources[k] = "fallback"
+            a, alm = align_face(img, fallback_landmarks(*np.asarray(img).shape[:2]), size)
+        aligned.append(a)
+        aligned_lms.append(alm)
+    return aligned, aligned_lms, sources
+
+
+@torch.no_grad()
+def predict_images(model: torch.nn.Module, cfg, images: Sequence[np.ndarray], sources: Sequence[str] | None = None, threshold: float = 0.5, allow_fallback: bool = False) -> list[Prediction]:
+    """Predict emotions for in-memory photos; a photo with no face gets `error` unless allowed."""
+    device = next(model.parameters()).device
+    sources = list(sources) if sources is not None else [f"image[{i}]" for i in range(len(images))]
+    aligned, lms, lm_sources = prepare_photos(images, cfg.source_size, device if device.type == "cuda" else None)
+    results: list[Prediction] = []
+    for src, a, lm, how in zip(sources, aligned, lms, lm_sources):
+        pred = Prediction(source=src, aligned=a, landmarks=lm, landmark_source=how)
+        if how == "fallback" and not allow_fallback:
+            pred.error = "no face found (MTCNN detected nothing); try a frontal, well-lit photo"
+            results.append(pred)
+            continue
+        x = torch.from_numpy(a).permute(2, 0, 1)[None].float().div(255).to(device)
+        x = imagenet_normalise(x).contiguous(memory_format=torch.channels_last)
+        out = model(x, torch.from_numpy(lm)[None].float().to(device))
+        outputs = {"global_logits": out.global_logits.double().cpu().numpy()}
+        if out.local_logits is not None:
+            outputs["local_logits"] = out.local_logits.double().cpu().numpy()
+        per_module = outputs_module_probs(outputs, cfg.activation)
+        fused = fuse_saved(per_module, cfg.effective_fusion_weights())[0]
+        per_module = per_module[0]
+        pred.probs = {e: float(p) for e, p in zip(EMOTIONS, fused)}
+        pred.positives = [e for e, p in zip(EMOTIONS, fused) if p >= threshold]
+        pred.module_probs = per_module
+        results.append(pred)
+    return results
+
+
+def predict_files(model: torch.nn.Module, cfg, paths: Sequence[str | Path], threshold: float = 0.5, skip_bad: bool = False, allow_fallback: bool = False) -> tuple[list[Prediction], list[str]]:
+    """Read photos (bad files raise DataError, or are listed with skip_bad) and predict."""
+    images, names, problems = read_images(paths, skip_bad)
+    preds = predict_images(model, cfg, images, names, threshold, allow_fallback) if images else []
+    return preds, problems

@@ -1,4 +1,5 @@
 # Two commands for a newcomer: `make demo` (main job on the built-in dataset) and `make test`.
+# While editing: `make check`, the unit tests not marked slow (at most 5 minutes on 2 cores).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -6,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # Cell timeout for nbval (seconds); each FAST notebook should finish in a few minutes.
 NB_TIMEOUT ?= 600
 
-.PHONY: demo test unit nbtest lab notebooks bench install clean
+.PHONY: demo test check unit nbtest lab notebooks bench install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +24,11 @@ demo: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest tests -q --timeout=900
 
+# The fast tier: everything in tests/ except @pytest.mark.slow (benchmark, allocator, deploy,
+# training and CLI subprocesses). `make test` runs these too, plus the slow ones and the notebooks.
+check: $(STAMP)
+	$(PY) -m pytest tests -q -m "not slow" --timeout=300
+
 nbtest: $(STAMP)
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
 		MFJLE_FAST=1 MFJLE_NO_PROGRESS=1 $(PY) -m pytest --nbval-lax --nbval-current-env \
@@ -35,7 +41,7 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks
 
 notebooks: $(STAMP)
-	MFJLE_FAST=1 $(PY) -m mfjle_lib.notebook_tools execute notebooks/*.ipynb
+	MFJLE_FAST=1 $(PY) -m mfjle_lib.course.notebook_tools execute notebooks/*.ipynb
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py

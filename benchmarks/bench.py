@@ -1,8 +1,8 @@
-"""Speed of MF-JLE against one ResNet-18 (docs/DESIGN.md §4, §6; issue #5), on every device found.
+"""Speed of MF-JLE against one ResNet-18 (docs/DESIGN.md §4, §6), on every device found.
 
 Usage:
     python benchmarks/bench.py [--device {all,cpu,cuda,...}] [--json FILE] [--repeats N] [--quick]
-                               [--batch-size 32] [--image-size 224] [--local-size 64] [--crop-fraction 0.25]
+                               [--batch-size 32] [--global-size 224] [--local-size 64] [--crop-fraction 0.25]
                                [--no-deploy] [--compile]
 
 Prints one JSON object on stdout (and to --json FILE) and a table on stderr. The top-level keys are
@@ -14,7 +14,7 @@ two warm-up rounds.
 Per device:
 - inference ms/image at batch 32, S_g = R = 224: ResNet-18, MF-JLE naive (five resnet18s in a
   loop), fused (one grouped-conv ResNet-18), and the automatically picked path; on CPU also the
-  deploy paths of `mfjle_lib.deploy` (fp32 + folded BN, bf16, int8). `mfjle_infer_ms_per_img` is the
+  deploy paths of `mfjle_lib.perf.deploy` (fp32 + folded BN, bf16, int8). `mfjle_infer_ms_per_img` is the
   path used by default: on CPU the deploy method that passed `benchmarks/check_deploy.py`'s 0.005
   micro-F1 check at this geometry (read from `benchmarks/results/deploy_check.json`), else the
   eager picked path; on CUDA the eager picked path under bf16/fp16 autocast, channels_last.
@@ -46,15 +46,16 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from mfjle_lib.training.augment import augment_batch  # noqa: E402
-from mfjle_lib.constants import DEFAULT_CROP_FRACTION, DEFAULT_GLOBAL_SIZE, DEFAULT_LOCAL_SIZE, DEFAULT_SOURCE_SIZE, TEMPLATE
+from mfjle_lib.constants import DEFAULT_CROP_FRACTION, DEFAULT_GLOBAL_SIZE, DEFAULT_LOCAL_SIZE, DEFAULT_SOURCE_SIZE, TEMPLATE  # noqa: E402
 from mfjle_lib.faces.crops import cut_crops  # noqa: E402
 from mfjle_lib.perf.local_impl import pick_local_impl  # noqa: E402
 from mfjle_lib.training.losses import joint_loss  # noqa: E402
-from mfjle_lib.models.build import build_model
+from mfjle_lib.models.build import build_model  # noqa: E402
 from mfjle_lib.perf.memory_format import plan_memory_format  # noqa: E402
 from mfjle_lib.perf.allocator import keep_freed_memory  # noqa: E402
-from mfjle_lib.training.precision import autocast_for
-from mfjle_lib.training.batches import imagenet_normalise, normalise
+from mfjle_lib.perf.fused_locals import set_local_impl  # noqa: E402
+from mfjle_lib.training.precision import autocast_for  # noqa: E402
+from mfjle_lib.training.batches import imagenet_normalise, to_unit_float  # noqa: E402
 from mfjle_lib.training.setup import make_adam  # noqa: E402
 
 PAPER_MS_PER_IMAGE = 10.52  # MF-JLE on a GTX 1060, Section IV.C
@@ -123,17 +124,17 @@ def fake_data(n: int, size: int, device: torch.device, seed: int = 0):
 
 
 def model_input(images_u8: torch.Tensor, device: torch.device) -> torch.Tensor:
-    return imagenet_normalise(normalise(images_u8, device)).contiguous(memory_format=torch.channels_last)
+    return imagenet_normalise(to_unit_float(images_u8, device)).contiguous(memory_format=torch.channels_last)
 
 
 def make_model(name: str, impl: str, device: torch.device, args, train: bool) -> torch.nn.Module:
     torch.manual_seed(0)
     opts = {"global_size": args.image_size}
     if name == "mfjle":
-        opts.update(local_size=args.local_size, crop_fraction=args.crop_fraction, local_impl="loop")
-    model = build_model(name, **opts).to(device)
+        opts.update(local_size=args.local_size, crop_fraction=args.crop_fraction)
+    model = build_model(name, **opts).to(device)  # local nets in the loop form
     if name == "mfjle" and impl != "loop":
-        model.set_local_impl(impl)
+        set_local_impl(model, impl)
     return plan_memory_format(model, device).train(train)
 
 
@@ -164,7 +165,8 @@ def load_deploy_check(args) -> dict | None:
     except (OSError, ValueError):
         return None
     geo = check.get("geometry", {})
-    same = (geo.get("image_size") == args.image_size and geo.get("local_size") == args.local_size
+    global_size = geo.get("global_size", geo.get("image_size"))  # `image_size` in files written before the rename
+    same = (global_size == args.image_size and geo.get("local_size") == args.local_size
             and abs(float(geo.get("crop_fraction", -1)) - args.crop_fraction) < 1e-9 and geo.get("source_size") == args.source_size)
     check["same_geometry"] = bool(same)
     return check
@@ -293,13 +295,13 @@ def bench_device(device: torch.device, args) -> dict:
     report["mfjle_train_step_s"] = t["mfjle_naive" if picked == "loop" else "mfjle_fused"]
     if args.compile:
         report.update(bench_compiled_train(device, args, x, lmb, yb, picked, amp))
-    del opts
+    opts.clear()  # (not `del`: the step closures above refer to these names)
 
     # --- data path -----------------------------------------------------------------------------
     report.update(bench_data(device, args, images, lm, labels, rep))
     report["peak_memory_mb"] = peak_memory_mb(device)
     report["peak_memory_kind"] = "cuda max_memory_allocated" if device.type == "cuda" else "process peak RSS"
-    del models
+    models.clear()
 
     # --- CUDA: an epoch on a RAF-ML-sized set ------------------------------------------------------
     if device.type == "cuda" and not args.no_epoch:
@@ -349,7 +351,7 @@ def bench_data(device, args, images, lm, labels, rep) -> dict:
     def path(augment: bool):
         def run():
             idx = torch.randint(0, n, (b,), generator=gen)
-            xb = normalise(images[idx.to(images.device)], device)
+            xb = to_unit_float(images[idx.to(images.device)], device)
             lb = lm[idx.to(lm.device)].to(device)
             labels[idx.to(labels.device)].to(device)
             if augment:
@@ -367,9 +369,9 @@ def bench_epoch(device, args, picked, n_images: int = RAFML_IMAGES, size: int = 
     """One real training epoch on 4,908 images at 224 px, batch 128, data kept on the GPU."""
     images, lm, labels = fake_data(n_images, size, device, seed=1)
     torch.manual_seed(0)
-    m = build_model("mfjle", global_size=size, local_size=args.local_size, crop_fraction=args.crop_fraction, local_impl="loop").to(device)
+    m = build_model("mfjle", global_size=size, local_size=args.local_size, crop_fraction=args.crop_fraction).to(device)
     if picked != "loop":
-        m.set_local_impl(picked)
+        set_local_impl(m, picked)
     m = plan_memory_format(m, device).train()
     opt = make_adam(m, 1e-4, device)
     gen = torch.Generator().manual_seed(0)
@@ -530,14 +532,15 @@ def markdown(reports: dict[str, dict], command: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description="MF-JLE speed benchmark (issue #5)")
+    p = argparse.ArgumentParser(description="MF-JLE speed benchmark (docs/DESIGN.md §6)")
     p.add_argument("--device", default="all", help="all (cpu + cuda when present), cpu, cuda, cuda:1, ...")
     p.add_argument("--json", default=None, help="also write the JSON object to this file")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--quick", action="store_true", help="2 repeats, batch 8, S_g 64, S_l 32, no deploy/epoch (smoke test)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--source-size", type=int, default=DEFAULT_SOURCE_SIZE)
-    p.add_argument("--image-size", type=int, default=DEFAULT_GLOBAL_SIZE)
+    p.add_argument("--global-size", "--image-size", dest="image_size", type=int, default=DEFAULT_GLOBAL_SIZE,
+                   help="S_g, the global branch's input side (reported as `image_size`; --image-size is an alias)")
     p.add_argument("--local-size", type=int, default=DEFAULT_LOCAL_SIZE)
     p.add_argument("--crop-fraction", type=float, default=DEFAULT_CROP_FRACTION)
     p.add_argument("--no-deploy", action="store_true", help="skip the CPU deploy paths (int8 calibration takes a while)")

@@ -1,4 +1,4 @@
-"""Accuracy check of the CPU deploy path (issue #5): micro-F1 change vs fp32 on the test split.
+"""Accuracy check of the CPU deploy path (docs/DESIGN.md §6): micro-F1 change vs fp32 on the test split.
 
 Usage:
     python benchmarks/check_deploy.py [--checkpoint runs/deploy_ckpt/checkpoint.pt] [--method int8|bf16|fp32|all]
@@ -8,14 +8,14 @@ The checkpoint must be a trained MF-JLE at the benchmark geometry (R = S_g = 224
 c = 0.25), e.g.
 
     python -m mfjle_lib train --dataset synthetic --model mfjle --preset cpu --source-size 224 \\
-        --image-size 224 --local-size 64 --num-images 3000 --epochs 6 --batch-size 32 --out runs/deploy_ckpt
+        --global-size 224 --local-size 64 --num-images 3000 --epochs 6 --batch-size 32 --out runs/deploy_ckpt
 
 (about 20 minutes on the 2-core CPU; test micro-F1 0.776). Check on a trained model: a barely
 trained one (micro-F1 0.37 after 2 epochs) has most probabilities near 0.5, where any rounding
 flips decisions, and says little about a model anyone would deploy.
 
 The reference is the eager fp32 model on the same test images; the deploy path is
-`mfjle_lib.deploy.optimize_for_cpu(model, method)`, calibrated (int8) on training-split images only.
+`mfjle_lib.perf.deploy.optimize_for_cpu(model, method)`, calibrated (int8) on training-split images only.
 A method passes when |micro-F1(deploy) - micro-F1(fp32)| <= 0.005. The JSON (one object; with
 `--method all` the entry of the default method at top level and every method under `methods`) is
 what `benchmarks/bench.py` reads to decide whether the faster path may count.
@@ -37,12 +37,17 @@ import torch  # noqa: E402
 from mfjle_lib.perf.deploy import DEFAULT_METHOD, METHODS, optimize_for_cpu  # noqa: E402
 from mfjle_lib.training.inference import load_trained_model  # noqa: E402
 from mfjle_lib.evaluation.metrics import multilabel_report  # noqa: E402
-from mfjle_lib.training.inference import collect_outputs
-from mfjle_lib.evaluation.outputs import fused_probs
-from mfjle_lib.training.batches import imagenet_normalise, load_data, normalise  # noqa: E402
+from mfjle_lib.training.inference import collect_outputs  # noqa: E402
+from mfjle_lib.evaluation.outputs import fuse_saved, outputs_module_probs  # noqa: E402
+from mfjle_lib.training.batches import imagenet_normalise, load_data, to_unit_float  # noqa: E402
 
 TOLERANCE = 0.005
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "deploy_check.json"
+
+
+def fused_probs(outputs: dict[str, np.ndarray], cfg) -> np.ndarray:
+    """(N, 6) fused probabilities of collected logits, with the run's activation and fusion weights."""
+    return fuse_saved(outputs_module_probs(outputs, cfg.activation), cfg.effective_fusion_weights())
 
 
 def check(checkpoint: str, methods: list[str], calibration_images: int = 256, batch_size: int = 64) -> dict:
@@ -54,7 +59,7 @@ def check(checkpoint: str, methods: list[str], calibration_images: int = 256, ba
     test_idx = data.splits["test"]
     labels = data.prepared.labels[test_idx]
 
-    ref_out = collect_outputs(model, data, test_idx, batch_size=batch_size, device=cpu, amp=False)
+    ref_out = collect_outputs(model, data, test_idx, batch_size=batch_size, device=cpu)
     ref_probs = fused_probs(ref_out, cfg)
     ref = multilabel_report(labels, ref_probs)
 
@@ -62,14 +67,14 @@ def check(checkpoint: str, methods: list[str], calibration_images: int = 256, ba
     calib = []
     for s in range(0, len(train_idx), 32):
         idx = torch.as_tensor(train_idx[s:s + 32])
-        calib.append((imagenet_normalise(normalise(data.images[idx], cpu)), data.landmarks[idx]))
+        calib.append((imagenet_normalise(to_unit_float(data.images[idx], cpu)), data.landmarks[idx]))
 
     results = {}
     for method in methods:
         t0 = time.perf_counter()
         deployed = optimize_for_cpu(model, method, calibration=calib)
         build_s = time.perf_counter() - t0
-        out = collect_outputs(deployed, data, test_idx, batch_size=batch_size, device=cpu, amp=False)
+        out = collect_outputs(deployed, data, test_idx, batch_size=batch_size, device=cpu)
         probs = fused_probs(out, cfg)
         rep = multilabel_report(labels, probs)
         change = float(rep["micro_f1"] - ref["micro_f1"])

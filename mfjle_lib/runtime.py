@@ -22,20 +22,30 @@ def get_device(name: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def default_deterministic(device: torch.device) -> bool:
+    """Determinism by default: on for the CPU (bit-identical resumes, tests), off on CUDA (cuDNN's fast kernels)."""
+    return device.type != "cuda"
+
+
 def seed_everything(seed: int, deterministic: bool = True) -> None:
-    """Seed Python, NumPy and torch; strict determinism on CPU, warn-only on CUDA (docs/DESIGN.md §7)."""
+    """Seed Python, NumPy and torch, and switch strict determinism on or off (docs/DESIGN.md §7)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
-    if deterministic:
+    set_deterministic(deterministic)
+
+
+def set_deterministic(on: bool) -> None:
+    """Deterministic kernels (slower on CUDA), or cuDNN autotuning (`benchmark=True`, the fast path)."""
+    if on:
         # cuBLAS needs a fixed workspace to be deterministic; set before the first CUDA matmul.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        # ResNet's adaptive pooling backward has no deterministic CUDA kernel: warn, don't fail.
-        torch.use_deterministic_algorithms(True, warn_only=torch.cuda.is_available())
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
+    # ResNet's adaptive pooling backward has no deterministic CUDA kernel: warn, don't fail.
+    torch.use_deterministic_algorithms(on, warn_only=on and torch.cuda.is_available())
+    torch.backends.cudnn.benchmark = not on
+    torch.backends.cudnn.deterministic = on
 
 
 def in_notebook() -> bool:

@@ -7,7 +7,7 @@ import pytest
 
 from mfjle_lib.course import ablations
 from mfjle_lib.constants import METRIC_KEYS
-from mfjle_lib.evaluation.outputs import refuse_outputs
+from mfjle_lib.evaluation.outputs import fused_metrics
 
 
 def _outputs(seed: int, n: int = 40) -> dict[str, np.ndarray]:
@@ -30,7 +30,7 @@ def test_refuse_over_seeds_and_mean_std() -> None:
     frame = ablations.refuse_over_seeds(outs, {0.0: ablations.lambda_weights(0.0), 0.01: ablations.lambda_weights(0.01)})
     assert len(frame) == 4 and set(METRIC_KEYS) <= set(frame.columns)
     # λ = 0 is the global module alone.
-    g_only = refuse_outputs({"labels": outs[1]["labels"], "module_probs": outs[1]["module_probs"][:, :1]}, (1.0,))
+    g_only = fused_metrics({"labels": outs[1]["labels"], "module_probs": outs[1]["module_probs"][:, :1]}, (1.0,))
     row = frame[(frame.setting == 0.0) & (frame.seed == 1)].iloc[0]
     assert row["micro_f1"] == pytest.approx(g_only["micro_f1"])
     summary = ablations.mean_std(frame)

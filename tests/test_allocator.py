@@ -13,16 +13,17 @@ import sys
 
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc", reason="glibc's mallopt only"
-)
+pytestmark = [
+    pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc", reason="glibc's mallopt only"),
+    pytest.mark.slow,  # a fresh interpreter per case, five 224-px forward passes each
+]
 
 # Five forward passes of a ResNet-18 at 224 px, batch 16 (its first activations are 51 MB each,
 # past glibc's 32 MB mmap limit); report the page faults of the last three.
 PROBE = r"""
 import json, resource, torch
-from mfjle_lib.runtime import keep_freed_memory
-from mfjle_lib.models import make_resnet18
+from mfjle_lib.perf.allocator import keep_freed_memory
+from mfjle_lib.models.backbone import make_resnet18
 applied = keep_freed_memory()
 net, x = make_resnet18(6).eval(), torch.randn(16, 3, 224, 224)
 faults = []

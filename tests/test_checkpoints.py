@@ -1,4 +1,4 @@
-"""Checkpoints (docs/DESIGN.md §7; issue #6): safe loads that never run code, clear refusals, atomic writes.
+"""Checkpoints (docs/DESIGN.md §7): safe loads that never run code, clear refusals, atomic writes.
 
 In-process tests cover every refusal of `load_checkpoint`; subprocess tests show the same files
 give one line (exit 2) through `predict --checkpoint` and `evaluate --checkpoint`; a crash and a
@@ -17,7 +17,8 @@ import torch
 from cli_helpers import REPO, cli_env, kill_when, make_checkpoint, one_line_error, run_cli, small_image
 
 from mfjle_lib import __version__
-from mfjle_lib.training.checkpoints import CHECKPOINT_FORMAT, RESUME_FORMAT, atomic_torch_save, atomic_write_bytes, load_checkpoint, save_checkpoint
+from mfjle_lib.files import atomic_write_bytes
+from mfjle_lib.training.checkpoints import CHECKPOINT_FORMAT, RESUME_FORMAT, atomic_torch_save, load_checkpoint, save_checkpoint
 from mfjle_lib.constants import EMOTIONS
 from mfjle_lib.errors import CheckpointError
 
@@ -208,7 +209,7 @@ def test_crash_during_save_keeps_previous_checkpoint(good: Path, tmp_path: Path,
 _SLOW_WRITER = """
 import sys, time
 from pathlib import Path
-from mfjle_lib.checkpoints import atomic_write_bytes
+from mfjle_lib.files import atomic_write_bytes
 
 def write(fh):
     fh.write(b"x" * 1_000_000)

@@ -1,4 +1,4 @@
-"""Bad input through the real command line (docs/DESIGN.md §4, §7; issue #6).
+"""Bad input through the real command line (docs/DESIGN.md §4, §7).
 
 Every test runs `python -m mfjle_lib ...` in a subprocess with a private MFJLE_DATA_DIR:
 - unusual but valid images (RGBA, palette, 16-bit and 8-bit gray, CMYK JPEG, EXIF-rotated JPEG,

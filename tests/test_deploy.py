@@ -8,6 +8,7 @@ import torch
 
 from mfjle_lib.constants import TEMPLATE
 from mfjle_lib.perf.deploy import DeployedModel, fold_resnet_bn, optimize_for_cpu
+from mfjle_lib.perf.fused_locals import set_local_impl
 from mfjle_lib.models.build import build_model
 
 R = 64
@@ -17,7 +18,7 @@ R = 64
 def trained_like():
     """A small MF-JLE whose BatchNorm statistics are not the defaults, and a batch of faces."""
     torch.manual_seed(0)
-    model = build_model("mfjle", global_size=R, local_size=32, local_impl="loop")
+    model = build_model("mfjle", global_size=R, local_size=32)  # loop local nets
     g = torch.Generator().manual_seed(1)
     x = torch.randn(24, 3, R, R, generator=g)
     lm = torch.as_tensor(TEMPLATE * R).expand(24, 5, 2) + torch.randn(24, 5, 2, generator=g)
@@ -48,6 +49,7 @@ def test_fold_bn_is_exact() -> None:
         assert torch.allclose(folded(x), ref, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow  # int8 calibration and tracing of six nets
 @pytest.mark.parametrize("method,tol", [("fp32", 1e-4), ("bf16", 0.03), ("mixed", 0.03), ("int8", 0.05)])
 def test_deploy_matches_fp32(trained_like, method: str, tol: float) -> None:
     model, x, lm = trained_like
@@ -63,12 +65,13 @@ def test_deploy_matches_fp32(trained_like, method: str, tol: float) -> None:
     assert torch.equal(_probs(model, x[:8], lm[:8]), ref)
 
 
+@pytest.mark.slow
 def test_deploy_fused_and_baseline(trained_like) -> None:
     model, x, lm = trained_like
     ref = _probs(model, x[:4], lm[:4])
-    fused = build_model("mfjle", global_size=R, local_size=32, local_impl="loop")
+    fused = build_model("mfjle", global_size=R, local_size=32)
     fused.load_state_dict(model.state_dict())
-    fused.set_local_impl("fused")
+    set_local_impl(fused, "fused")
     fused.eval()
     assert (_probs(optimize_for_cpu(fused, "fp32"), x[:4], lm[:4]) - ref).abs().max() <= 1e-4
     base = build_model("resnet18", global_size=R).eval()
@@ -78,6 +81,7 @@ def test_deploy_fused_and_baseline(trained_like) -> None:
         optimize_for_cpu(model, "fp8")
 
 
+@pytest.mark.slow
 def test_int8_quantises_a_model_in_its_planned_layout(trained_like) -> None:
     """The stage layout hooks must not break torch.fx tracing (int8 quantisation traces each net)."""
     from mfjle_lib.perf.memory_format import plan_memory_format
@@ -89,6 +93,7 @@ def test_int8_quantises_a_model_in_its_planned_layout(trained_like) -> None:
     assert (deployed(x[:8], lm[:8]).probs - _probs(model, x[:8], lm[:8])).abs().max().item() <= 0.05
 
 
+@pytest.mark.slow
 def test_int8_runs_after_seed_everything_and_restores_determinism(trained_like) -> None:
     """Training switches on deterministic algorithms; int8 (quantized resize) must still build and run."""
     from mfjle_lib.runtime import seed_everything

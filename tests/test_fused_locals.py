@@ -20,7 +20,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mfjle_lib.perf.fused_locals import FusedLocalNets, convert_local_nets, fused_to_loop_states, loop_state_dict
+from mfjle_lib.perf.fused_locals import FusedLocalNets, convert_local_nets, fused_to_loop_states, loop_state_dict, set_local_impl
 from mfjle_lib.perf.local_impl import pick_local_impl
 from mfjle_lib.models.mfjle import LoopLocalNets
 from mfjle_lib.models.build import build_model
@@ -77,6 +77,7 @@ def _pair(seed: int, dtype: torch.dtype, b: int, s: int):
     return loop, fused, x, y
 
 
+@pytest.mark.slow  # a float64 training step of ten ResNet-18s
 def test_float64_step_is_identical() -> None:
     loop, fused, x, y = _pair(0, torch.float64, 4, 40)
     out_l, out_f = _step(loop, x, y), _step(fused, x, y)
@@ -90,6 +91,7 @@ def test_float64_step_is_identical() -> None:
             assert _rel(bufs[g][name], buf) < 1e-10, (g, name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_float32_step_agrees(seed: int) -> None:
     b, s = 8, 64
@@ -155,9 +157,9 @@ def test_round_trip_is_exact_and_keeps_device_mode_format() -> None:
 
 def test_checkpoint_layout_is_the_loop_layout() -> None:
     torch.manual_seed(0)
-    loop_model = build_model("mfjle", global_size=32, local_size=16, local_impl="loop")
-    fused_model = copy.deepcopy(loop_model)
-    fused_model.set_local_impl("fused")
+    loop_model = build_model("mfjle", global_size=32, local_size=16)  # the loop is what build_model builds
+    assert loop_model.local_impl == "loop"
+    fused_model = set_local_impl(copy.deepcopy(loop_model), "fused")
     assert fused_model.local_impl == "fused" and isinstance(fused_model.local_nets, FusedLocalNets)
     ref = loop_model.state_dict()
     state = loop_state_dict(fused_model)
@@ -168,7 +170,7 @@ def test_checkpoint_layout_is_the_loop_layout() -> None:
     # A fused model loads a loop-layout checkpoint through the training helper.
     from mfjle_lib.training.setup import canonical_state, load_canonical_state
 
-    other = build_model("mfjle", global_size=32, local_size=16, local_impl="fused")
+    other = set_local_impl(build_model("mfjle", global_size=32, local_size=16), "fused")
     load_canonical_state(other, canonical_state(loop_model))
     assert other.local_impl == "fused"
     x, lm = torch.randn(2, 3, 32, 32), torch.full((2, 5, 2), 16.0)
@@ -181,12 +183,19 @@ def test_pick_local_impl_rules(monkeypatch: pytest.MonkeyPatch) -> None:
     assert pick_local_impl(torch.device("cpu")) in ("loop", "fused")
     monkeypatch.setenv("MFJLE_LOCAL_IMPL", "fused")
     assert pick_local_impl("cpu") == "fused"
-    model = build_model("mfjle", global_size=32, local_size=16)  # local_impl='auto'
-    assert model.local_impl == "fused"
+    # The form is decided once, from the config, where the model is built for a run.
+    from mfjle_lib.training.config import TrainConfig
+    from mfjle_lib.training.setup import model_from_config, resolve_local_impl
+
+    cfg = resolve_local_impl(TrainConfig(model="mfjle", global_size=32, local_size=16), torch.device("cpu"))
+    assert cfg.local_impl == "fused"
+    assert isinstance(model_from_config(cfg).local_nets, FusedLocalNets)
+    assert resolve_local_impl(TrainConfig(model="resnet18"), torch.device("cpu")).local_impl == "loop"
     monkeypatch.setenv("MFJLE_LOCAL_IMPL", "loop")
     assert pick_local_impl("cpu") == "loop"
 
 
+@pytest.mark.slow  # times both forms (training steps)
 def test_picking_does_not_touch_the_rng() -> None:
     from mfjle_lib.perf.local_impl import time_local_impls
 

@@ -511,7 +511,7 @@ def test_load_index_names_and_errors(tmp_path: Path) -> None:
 
 
 def test_load_index_synthetic_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
-    import mfjle_lib.data.synthetic as synthetic
+    import mfjle_lib.data.registry as registry
 
     calls = {}
 
@@ -519,7 +519,7 @@ def test_load_index_synthetic_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
         calls.update(num_images=num_images, size=size, seed=seed, cache=cache)
         return "index"
 
-    monkeypatch.setattr(synthetic, "load_synthetic", fake)
+    monkeypatch.setattr(registry, "load_synthetic", fake)
     assert load_index("synthetic", num_images=10, size=32, seed=3) == "index"
     assert calls == {"num_images": 10, "size": 32, "seed": 3, "cache": True}
 

@@ -35,7 +35,7 @@ def test_stage_sides_match_a_real_forward(side: int, expected: tuple[int, ...]) 
 
 
 def test_cpu_plan_puts_small_map_stages_in_nchw_only() -> None:
-    model = plan_memory_format(build_model("mfjle", global_size=224, local_size=64, local_impl="loop"), "cpu")
+    model = plan_memory_format(build_model("mfjle", global_size=224, local_size=64), "cpu")
     assert _stage_formats(model.global_net) == ["cl"] * 4  # 56..7 px maps: channels_last
     small = [s <= NCHW_MAX_SIDE_CPU for s in stage_sides(64)]
     assert small == [False, False, True, True]
@@ -45,7 +45,7 @@ def test_cpu_plan_puts_small_map_stages_in_nchw_only() -> None:
 
 
 def test_non_cpu_plan_is_channels_last_everywhere() -> None:
-    model = plan_memory_format(build_model("mfjle", global_size=64, local_size=32, local_impl="loop"), "cuda")
+    model = plan_memory_format(build_model("mfjle", global_size=64, local_size=32), "cuda")
     for net in [model.global_net, *model.local_nets.nets]:
         assert _stage_formats(net) == ["cl"] * 4
 
@@ -63,8 +63,8 @@ def test_stage_input_follows_its_weights() -> None:
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_planned_model_computes_what_the_channels_last_model_computes(dtype: torch.dtype) -> None:
     torch.manual_seed(0)
-    ref = build_model("mfjle", global_size=64, local_size=32, local_impl="loop").to(dtype).to(memory_format=torch.channels_last)
-    planned = plan_memory_format(build_model("mfjle", global_size=64, local_size=32, local_impl="loop").to(dtype), "cpu")
+    ref = build_model("mfjle", global_size=64, local_size=32).to(dtype).to(memory_format=torch.channels_last)
+    planned = plan_memory_format(build_model("mfjle", global_size=64, local_size=32).to(dtype), "cpu")
     planned.load_state_dict(ref.state_dict())
     assert any(f == "nchw" for f in _stage_formats(planned.local_nets.nets[0]))
     x, lm, y = _batch(b=8)

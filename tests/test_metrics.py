@@ -272,6 +272,29 @@ def test_per_label_report() -> None:
         per_label_report(TOY1_Y, TOY1_S, names=["a", "b"])
 
 
+# --- Toy 3: softmax outputs (rows sum to 1), 3 labels, read under both decision rules ----------
+TOY3_Y = np.array([[1, 1, 0], [0, 1, 0], [1, 0, 1], [0, 0, 1]])
+TOY3_P = np.array([[0.6, 0.35, 0.05], [0.2, 0.4, 0.4], [0.5, 0.25, 0.25], [0.1, 0.1, 0.8]])
+TOY3_EXPECTED = {
+    # p >= 0.5: pred [[1,0,0],[0,0,0],[1,0,0],[0,0,1]]; misses r0 l1, r1 l1, r2 l2 -> 3 of 12 bits;
+    # TP 3 FP 0 FN 3 -> 6/9; per label F1: l0 1, l1 0, l2 2/3
+    "p>=0.5": {"hamming_loss": 3 / 12, "micro_f1": 2 / 3, "macro_f1": (1 + 0 + 2 / 3) / 3},
+    # p >= 1/3: pred [[1,1,0],[0,1,1],[1,0,0],[0,0,1]]; r1 l2 wrong in, r2 l2 missed -> 2 of 12;
+    # TP 5 FP 1 FN 1 -> 10/12; per label F1: l0 1, l1 1, l2 (TP1 FP1 FN1) 1/2
+    "p>=1/3": {"hamming_loss": 2 / 12, "micro_f1": 5 / 6, "macro_f1": (1 + 1 + 0.5) / 3},
+}
+
+
+def test_decision_rules_softmax_by_hand() -> None:
+    out = decision_rules_softmax(TOY3_Y, TOY3_P)
+    assert set(out) == set(TOY3_EXPECTED)  # the second rule is named after L = 3
+    for rule, expected in TOY3_EXPECTED.items():
+        for key, value in expected.items():
+            assert out[rule][key] == pytest.approx(value, abs=1e-12), (rule, key)
+        # Every row's top label is relevant (row 1's tie 0.4/0.4 goes to the first, relevant label).
+        assert out[rule]["one_error"] == 0.0
+
+
 def test_decision_rules_softmax() -> None:
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(50, 6)) * 2
@@ -279,8 +302,14 @@ def test_decision_rules_softmax() -> None:
     y = (rng.random((50, 6)) < 0.3).astype(int)
     out = decision_rules_softmax(y, probs)
     assert set(out) == {"p>=0.5", "p>=1/6"}
-    assert out["p>=0.5"] == multilabel_metrics(y, probs, 0.5)
-    assert out["p>=1/6"] == multilabel_metrics(y, probs, 1 / 6)
+    # The decision metrics of each rule against scikit-learn on that rule's explicit decisions.
+    for rule, t in (("p>=0.5", 0.5), ("p>=1/6", 1 / 6)):
+        pred = (probs >= t).astype(int)
+        assert out[rule]["hamming_loss"] == pytest.approx(hamming_loss(y, pred), abs=1e-12)
+        assert out[rule]["micro_f1"] == pytest.approx(f1_score(y, pred, average="micro", zero_division=0), abs=1e-12)
+        assert out[rule]["macro_f1"] == pytest.approx(f1_score(y, pred, average="macro", zero_division=0), abs=1e-12)
+        assert out[rule]["micro_auc"] == pytest.approx(roc_auc_score(y, probs, average="micro"), abs=1e-12)
+    assert out["p>=0.5"]["hamming_loss"] != out["p>=1/6"]["hamming_loss"]  # the two rules really differ here
     # Ranking metrics do not depend on the rule; at least one label passes 1/6 in every row.
     assert out["p>=0.5"]["average_precision"] == out["p>=1/6"]["average_precision"]
     assert ((probs >= 0.5).sum(1) <= 1).all() and ((probs >= 1 / 6).sum(1) >= 1).all()

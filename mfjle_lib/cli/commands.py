@@ -39,10 +39,27 @@ def _train_overrides(args: argparse.Namespace) -> dict:
         "dataset": args.dataset, "root": args.root, "skip_bad": args.skip_bad or None, "num_images": args.num_images,
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "global_size": args.global_size,
         "source_size": args.source_size, "local_size": args.local_size, "crop_fraction": args.crop_fraction,
-        "lambdas": lambdas, "loss": args.loss, "fusion_weights": args.fusion_weights, "split_scheme": args.split_scheme,
+        "lambdas": lambdas, "loss": args.loss, "fusion_weights": None if args.fusion_weights == "val" else args.fusion_weights, "split_scheme": args.split_scheme,
         "split_seed": args.split_seed, "augment": args.augment, "pretrained": args.pretrained, "weights": args.weights,
         "seed": args.seed, "device": args.device, "local_impl": args.local_impl, "compile": args.compile,
+        "init_from": args.init_from, "init_locals_from_global": args.init_locals_from_global,
+        "deterministic": getattr(args, "deterministic", None),
     }
+
+
+def _init_label(init: str | None) -> str:
+    """Short form of a run's recorded initialisation for a table row (the sha256 stays in metrics.json)."""
+    if not init:
+        return "random"
+    head, _, rest = init.partition(";")
+    label = head.split(" sha256:")[0]
+    return label + (f" + {rest.replace('the rest', '').strip()}" if rest else "")
+
+
+def _val_fusion_label(metrics: dict) -> str:
+    """'fusion on val: λ 0.3, t 0.40' for a row chosen by `--fusion-weights val`."""
+    w, t = metrics["fusion_weights"], metrics["threshold"]
+    return (f"λ {w[1] / w[0]:g}, " if len(w) > 1 else "") + f"t {t:.2f}"
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -96,8 +113,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..training.run import train
 
     cfg = make_config(args.preset, model=args.model, **_train_overrides(args))
-    result = train(cfg, args.out, resume=args.resume, show_progress=not args.no_progress)
-    print(format_table(results_table({f"{cfg.model} (ours, seed {cfg.seed})": result.metrics}, cfg.dataset)))
+    result = train(cfg, args.out, resume=args.resume, overwrite=args.overwrite, show_progress=not args.no_progress)
+    rows = {f"{cfg.model} (ours, seed {cfg.seed}, init {_init_label(result.metrics.get('init'))})": result.metrics}
+    if args.fusion_weights == "val":
+        from ..training.val_fusion import run_val_fusion
+
+        chosen = run_val_fusion(args.out, result.config.effective_fusion_weights())
+        rows[f"{cfg.model} (fusion chosen on val: {_val_fusion_label(chosen)})"] = chosen
+    print(format_table(results_table(rows, cfg.dataset)))
     print(f"test samples {result.metrics['n_samples']} ({result.metrics['n_ranking_excluded']} left out of one-error/ranking/AP); outputs in {args.out}")
     return 0
 
@@ -107,6 +130,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..evaluation.reports import format_table, results_table
     from ..training.inference import evaluate_checkpoint
 
+    if args.fusion_weights == "val":
+        from ..training.val_fusion import evaluate_val_fusion
+
+        fixed, chosen = evaluate_val_fusion(args.checkpoint, args.dataset, args.root, args.split, args.device, show_progress=not args.json)
+        if args.json:
+            print(json.dumps(json_safe({"fixed": fixed, "val_chosen": chosen})))
+        else:
+            print(format_table(results_table({f"{fixed['model']} ({args.split}, its fusion)": fixed,
+                                              f"{fixed['model']} ({args.split}, fusion chosen on val: {_val_fusion_label(chosen)})": chosen}, fixed["dataset"])))
+        return 0
     metrics = evaluate_checkpoint(args.checkpoint, args.dataset, args.root, args.split, args.fusion_weights, args.device)
     if args.json:
         print(json.dumps(json_safe(metrics)))
@@ -159,10 +192,35 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         raise ConfigError("--seeds must be at least 1")
     cfg = make_config(args.preset, **_train_overrides(args))
     out = Path(args.out) if args.out else runs_dir() / f"reproduce_{cfg.dataset}"
-    runs = reproduce(cfg, args.seeds, out, show_progress=not args.no_progress)
-    rows = {f"{name} (ours, {len(r)} seeds)": summarise_runs(r) for name, r in runs.items()}
+    runs = reproduce(cfg, args.seeds, out, show_progress=not args.no_progress, overwrite=args.overwrite)
+    rows = {f"{name} (ours, {len(r)} seeds, init {_init_label(r[0].get('init'))})": summarise_runs(r) for name, r in runs.items()}
+    if args.fusion_weights == "val":
+        from ..training.val_fusion import run_val_fusion
+
+        for name, r in runs.items():
+            chosen = [run_val_fusion(out / f"{name}_seed{seed}", cfg.effective_fusion_weights()) for seed in range(len(r))]
+            (out / f"{name}_fusion_on_val.json").write_text(json.dumps(json_safe(chosen), indent=2))
+            rows[f"{name} (fusion chosen on val per seed, {len(r)} seeds)"] = summarise_runs(chosen)
     print(format_table(results_table(rows, cfg.dataset)))
     print(f"runs in {out}")
+    return 0
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    """Train a start for a real dataset on built-in faces rendered at that dataset's geometry."""
+    from ..training.config import make_config
+    from ..training.run import train
+
+    overrides = _train_overrides(argparse.Namespace(**{**vars(args), "dataset": args.like, "root": None, "skip_bad": False}))
+    like = make_config(args.preset, model=args.model, **overrides)  # the geometry `train --dataset LIKE` would use
+    overrides.update(dataset="synthetic", root=None, synthetic_seed=args.synthetic_seed, **like.geometry())
+    cfg = make_config(args.preset, model=args.model, **overrides)
+    print(f"pretraining {cfg.model} for {args.like} on built-in faces (render seed {cfg.synthetic_seed}; the built-in evaluation set is seed 0, "
+          f"so no face is shared): R={cfg.source_size}, S_g={cfg.global_size}, S_l={cfg.local_size}, c={cfg.crop_fraction:g}", flush=True)
+    result = train(cfg, args.out, resume=args.resume, overwrite=args.overwrite, show_progress=not args.no_progress)
+    print(f"built-in test micro-F1 {result.metrics['micro_f1']:.3f}; start a {args.like} run from it with:\n"
+          f"  python -m mfjle_lib train --dataset {args.like} --root DIR --model {cfg.model} --preset {cfg.preset} --source-size {cfg.source_size} "
+          f"--global-size {cfg.global_size} --local-size {cfg.local_size} --crop-fraction {cfg.crop_fraction:g} --init-from {args.out} --out OUT")
     return 0
 
 
@@ -174,4 +232,4 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"data": cmd_data, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "reproduce": cmd_reproduce, "demo": cmd_demo}
+COMMANDS = {"data": cmd_data, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "reproduce": cmd_reproduce, "pretrain": cmd_pretrain, "demo": cmd_demo}

@@ -14,6 +14,11 @@ def _floats(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def _fusion_weights(text: str) -> tuple[float, ...] | str:
+    """'val' (choose on the validation split) or 'w0,...,w5' for --fusion-weights."""
+    return "val" if text.strip().lower() == "val" else _floats(text)
+
+
 def _positive_int(text: str) -> int:
     """Parse a whole number >= 1 (sizes, counts, epochs)."""
     try:
@@ -52,17 +57,21 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     lam.add_argument("--lambda", dest="lam", type=float, help="λ for all five local modules (Eq. 1; default 0.01)")
     lam.add_argument("--lambdas", type=_floats, help="five λ values l1,...,l5")
     p.add_argument("--loss", choices=["bce", "softmax_ce"], help="bce (paper) or softmax_ce (Fig. 5 ablation)")
-    p.add_argument("--fusion-weights", type=_floats, help="w0,...,w5 (global, five locals); default 1,λ1..λ5")
+    p.add_argument("--fusion-weights", type=_fusion_weights, help="w0,...,w5 (global, five locals; default 1,λ1..λ5), or 'val': also report weights and threshold chosen on the validation split (never on test)")
     p.add_argument("--split-scheme", choices=["paper", "official", "subject"])
     p.add_argument("--split-seed", type=int)
     p.add_argument("--augment", action="store_true", default=None, help="flip/rotate/scale/shift/jitter (off in the paper)")
     w = p.add_mutually_exclusive_group()
     w.add_argument("--pretrained", action="store_true", default=None, help="ImageNet weights (needs internet)")
     w.add_argument("--weights", help="local ResNet-18 ImageNet weights file")
+    p.add_argument("--init-from", metavar="RUN_OR_CHECKPOINT", help="start from another run of this project (its folder or checkpoint.pt): every tensor whose name and shape match is loaded; optimiser and schedule start fresh")
+    p.add_argument("--init-locals-from-global", action="store_true", default=None, help="with --init-from a resnet18 run: copy its net into each of MF-JLE's five local nets too")
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in the output folder: the old run is moved to OUT.old-<time> and deleted once the new run has written its first checkpoint")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="cuda, mps or cpu (default: best available)")
     p.add_argument("--local-impl", choices=["auto", "loop", "fused"], help="how the five local nets run")
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
+    p.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None, help="deterministic kernels (default: on for CPU, off on CUDA, where they are slower)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -84,14 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=["resnet18", "mfjle"], required=True)
     _add_train_args(p)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", required=True, help="output folder (a run already there is never overwritten without --overwrite)")
 
     p = sub.add_parser("evaluate", help="nine metrics of a checkpoint")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--dataset", choices=DATASETS)
     p.add_argument("--root")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
-    p.add_argument("--fusion-weights", type=_floats)
+    p.add_argument("--fusion-weights", type=_fusion_weights, help="w0,...,w5, or 'val': also report weights and threshold chosen on the validation split (the run's val_outputs.npz, else a forward pass over val)")
     p.add_argument("--device")
     p.add_argument("--json", action="store_true")
 
@@ -109,6 +118,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_args(p)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--out", default=None, help="output folder (default runs/reproduce_<dataset>)")
+
+    p = sub.add_parser("pretrain", help="train a start for a real dataset on built-in faces (then train --init-from OUT)")
+    p.add_argument("--like", choices=[d for d in DATASETS if d != "synthetic"], required=True, help="render the built-in faces at the geometry (R, S_g, S_l, c) `train --dataset LIKE` uses with the same preset and size options")
+    p.add_argument("--model", choices=["resnet18", "mfjle"], default="mfjle")
+    p.add_argument("--num-images", type=_positive_int, default=None, help="built-in faces to render (default: the preset's, else 3000)")
+    p.add_argument("--synthetic-seed", type=_positive_int, default=1, help="render seed, at least 1: the built-in evaluation set is seed 0, so no face is shared with it")
+    _add_train_args(p)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--out", required=True, help="output folder")
 
     p = sub.add_parser("demo", help="the main job: both models on the built-in dataset")
     p.add_argument("--preset", choices=["cpu", "gpu", "fast"], default=None, help="default: gpu on CUDA, else cpu")

@@ -44,7 +44,7 @@ def split_outputs(checkpoint: str | Path, data: Any, split: str = "val") -> dict
     """Per-module outputs of a saved model on a split, in the form of `test_outputs.npz` (for re-fusion)."""
     model, cfg = load_trained_model(checkpoint)
     idx = data.splits[split]
-    out = collect_outputs(model, data, idx, amp=cfg.amp)
+    out = collect_outputs(model, data, idx)  # float32, as in training and evaluate
     return with_probabilities(out, data.prepared.labels[idx], [data.prepared.ids[i] for i in idx], cfg.activation, cfg.effective_fusion_weights())
 
 
@@ -117,8 +117,7 @@ def pick_examples(truth: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, n: 
 
 def fusion_panel(val_outputs: Mapping[str, np.ndarray], test_outputs: Mapping[str, np.ndarray], weights: Sequence[float] = (1.0,) + (0.01,) * NUM_LANDMARKS, threshold: float = 0.5):
     """ipywidgets sliders for w0..w5 and the threshold; the nine metrics on val and test update live."""
-    import ipywidgets as widgets
-
+    import ipywidgets as widgets  # lazy: optional extra `notebooks` (only this panel needs it)
 
     style = {"description_width": "initial"}
     names = ["w0 global"] + [f"w{i + 1} local{i + 1}" for i in range(NUM_LANDMARKS)]

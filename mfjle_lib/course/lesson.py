@@ -17,6 +17,7 @@ from ..paths import runs_dir
 from ..runtime import get_device
 from ..training.checkpoints import load_checkpoint
 from ..training.config import TrainConfig, make_config
+from ..training.resume import same_run
 from ..training.run import TrainResult, train
 
 IS_COLAB = "google.colab" in sys.modules
@@ -67,7 +68,7 @@ def lesson_setup(fast: bool, dataset: str = "synthetic", root: str | None = None
 
 def run_name(cfg: TrainConfig) -> str:
     """A readable, unique folder name for a config: model, loss, λ, seed and a hash of the rest."""
-    settings = {k: v for k, v in cfg.to_dict().items() if k != "device"}
+    settings = {k: v for k, v in cfg.to_dict().items() if k not in ("device", "init")}
     digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
     lam = "-".join(f"{x:g}" for x in cfg.lambdas) if len(set(cfg.lambdas)) > 1 else f"{cfg.lambdas[0]:g}"
     parts = [cfg.model, cfg.loss] + ([f"lam{lam}"] if cfg.model == "mfjle" else []) + [f"seed{cfg.seed}", digest]
@@ -87,7 +88,7 @@ def train_cached(params: CourseParams, cfg: TrainConfig, data=None, show_progres
     out = params.run_dir(run_name(cfg))
     if (out / "metrics.json").exists() and (out / "checkpoint.pt").exists():
         saved = load_checkpoint(out / "checkpoint.pt")["config"]
-        if {k: v for k, v in saved.items() if k != "device"} == {k: v for k, v in cfg.to_dict().items() if k != "device"}:
+        if same_run(saved, cfg):  # 'auto' settings match the choices the run recorded
             if show_progress:
                 print(f"reusing the finished run {out.name}")
             return TrainResult(out, json.loads((out / "metrics.json").read_text()), pd.read_csv(out / "history.csv"), cfg)

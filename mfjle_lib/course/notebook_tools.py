@@ -9,6 +9,7 @@ from pathlib import Path
 
 def execute_notebook(path: Path, timeout: int = 900) -> float:
     """Run every cell of one notebook in place and save its outputs; returns seconds taken."""
+    # lazy: optional extra `dev` (nbformat, nbclient); the course imports this module without them
     import nbformat
     from nbclient import NotebookClient
 
@@ -30,8 +31,8 @@ def drop_unused_widget_state(nb) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: `python -m mfjle_lib.notebook_tools execute NB...`."""
-    parser = argparse.ArgumentParser(prog="python -m mfjle_lib.notebook_tools")
+    """CLI: `python -m mfjle_lib.course.notebook_tools execute NB...`."""
+    parser = argparse.ArgumentParser(prog="python -m mfjle_lib.course.notebook_tools")
     parser.add_argument("action", choices=["execute"])
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--timeout", type=int, default=900)

@@ -7,47 +7,11 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..constants import EMOTIONS, NUM_LABELS, TEMPLATE
+from ..constants import TEMPLATE
+from .face_params import AU_INDEX, DARK, mix_colour
 
 #: Drawing scale before the box downsample (anti-aliasing).
 SUPERSAMPLE = 3
-
-
-#: Probabilities of one, two or three peaks in a sample's emotion distribution.
-PEAK_PROBS = (0.4, 0.4, 0.2)
-
-
-#: Dirichlet concentration of the peak weights: higher keeps blended peaks away from the threshold.
-PEAK_CONCENTRATION = 4.0
-
-
-#: Largest share of the uniform background; below the threshold, so only peaks become labels.
-BACKGROUND_MAX = 0.10
-
-
-AU_NAMES: tuple[str, ...] = ("AU1", "AU2", "AU4", "AU5", "AU6", "AU7", "AU9", "AU12", "AU15", "AU16",
-                             "AU20", "AU23", "AU26")
-
-
-#: Prototype action units of each emotion (EMFACS-style), in EMOTIONS order.
-EMOTION_AUS: dict[str, tuple[str, ...]] = {
-    "surprise": ("AU1", "AU2", "AU5", "AU26"),
-    "fear": ("AU1", "AU2", "AU4", "AU5", "AU20", "AU26"),
-    "disgust": ("AU9", "AU15", "AU16"),
-    "happiness": ("AU6", "AU12"),
-    "sadness": ("AU1", "AU4", "AU15"),
-    "anger": ("AU4", "AU5", "AU7", "AU23"),
-}
-
-
-#: (6, num_AUs) emotion -> AU mixing matrix.
-AU_MATRIX = np.array([[float(a in EMOTION_AUS[e]) for a in AU_NAMES] for e in EMOTIONS], np.float32)
-
-
-_A = {name: i for i, name in enumerate(AU_NAMES)}
-
-
-_DARK = (25.0, 18.0, 16.0)
 
 
 @functools.lru_cache(maxsize=None)
@@ -80,41 +44,6 @@ def _ellipse(cx: float, cy: float, rx: float, ry: float, n: int = 24) -> np.ndar
     return _circle(n) * (rx, ry) + (cx, cy)
 
 
-def _mix(a, b, t: float) -> tuple[int, int, int]:
-    """RGB colour a blended towards b by t in [0, 1]."""
-    return tuple(int(min(255.0, max(0.0, float(x) * (1 - t) + float(y) * t))) for x, y in zip(a, b))
-
-
-def _identity(rng: np.random.Generator) -> dict:
-    """Draw one identity: face shape, skin and hair colours, feature spacing."""
-    tone = rng.uniform()
-    skin = np.array([238, 205, 180]) * (1 - tone) + np.array([105, 68, 50]) * tone + rng.normal(0, 6, 3)
-    hair_t = rng.uniform()
-    hair = np.array([20, 15, 12]) * (1 - hair_t) + np.array([170, 130, 80]) * hair_t
-    if rng.uniform() < 0.1:  # grey hair
-        hair = np.full(3, rng.uniform(140, 200))
-    u = rng.uniform
-    return dict(
-        skin=tuple(skin.tolist()), hair=tuple(hair.tolist()), hair_style=int(rng.integers(3)), hairline=u(0.14, 0.22),
-        fw=u(0.27, 0.32), fh=u(0.41, 0.46), fcy=u(0.52, 0.55), jaw=u(0.15, 0.35),
-        eye_dx=u(-0.008, 0.008), eye_dy=u(-0.006, 0.006), nose_dy=u(-0.008, 0.008),
-        mouth_dy=u(-0.008, 0.008), ew=u(0.044, 0.054), hu=u(0.016, 0.021), hl=u(0.011, 0.015),
-        iris=u(0.016, 0.020), iris_col=_mix(_DARK, [90 + 60 * u(), 70 + 40 * u(), 40 + 40 * u()], u()),
-        bgap=u(0.055, 0.072), bthick=u(0.013, 0.02), blen=u(0.055, 0.07), arch=u(0.004, 0.012),
-        nw=u(0.024, 0.034), tu=u(0.011, 0.016), tl=u(0.014, 0.02), lip_red=u(0.15, 0.4),
-    )
-
-
-def _sample_distribution(rng: np.random.Generator) -> np.ndarray:
-    """One to three peaks (Dirichlet-weighted) over a small uniform background, summing to 1."""
-    k = int(rng.choice(3, p=PEAK_PROBS)) + 1
-    peaks = np.zeros(NUM_LABELS)
-    peaks[rng.choice(NUM_LABELS, k, replace=False)] = rng.dirichlet(np.full(k, PEAK_CONCENTRATION))
-    background = rng.dirichlet(np.ones(NUM_LABELS))
-    b = rng.uniform(0.03, BACKGROUND_MAX)
-    return (1 - b) * peaks + b * background
-
-
 class _Pen:
     """Draws canonical-coordinate shapes onto a supersampled canvas through the pose similarity."""
 
@@ -135,10 +64,10 @@ class _Pen:
 
 def _draw_face(pen: _Pen, idt: dict, au: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Draw one face; return its five landmarks in canonical coordinates (LANDMARKS order)."""
-    a = {name: float(au[i]) for name, i in _A.items()}
+    a = {name: float(au[i]) for name, i in AU_INDEX.items()}
     skin = idt["skin"]
-    skin_c, hair_c = _mix(skin, skin, 0), _mix(idt["hair"], idt["hair"], 0)  # as int tuples
-    line_c = lambda strength: _mix(skin, _DARK, strength)  # noqa: E731  wrinkle/fold shade
+    skin_c, hair_c = mix_colour(skin, skin, 0), mix_colour(idt["hair"], idt["hair"], 0)  # as int tuples
+    line_c = lambda strength: mix_colour(skin, DARK, strength)  # noqa: E731  wrinkle/fold shade
     eyes = TEMPLATE[:2].astype(float) + [[-idt["eye_dx"], idt["eye_dy"]], [idt["eye_dx"], idt["eye_dy"]]]
     nose = TEMPLATE[2].astype(float) + [0, idt["nose_dy"]]
     cx, fcy, fw, fh = 0.5, idt["fcy"], idt["fw"], idt["fh"]
@@ -154,7 +83,7 @@ def _draw_face(pen: _Pen, idt: dict, au: np.ndarray, rng: np.random.Generator) -
     if idt["hair_style"] > 0:
         pen.poly(_ellipse(cx, fcy - 0.06, fw + 0.03, fh + 0.01), hair_c)
     for side in (-1, 1):
-        pen.poly(_ellipse(cx + side * fw * 0.98, eyes[0, 1] + 0.05, 0.03, 0.055, 12), _mix(skin, _DARK, 0.08))
+        pen.poly(_ellipse(cx + side * fw * 0.98, eyes[0, 1] + 0.05, 0.03, 0.055, 12), mix_colour(skin, DARK, 0.08))
     pen.poly(face, skin_c)
     top = face[face[:, 1] < idt["hairline"]]
     if idt["hair_style"] > 0 and len(top) > 2:  # fringe: top of the outline, slightly enlarged
@@ -182,7 +111,7 @@ def _draw_face(pen: _Pen, idt: dict, au: np.ndarray, rng: np.random.Generator) -
         mid = [ex + side * 0.01, by - idt["arch"] - 0.01 * (a["AU1"] + a["AU2"]) + 0.018 * a["AU4"]]
         top_edge = _through(inner, mid, outer)
         thick = idt["bthick"] * np.linspace(1.0, 0.55, len(top_edge))[:, None] * [[0.2 * side, 1.0]]
-        pen.poly(np.vstack([top_edge, (top_edge + thick)[::-1]]), _mix(hair_c, _DARK, 0.55))
+        pen.poly(np.vstack([top_edge, (top_edge + thick)[::-1]]), mix_colour(hair_c, DARK, 0.55))
         # Eye: upper lid opens with AU5, closes with AU7; lower lid rises with AU6 and AU7.
         ew = idt["ew"]
         hu = max(0.004, idt["hu"] + 0.016 * a["AU5"] - 0.008 * a["AU7"] - 0.003 * a["AU6"])
@@ -236,7 +165,7 @@ def _draw_face(pen: _Pen, idt: dict, au: np.ndarray, rng: np.random.Generator) -
     yli = yui + opening
     yuo = yui - idt["tu"] * press * stretch
     ylo = yli + idt["tl"] * press * stretch + 0.006 * a["AU16"]
-    lip_c = _mix(skin, (170, 50, 60), idt["lip_red"])
+    lip_c = mix_colour(skin, (170, 50, 60), idt["lip_red"])
     pen.poly(np.vstack([_through(left, [cx, yuo], right), _through(left, [cx, ylo], right)[::-1]]), lip_c)
     upper_in = _through(left, [cx, yui], right)
     if opening > 0.004:
@@ -244,11 +173,11 @@ def _draw_face(pen: _Pen, idt: dict, au: np.ndarray, rng: np.random.Generator) -
         if a["AU12"] > 0.3 or a["AU26"] > 0.3:  # teeth show in a broad smile or an open mouth
             pen.poly(np.vstack([upper_in, _through(left, [cx, yui + min(0.5 * opening, 0.012)], right)[::-1]]),
                      (232, 228, 215))
-    pen.line(upper_in, _mix(lip_c, _DARK, 0.45 + 0.35 * a["AU23"]), 0.004)
+    pen.line(upper_in, mix_colour(lip_c, DARK, 0.45 + 0.35 * a["AU23"]), 0.004)
 
     # Occluders: glasses-like frames sometimes, a random bar or patch sometimes.
     if rng.uniform() < 0.1:
-        frame = _mix(rng.uniform(0, 80, 3), rng.uniform(0, 255, 3), rng.uniform(0, 0.3))
+        frame = mix_colour(rng.uniform(0, 80, 3), rng.uniform(0, 255, 3), rng.uniform(0, 0.3))
         for ex, ey in eyes:
             ring = _ellipse(ex, ey + 0.005, idt["ew"] + 0.02, 0.035, 20)
             pen.line(np.vstack([ring, ring[:1]]), frame, 0.007)
@@ -275,7 +204,7 @@ def _blur3(x: np.ndarray, axis: int, w: float) -> np.ndarray:
     return np.moveaxis(y, 0, axis)
 
 
-def _render_one(size: int, idt: dict, au: np.ndarray, rng: np.random.Generator,
+def render_one(size: int, idt: dict, au: np.ndarray, rng: np.random.Generator,
                 noise_bank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Render one face at `size` px; return (image uint8 (size,size,3), landmarks (5,2) float32)."""
     ss = size * SUPERSAMPLE

@@ -9,8 +9,11 @@ import numpy as np
 from ..constants import NUM_LABELS
 from ..errors import ConfigError
 from ..paths import data_dir
-from .face_renderer import AU_MATRIX, AU_NAMES, _identity, _render_one, _sample_distribution
+from .face_params import AU_MATRIX, AU_NAMES, sample_distribution, sample_identity
+from .face_renderer import SUPERSAMPLE, render_one
 from .records import DatasetIndex, FaceRecord
+
+__all__ = ["LABEL_SHARE_THRESHOLD", "RENDER_VERSION", "SUPERSAMPLE", "load_synthetic", "render_faces"]
 
 #: Bump whenever rendering changes, so stale caches are never reused.
 RENDER_VERSION = 1
@@ -27,7 +30,7 @@ def render_faces(n: int, size: int = 128, seed: int = 0) -> dict:
     # Identities and samples get their own seeded streams, so sample i does not depend on what
     # was drawn before it, only on (seed, i) and the pool size.
     num_ids = max(1, round(n / 10))
-    ids = [_identity(np.random.default_rng([seed, 1, k])) for k in range(num_ids)]
+    ids = [sample_identity(np.random.default_rng([seed, 1, k])) for k in range(num_ids)]
     noise_bank = np.random.default_rng([seed, 3]).standard_normal((2 * size, 2 * size, 3), dtype=np.float32)
     images = np.empty((n, size, size, 3), np.uint8)
     landmarks = np.empty((n, 5, 2), np.float32)
@@ -37,10 +40,10 @@ def render_faces(n: int, size: int = 128, seed: int = 0) -> dict:
     for i in range(n):
         rng = np.random.default_rng([seed, 2, i])
         who = int(rng.integers(num_ids))
-        dist = _sample_distribution(rng)
+        dist = sample_distribution(rng)
         strength = rng.uniform(0.8, 1.0)
         au = np.clip(strength * dist @ AU_MATRIX + rng.normal(0, 0.05, len(AU_NAMES)), 0, 1)
-        images[i], landmarks[i] = _render_one(size, ids[who], au, rng, noise_bank)
+        images[i], landmarks[i] = render_one(size, ids[who], au, rng, noise_bank)
         dists[i], aus[i] = dist, au
         subjects.append(f"id{who:04d}")
     labels = (dists >= LABEL_SHARE_THRESHOLD).astype(np.float32)

@@ -18,7 +18,8 @@ ACTIVATIONS = ("sigmoid", "softmax")
 def build_model(name: str, num_labels: int = NUM_LABELS, **options) -> nn.Module:
     """Build 'resnet18' or 'mfjle' (docs/DESIGN.md §4); options: global_size, local_size, crop_fraction, ...
 
-    `pretrained=True` or `weights=FILE` load ImageNet backbone weights into every module.
+    `pretrained=True` or `weights=FILE` load ImageNet backbone weights into every module; one that
+    cannot is a ConfigError. `model.init_source` records what was loaded.
     Unknown options are an error, so a typo never passes silently.
     """
     pretrained = bool(options.pop("pretrained", False))
@@ -43,7 +44,7 @@ def build_model(name: str, num_labels: int = NUM_LABELS, **options) -> nn.Module
         nets = [model.global_net, *model.local_nets.nets]
     else:
         raise ConfigError(f"unknown model {name!r}; choose one of {MODEL_NAMES}")
-    load_backbone_weights(nets, pretrained, weights)
+    model.init_source = load_backbone_weights(nets, pretrained, weights)  # 'random' | 'imagenet' | 'file:<path> sha256:<hex>'
     return model
 
 

@@ -39,6 +39,9 @@ from typing import Iterable, Sequence
 
 import torch
 from torch import nn
+from torch.ao.quantization import QConfig, QConfigMapping, get_default_qconfig_mapping
+from torch.ao.quantization.observer import HistogramObserver, default_per_channel_weight_observer
+from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
 from ..constants import TEMPLATE
 from ..faces.crops import cut_crops
@@ -204,9 +207,6 @@ def int8_qconfig_mapping(full_range: bool = False, float_modules: Sequence[str] 
     kernel saturates.
     `float_modules`: submodule names left in float (e.g. the first convolution).
     """
-    from torch.ao.quantization import QConfig, QConfigMapping, get_default_qconfig_mapping
-    from torch.ao.quantization.observer import HistogramObserver, default_per_channel_weight_observer
-
     if full_range:
         mapping = QConfigMapping().set_global(QConfig(activation=HistogramObserver.with_args(reduce_range=False),
                                                       weight=default_per_channel_weight_observer))
@@ -219,8 +219,6 @@ def int8_qconfig_mapping(full_range: bool = False, float_modules: Sequence[str] 
 
 def _quantise(net: nn.Module, inputs: Sequence[torch.Tensor], full_range: bool = False, float_modules: Sequence[str] = ()) -> nn.Module:
     """FX-mode post-training static int8 quantisation of one ResNet-18, calibrated on `inputs`."""
-    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
-
     torch.backends.quantized.engine = "x86"
     net = copy.deepcopy(net).eval().to(memory_format=torch.contiguous_format)
     with warnings.catch_warnings(), _quantized_ops_allowed():

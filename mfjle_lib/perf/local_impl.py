@@ -26,7 +26,7 @@ CPU_RULE_NOTE = (
 )
 
 
-_PICK_CACHE: dict[str, str] = {}
+_PICK_CACHE: dict[tuple[str, int, int, str], str] = {}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -34,11 +34,12 @@ _PICK_CACHE: dict[str, str] = {}
 # ---------------------------------------------------------------------------------------------
 
 
-def pick_local_impl(device: torch.device | str) -> str:
+def pick_local_impl(device: torch.device | str, batch_size: int = 32, local_size: int = DEFAULT_LOCAL_SIZE, dtype: torch.dtype | None = None) -> str:
     """The faster implementation of the five local nets on this device ('loop' or 'fused').
 
     Order: `MFJLE_LOCAL_IMPL` env override; CPU -> `CPU_RULE` (measured, see module docstring);
-    CUDA -> a one-off timing of both forms, cached per device for the process; else 'loop'.
+    CUDA -> a one-off timing of both forms at the run's batch size, S_l and autocast `dtype`
+    (None: float32), cached per device and settings for the process; else 'loop'.
     """
     env = os.environ.get("MFJLE_LOCAL_IMPL", "").strip().lower()
     if env in IMPLS:
@@ -48,12 +49,15 @@ def pick_local_impl(device: torch.device | str) -> str:
         return CPU_RULE
     if device.type != "cuda":
         return "loop"
-    key = str(device if device.index is not None else torch.device("cuda", torch.cuda.current_device()))
+    if device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    key = (str(device), batch_size, local_size, str(dtype))
     if key not in _PICK_CACHE:
         try:
-            times = time_local_impls(device)
+            times = time_local_impls(device, batch_size=batch_size, local_size=local_size, dtype=dtype)
             _PICK_CACHE[key] = min(times, key=times.get)
-        except Exception:  # out of memory on a busy card, odd backend: the loop always works
+        except torch.OutOfMemoryError:  # a busy card: the loop needs less memory and always works
+            torch.cuda.empty_cache()
             _PICK_CACHE[key] = "loop"
     return _PICK_CACHE[key]
 
@@ -65,11 +69,12 @@ def time_local_impls(
     repeats: int = 5,
     train: bool = True,
     impls: Iterable[str] = IMPLS,
+    dtype: torch.dtype | None = None,
 ) -> dict[str, float]:
     """Median seconds per step of each form (forward, plus backward when `train`), both in one run.
 
-    Runs under `fork_rng`, so the global RNG state (and any seeded run) is left untouched. On CUDA
-    it uses the trainer's bf16/fp16 autocast and channels_last.
+    Runs under `fork_rng`, so the global RNG state (and any seeded run) is left untouched. Uses
+    channels_last and autocast to `dtype` (None: float32), as the trainer does.
     """
     device = torch.device(device)
     devices = [device] if device.type == "cuda" else []
@@ -79,11 +84,6 @@ def time_local_impls(
         loop = LoopLocalNets().to(device).to(memory_format=torch.channels_last)
         forms = {"loop": loop, "fused": convert_local_nets(loop, "fused")}
         x = torch.randn(batch_size, NUM_LANDMARKS, 3, local_size, local_size, device=device)
-        if device.type == "cuda":
-            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-            amp = torch.autocast("cuda", dtype=dtype)
-        else:
-            amp = torch.autocast("cpu", enabled=False)
         results: dict[str, float] = {}
         for name in impls:
             net = forms[name].train(train)
@@ -91,7 +91,7 @@ def time_local_impls(
             for i in range(repeats + 2):  # two warm-up steps (cuDNN algorithm choice, allocator)
                 _sync(device)
                 t0 = time.perf_counter()
-                with torch.set_grad_enabled(train), amp:
+                with torch.set_grad_enabled(train), torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
                     out = net(x)
                 if train:
                     out.float().square().mean().backward()

@@ -28,22 +28,27 @@ class AugmentConfig:
 
 
 def augment_batch(
-    images: torch.Tensor, landmarks: torch.Tensor, generator: torch.Generator, cfg: AugmentConfig = AugmentConfig()
+    images: torch.Tensor, landmarks: torch.Tensor, generator: torch.Generator, cfg: AugmentConfig = AugmentConfig(),
+    rows: tuple[int, int, int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Flip (with the left/right landmark swap), rotate/scale/shift, jitter brightness/contrast.
 
     `images` are float in [0, 1], (B,3,H,W); `landmarks` (B,5,2) pixels. Returns new tensors.
+    `rows=(start, stop, n)`: the batch is rows [start, stop) of a global batch of n (one rank's part
+    under torchrun): the random numbers of all n rows are drawn and this part's are used, so every
+    rank's generator stays in step and the images get what a one-process run would give them.
     """
     b, _, h, w = images.shape
     dev = images.device
+    start, stop, n = rows if rows is not None else (0, b, b)
     # Draw every random number first, on the CPU generator, in a fixed order.
-    flip = torch.rand(b, generator=generator) < cfg.flip_prob
-    angle = (torch.rand(b, generator=generator) * 2 - 1) * math.radians(cfg.max_rotation_deg)
+    flip = (torch.rand(n, generator=generator) < cfg.flip_prob)[start:stop]
+    angle = ((torch.rand(n, generator=generator) * 2 - 1) * math.radians(cfg.max_rotation_deg))[start:stop]
     lo, hi = cfg.scale_range
-    scale = lo + torch.rand(b, generator=generator) * (hi - lo)
-    shift = (torch.rand(b, 2, generator=generator) * 2 - 1) * cfg.max_shift * 2  # normalised units span 2
-    bright = 1 + (torch.rand(b, generator=generator) * 2 - 1) * cfg.brightness
-    contrast = 1 + (torch.rand(b, generator=generator) * 2 - 1) * cfg.contrast
+    scale = (lo + torch.rand(n, generator=generator) * (hi - lo))[start:stop]
+    shift = ((torch.rand(n, 2, generator=generator) * 2 - 1) * cfg.max_shift * 2)[start:stop]  # normalised units span 2
+    bright = (1 + (torch.rand(n, generator=generator) * 2 - 1) * cfg.brightness)[start:stop]
+    contrast = (1 + (torch.rand(n, generator=generator) * 2 - 1) * cfg.contrast)[start:stop]
 
     images = images.clone()
     landmarks = landmarks.clone()

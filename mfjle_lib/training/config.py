@@ -9,6 +9,7 @@ from ..errors import ConfigError
 from ..models.build import MODEL_NAMES
 from ..models.fusion import check_fusion_weights
 from .losses import check_lambdas
+from .precision import PRECISIONS
 
 #: Keys written by earlier versions of this library, and their names now.
 LEGACY_KEYS = {"image_size": "global_size"}
@@ -44,11 +45,18 @@ class TrainConfig:
     augment: bool = False
     pretrained: bool = False
     weights: str | None = None
+    # Start from another run of this project (fine-tuning: fresh optimiser and schedule), docs/DESIGN.md §2.
+    init_from: str | None = None
+    init_locals_from_global: bool = False  # --init-from a resnet18 run: copy its net into each local net too
+    init: str | None = None  # recorded by `train`: the initialisation actually used (random, imagenet, file:..., run:...)
+    synthetic_seed: int = 0  # synthetic only: render seed (0 = the built-in evaluation faces; `pretrain` uses another)
     num_images: int | None = None  # synthetic only: how many faces to render
     skip_bad: bool = False
     device: str = "auto"
-    local_impl: str = "auto"
-    amp: bool = True  # autocast on CUDA only
+    local_impl: str = "auto"  # 'auto' is resolved once per run and the chosen form recorded
+    amp: bool = True  # mixed precision on CUDA only
+    precision: str = "auto"  # float32 | bfloat16 | float16; 'auto' -> by the training device, then recorded
+    deterministic: bool | None = None  # None -> on for CPU, off on CUDA; resolved once and recorded
     compile: bool = False
     select_metric: str = "micro_f1"  # validation metric for model selection; ties -> lower val loss
     preset: str = "paper"
@@ -79,9 +87,22 @@ class TrainConfig:
         """How logits become probabilities: softmax for the Fig. 5 softmax-CE ablation, else sigmoid."""
         return "softmax" if self.loss == "softmax_ce" else "sigmoid"
 
+    def settings_diff(self, saved: dict[str, Any], ignore: tuple[str, ...] = ("device",)) -> list[str]:
+        """Names of the settings in which a saved config (a checkpoint's) differs from this one.
+
+        `init` is a record of what `train` loaded, not a setting: it never makes two runs differ.
+        """
+        skip = {*ignore, "init"}
+        now = {k: v for k, v in self.to_dict().items() if k not in skip}
+        old = {LEGACY_KEYS.get(k, k): v for k, v in saved.items() if k not in skip}
+        return sorted(k for k in now if old.get(k, _DEFAULTS.get(k)) != now[k])
+
     def geometry(self) -> dict[str, Any]:
         """The four numbers every speed/accuracy figure depends on."""
         return {"source_size": self.source_size, "global_size": self.global_size, "local_size": self.local_size, "crop_fraction": self.crop_fraction}
+
+
+_DEFAULTS = TrainConfig().to_dict()  # a setting missing from an older checkpoint had its default
 
 
 #: Presets: `paper` is the recipe; the others shrink sizes for CPUs and for FAST notebooks.
@@ -120,6 +141,8 @@ def validate_config(cfg: TrainConfig) -> None:
     for name in ("epochs", "batch_size", "source_size", "global_size", "local_size"):
         if int(getattr(cfg, name)) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer")
+    if cfg.precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {PRECISIONS}, got {cfg.precision!r}")
     if not 0 < cfg.crop_fraction <= 1:
         raise ConfigError("--crop-fraction must be in (0, 1]")
     cfg.lambdas = check_lambdas(cfg.lambdas)

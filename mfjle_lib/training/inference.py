@@ -14,10 +14,9 @@ from ..evaluation.outputs import metrics_record
 from ..models.fusion import check_fusion_weights
 from ..perf.memory_format import plan_memory_format
 from ..runtime import get_device
-from .batches import DataBundle, imagenet_normalise, load_data, normalise
+from .batches import DataBundle, get_batch, load_data
 from .checkpoints import load_checkpoint
 from .config import TrainConfig
-from .precision import autocast_for
 from .setup import load_canonical_state, model_from_config
 
 
@@ -31,7 +30,6 @@ def load_trained_model(checkpoint: str | Path, device: str | torch.device | None
     try:
         load_canonical_state(model, payload["model_state"])
     except RuntimeError as exc:
-
         raise CheckpointError(f"{checkpoint}: weights do not match the model its config describes ({str(exc).splitlines()[0][:160]})") from None
     model = plan_memory_format(model.to(dev), dev).eval()
     return model, cfg
@@ -52,7 +50,7 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | None = None, root
     if split not in data.splits:
         raise ConfigError(f"--split must be train, val or test, got {split!r}")
     idx = data.splits[split]
-    outputs = collect_outputs(model, data, idx, device=dev, amp=cfg.amp)
+    outputs = collect_outputs(model, data, idx, device=dev)
     return metrics_record(outputs, data.prepared.labels[idx], cfg.activation, weights, settings_record(cfg, split))
 
 
@@ -62,29 +60,42 @@ def settings_record(cfg: TrainConfig, split: str, selected_epoch: int | None = N
         "split": split, "dataset": cfg.dataset, "model": cfg.model, "loss": cfg.loss, "lambdas": list(cfg.lambdas),
         "seed": cfg.seed, "split_scheme": cfg.split_scheme, "split_seed": cfg.split_seed,
         "selected_epoch": selected_epoch, "epochs": cfg.epochs, "preset": cfg.preset, "local_impl": cfg.local_impl,
+        "precision": cfg.precision, "deterministic": cfg.deterministic,
         "library_version": __version__, **cfg.geometry(),
     }
 
 
 @torch.no_grad()
-def collect_outputs(model: torch.nn.Module, data: DataBundle, indices: np.ndarray, batch_size: int = 256, device: torch.device | None = None, amp: bool = True) -> dict[str, np.ndarray]:
-    """Per-module logits (float64) for the given images, in eval mode."""
-    device = device or next(model.parameters()).device
+def model_logits(model: torch.nn.Module, data: DataBundle, indices: np.ndarray, device: torch.device, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per-module float32 logits (global (N,6), locals (N,5,6) or None) on `device`, in eval mode.
+
+    No autocast: bf16 logits tie in the ranking metrics, make selection noisier and would make a
+    CUDA evaluation differ from a CPU one of the same checkpoint.
+    """
     was_training = model.training
     model.eval()
     g_all, l_all = [], []
     idx_t = torch.as_tensor(indices, dtype=torch.long)
     for start in range(0, len(idx_t), batch_size):
-        idx = idx_t[start : start + batch_size].to(data.images.device)
-        x = imagenet_normalise(normalise(data.images.index_select(0, idx), device)).contiguous(memory_format=torch.channels_last)
-        lm = data.landmarks.index_select(0, idx.to(data.landmarks.device)).to(device)
-        with autocast_for(device, amp):
-            out = model(x, lm)
-        g_all.append(out.global_logits.double().cpu())
+        batch = get_batch(data, idx_t[start : start + batch_size], device)
+        out = model(batch.images, batch.landmarks)
+        g_all.append(out.global_logits.float())
         if out.local_logits is not None:
-            l_all.append(out.local_logits.double().cpu())
+            l_all.append(out.local_logits.float())
     model.train(was_training)
-    result = {"global_logits": torch.cat(g_all).numpy() if g_all else np.zeros((0, len(EMOTIONS)))}
-    if l_all:
-        result["local_logits"] = torch.cat(l_all).numpy()
+    empty = torch.zeros((0, len(EMOTIONS)), device=device)
+    return (torch.cat(g_all) if g_all else empty), (torch.cat(l_all) if l_all else None)
+
+
+def as_outputs(global_logits: torch.Tensor, local_logits: torch.Tensor | None) -> dict[str, np.ndarray]:
+    """Logits as the float64 numpy arrays of the saved-outputs format (`evaluation.outputs`)."""
+    result = {"global_logits": global_logits.double().cpu().numpy()}
+    if local_logits is not None:
+        result["local_logits"] = local_logits.double().cpu().numpy()
     return result
+
+
+def collect_outputs(model: torch.nn.Module, data: DataBundle, indices: np.ndarray, batch_size: int = 256, device: torch.device | None = None) -> dict[str, np.ndarray]:
+    """Per-module logits (float64 numpy, computed in float32) for the given images, in eval mode."""
+    device = device or next(model.parameters()).device
+    return as_outputs(*model_logits(model, data, indices, device, batch_size))

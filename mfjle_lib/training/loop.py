@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import io
+import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,60 +13,177 @@ import torch
 
 from ..constants import METRIC_KEYS, NUM_LANDMARKS
 from ..errors import TrainingDiverged
+from ..evaluation.metrics import multilabel_report
+from ..evaluation.outputs import fuse_saved, outputs_module_probs
 from ..files import atomic_write_text
 from ..models.fusion import MODULE_NAMES, ModelOutput
-from .batches import DataBundle
+from ..runtime import progress
+from .batches import Batch, DataBundle, get_batch
 from .config import TrainConfig
-from .losses import joint_loss as jl
+from .inference import as_outputs, model_logits
+from .losses import joint_loss
+from .precision import autocast_for
+from .setup import TrainingParts
+
+#: Steps between loss updates of the progress bar. Each update is a host sync, so it happens only
+#: while a bar is shown, and rarely: the epoch's losses are otherwise read once, at its end.
+LOSS_EVERY = 25
 
 
-def _history_columns() -> list[str]:
+@dataclass
+class EpochStats:
+    """What one epoch of training reports: mean losses (joint, global, five locals) and skipped steps."""
 
-    return (["epoch", "lr", "time_s", "train_loss", "train_loss_global"] + [f"train_loss_local{i + 1}" for i in range(NUM_LANDMARKS)]
-            + ["val_loss"] + [f"val_{k}" for k in METRIC_KEYS] + ["val_micro_f1_global", "selected"])
-
-
-def _val_loss(model: torch.nn.Module, data: DataBundle, idx: np.ndarray, cfg: TrainConfig, outputs: dict[str, np.ndarray]) -> float:
-    """Joint loss on the validation split, from already-collected logits."""
-    labels = data.labels[torch.as_tensor(idx, device=data.labels.device)].cpu().double()
-    g = torch.from_numpy(outputs["global_logits"])
-    loc = torch.from_numpy(outputs["local_logits"]) if "local_logits" in outputs else None
-    total, _, _ = jl(ModelOutput(g, loc, g), labels, cfg.lambdas, cfg.loss)
-    return float(total)
+    losses: list[float]
+    skipped: int  # fp16 steps whose gradients overflowed (the GradScaler skipped them)
+    steps: int
 
 
-def _write_history(path: Path, rows: list[dict[str, Any]]) -> None:
-    buf = io.StringIO()
-    pd.DataFrame(rows, columns=_history_columns()).to_csv(buf, index=False)
-    atomic_write_text(path, buf.getvalue())
+@dataclass
+class Validation:
+    """One validation pass: the outputs, the joint loss from the same logits, and the metrics."""
+
+    outputs: dict[str, np.ndarray]
+    loss: float
+    report: dict[str, float]
+    global_micro_f1: float
+    score: float  # the config's `select_metric`
 
 
-def _metric_keys() -> tuple[str, ...]:
+def accumulation_dtype(device: torch.device) -> torch.dtype:
+    """float64 for loss sums (MPS has no float64: float32 there)."""
+    return torch.float32 if device.type == "mps" else torch.float64
 
-    return METRIC_KEYS
+
+def train_step(parts: TrainingParts, batch: Batch, cfg: TrainConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimiser step; returns the 7 losses (joint, global, locals) and whether the gradients were finite.
+
+    Nothing here waits for the device: the losses stay tensors, and with fp16 the fused Adam
+    receives the scaler's overflow flag itself, so skipping a step needs no host sync either.
+    """
+    with autocast_for(device, cfg.precision):
+        out = parts.forward(batch.images, batch.landmarks)
+    total, g_loss, l_loss = joint_loss(as_float32(out), batch.labels, cfg.lambdas, cfg.loss)
+    parts.optimizer.zero_grad(set_to_none=True)
+    parts.scaler.scale(total).backward()
+    grads_finite = torch.ones((), dtype=torch.bool, device=device)
+    if parts.scaler.is_enabled():
+        parts.scaler.unscale_(parts.optimizer)
+        # Checked after unscaling: an fp16 overflow makes the scaler skip this step and halve its scale.
+        grads = [p.grad for p in parts.model.parameters() if p.grad is not None]
+        grads_finite = torch.isfinite(torch.nn.utils.get_total_norm(grads))
+    parts.scaler.step(parts.optimizer)
+    parts.scaler.update()
+    locals_ = l_loss.detach() if l_loss is not None else torch.full((NUM_LANDMARKS,), math.nan, device=total.device)
+    return torch.cat([total.detach()[None], g_loss.detach()[None], locals_]), grads_finite
 
 
-def _float(out):
-    """Losses in float32 even under autocast (BCE on bf16 logits loses precision)."""
+def train_one_epoch(parts: TrainingParts, data: DataBundle, cfg: TrainConfig, device: torch.device, epoch: int, ckpt_path: Path, show_progress: bool = True) -> EpochStats:
+    """Train over one seeded permutation of the training split; stop with a clear message on a non-finite loss."""
+    parts.model.train()
+    train_idx = torch.as_tensor(data.splits["train"], dtype=torch.long)
+    perm = train_idx[torch.randperm(len(train_idx), generator=parts.generator)]
+    steps = math.ceil(len(perm) / cfg.batch_size)
+    acc = accumulation_dtype(device)
+    sums = torch.zeros(2 + NUM_LANDMARKS, dtype=acc, device=device)
+    count, finite_steps, skipped = (torch.zeros((), dtype=acc, device=device) for _ in range(3))
+    first_bad = torch.full((), -1.0, dtype=acc, device=device)  # the first batch with a non-finite loss
+    bad_losses = torch.zeros(2 + NUM_LANDMARKS, dtype=acc, device=device)
+    bar = progress(range(steps), desc=f"{cfg.model} epoch {epoch}/{cfg.epochs}", disable=None if show_progress else True)
+    for b in bar:
+        batch = get_batch(data, perm[b * cfg.batch_size : (b + 1) * cfg.batch_size], device, parts.generator if cfg.augment else None)
+        losses, grads_finite = train_step(parts, batch, cfg, device)
+        losses = losses.to(acc)
+        finite = torch.isfinite(losses[0])  # the joint loss is non-finite when any module's is
+        n = len(batch.labels)
+        sums += torch.where(finite, losses * n, 0.0)
+        count += finite * n
+        finite_steps += finite
+        skipped += ~grads_finite
+        new_bad = ~finite & (first_bad < 0)
+        first_bad = torch.where(new_bad, b, first_bad)
+        bad_losses = torch.where(new_bad, losses, bad_losses)
+        if not getattr(bar, "disable", True) and (b + 1) % LOSS_EVERY == 0:
+            bar.set_postfix(loss=f"{float(sums[0] / count.clamp(min=1)):.4f}")
+    # The one host sync of the epoch: means, the first bad batch, skipped steps, that batch's losses.
+    summary = torch.cat([sums / count.clamp(min=1), torch.stack([first_bad, skipped, finite_steps]), bad_losses]).tolist()
+    k = 2 + NUM_LANDMARKS
+    means, (bad_batch, n_skipped, n_finite), bad = summary[:k], summary[k : k + 3], summary[k + 3 :]
+    # With fp16 an overflow (gradients, or the loss itself) is the GradScaler's business: it skips
+    # the step and lowers its scale. Only an epoch in which no loss was finite has diverged there;
+    # in float32/bf16 the first non-finite loss has.
+    if bad_batch >= 0 and (not parts.scaler.is_enabled() or n_finite == 0):
+        _diverged(epoch, int(bad_batch), bad, ckpt_path)
+    return EpochStats(means, int(n_skipped), steps)
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, data: DataBundle, cfg: TrainConfig, device: torch.device, epoch: int, ckpt_path: Path) -> Validation:
+    """Float32 outputs on the validation split, the joint loss from the same logits, and the metrics."""
+    idx = data.splits["val"]
+    g, loc = model_logits(model, data, idx, device)
+    outputs = as_outputs(g, loc)
+    check_finite_outputs(outputs, epoch, ckpt_path)  # before this epoch's weights are saved
+    acc = accumulation_dtype(device)
+    labels = data.labels.index_select(0, torch.as_tensor(idx, dtype=torch.long).to(data.labels.device)).to(device, acc)
+    logits = ModelOutput(g.to(acc), None if loc is None else loc.to(acc), g)
+    loss = float(joint_loss(logits, labels, cfg.lambdas, cfg.loss)[0])
+    module = outputs_module_probs(outputs, cfg.activation)
+    val_labels = data.prepared.labels[idx]
+    report = multilabel_report(val_labels, fuse_saved(module, cfg.effective_fusion_weights()))
+    global_f1 = multilabel_report(val_labels, module[:, 0])["micro_f1"]
+    return Validation(outputs, loss, report, float(global_f1), float(report.get(cfg.select_metric, math.nan)))
+
+
+def as_float32(out: ModelOutput) -> ModelOutput:
+    """Losses in float32 even under autocast (BCE on bf16/fp16 logits loses precision)."""
     if out.global_logits.dtype == torch.float32:
         return out
     return ModelOutput(out.global_logits.float(), None if out.local_logits is None else out.local_logits.float(), out.probs.float())
 
 
-def _diverged(epoch: int, batch: int, g_loss: torch.Tensor, l_loss: torch.Tensor | None, ckpt_path: Path) -> None:
-    """Stop with a message naming the epoch and the first module whose loss is not finite."""
-    names = ["global"] + [f"local{i + 1}" for i in range(NUM_LANDMARKS)]
-    values = [g_loss] + (list(l_loss) if l_loss is not None else [])
-    bad = next((n for n, v in zip(names, values) if not torch.isfinite(v)), "joint")
-    kept = f"; last good checkpoint kept at {ckpt_path}" if ckpt_path.exists() else ""
-    raise TrainingDiverged(f"loss became non-finite at epoch {epoch}, batch {batch + 1}, in the {bad} module{kept}")
+def history_columns() -> list[str]:
+    """Columns of `history.csv`, in order."""
+    return (["epoch", "lr", "time_s", "train_loss", "train_loss_global"] + [f"train_loss_local{i + 1}" for i in range(NUM_LANDMARKS)]
+            + ["val_loss"] + [f"val_{k}" for k in METRIC_KEYS] + ["val_micro_f1_global", "selected"])
 
 
-def _check_finite_outputs(outputs: dict[str, np.ndarray], epoch: int, ckpt_path: Path) -> None:
+def history_row(epoch: int, lr: float, seconds: float, stats: EpochStats, val: Validation, selected: bool) -> dict[str, Any]:
+    """One row of `history.csv`."""
+    row: dict[str, Any] = {"epoch": epoch, "lr": lr, "time_s": round(seconds, 3), "train_loss": stats.losses[0], "train_loss_global": stats.losses[1]}
+    row.update({f"train_loss_local{i + 1}": stats.losses[2 + i] for i in range(NUM_LANDMARKS)})
+    row.update({"val_loss": val.loss, **{f"val_{k}": val.report[k] for k in METRIC_KEYS}, "val_micro_f1_global": val.global_micro_f1, "selected": int(selected)})
+    return row
+
+
+def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Write `history.csv` atomically."""
+    buf = io.StringIO()
+    pd.DataFrame(rows, columns=history_columns()).to_csv(buf, index=False)
+    atomic_write_text(path, buf.getvalue())
+
+
+def epoch_line(cfg: TrainConfig, epoch: int, stats: EpochStats, val: Validation, seconds: float, selected: bool) -> str:
+    """The line printed after each epoch ('*' marks a newly selected epoch)."""
+    skipped = f"  {stats.skipped} fp16 steps skipped" if stats.skipped else ""
+    return (f"{cfg.model} epoch {epoch:3d}/{cfg.epochs}  loss {stats.losses[0]:.4f}  val micro-F1 {val.report['micro_f1']:.3f}"
+            f"  val loss {val.loss:.4f}  {seconds:.1f}s{skipped}" + ("  *" if selected else ""))
+
+
+def _kept(ckpt_path: Path) -> str:
+    return f"; last good checkpoint kept at {ckpt_path}" if ckpt_path.exists() else ""
+
+
+def _diverged(epoch: int, batch: int, losses: list[float], ckpt_path: Path) -> None:
+    """Stop with a message naming the epoch, the batch and the first module whose loss is not finite."""
+    bad = next((name for name, v in zip(MODULE_NAMES, losses[1:]) if not math.isfinite(v)), "joint")
+    raise TrainingDiverged(f"loss became non-finite at epoch {epoch}, batch {batch + 1}, in the {bad} module{_kept(ckpt_path)}")
+
+
+def check_finite_outputs(outputs: dict[str, np.ndarray], epoch: int, ckpt_path: Path) -> None:
     """Stop when validation logits are NaN/inf (weights blew up in the epoch's last step), naming the module."""
     g = outputs["global_logits"]
     per_module = [g] + ([outputs["local_logits"][:, i] for i in range(outputs["local_logits"].shape[1])] if "local_logits" in outputs else [])
     bad = next((name for name, v in zip(MODULE_NAMES, per_module) if not np.isfinite(v).all()), None)
     if bad is not None:
-        kept = f"; last good checkpoint kept at {ckpt_path}" if ckpt_path.exists() else ""
-        raise TrainingDiverged(f"validation outputs became non-finite after epoch {epoch} in the {bad} module (weights diverged; try a lower --lr){kept}")
+        raise TrainingDiverged(f"validation outputs became non-finite after epoch {epoch} in the {bad} module (weights diverged; try a lower --lr){_kept(ckpt_path)}")

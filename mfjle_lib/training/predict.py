@@ -13,7 +13,9 @@ from ..data.image_io import read_images
 from ..evaluation.outputs import fuse_saved, outputs_module_probs
 from ..faces.alignment import align_face
 from ..faces.landmarks import detect_landmarks, fallback_landmarks
-from .batches import imagenet_normalise
+from .batches import model_input, to_unit_float
+from .config import TrainConfig
+from .inference import as_outputs
 
 
 @dataclass
@@ -47,11 +49,11 @@ def prepare_photos(images: Sequence[np.ndarray], size: int, device: torch.device
 
 
 @torch.no_grad()
-def predict_images(model: torch.nn.Module, cfg, images: Sequence[np.ndarray], sources: Sequence[str] | None = None, threshold: float = 0.5, allow_fallback: bool = False) -> list[Prediction]:
+def predict_images(model: torch.nn.Module, cfg: TrainConfig, images: Sequence[np.ndarray], sources: Sequence[str] | None = None, threshold: float = 0.5, allow_fallback: bool = False) -> list[Prediction]:
     """Predict emotions for in-memory photos; a photo with no face gets `error` unless allowed."""
     device = next(model.parameters()).device
     sources = list(sources) if sources is not None else [f"image[{i}]" for i in range(len(images))]
-    aligned, lms, lm_sources = prepare_photos(images, cfg.source_size, device if device.type == "cuda" else None)
+    aligned, lms, lm_sources = prepare_photos(images, cfg.source_size, device)  # MTCNN beside the model (CPU for MPS)
     results: list[Prediction] = []
     for src, a, lm, how in zip(sources, aligned, lms, lm_sources):
         pred = Prediction(source=src, aligned=a, landmarks=lm, landmark_source=how)
@@ -59,13 +61,9 @@ def predict_images(model: torch.nn.Module, cfg, images: Sequence[np.ndarray], so
             pred.error = "no face found (MTCNN detected nothing); try a frontal, well-lit photo"
             results.append(pred)
             continue
-        x = torch.from_numpy(a).permute(2, 0, 1)[None].float().div(255).to(device)
-        x = imagenet_normalise(x).contiguous(memory_format=torch.channels_last)
+        x = model_input(to_unit_float(torch.from_numpy(a).permute(2, 0, 1)[None], device))
         out = model(x, torch.from_numpy(lm)[None].float().to(device))
-        outputs = {"global_logits": out.global_logits.double().cpu().numpy()}
-        if out.local_logits is not None:
-            outputs["local_logits"] = out.local_logits.double().cpu().numpy()
-        per_module = outputs_module_probs(outputs, cfg.activation)
+        per_module = outputs_module_probs(as_outputs(out.global_logits, out.local_logits), cfg.activation)
         fused = fuse_saved(per_module, cfg.effective_fusion_weights())[0]
         per_module = per_module[0]
         pred.probs = {e: float(p) for e, p in zip(EMOTIONS, fused)}
@@ -75,7 +73,7 @@ def predict_images(model: torch.nn.Module, cfg, images: Sequence[np.ndarray], so
     return results
 
 
-def predict_files(model: torch.nn.Module, cfg, paths: Sequence[str | Path], threshold: float = 0.5, skip_bad: bool = False, allow_fallback: bool = False) -> tuple[list[Prediction], list[str]]:
+def predict_files(model: torch.nn.Module, cfg: TrainConfig, paths: Sequence[str | Path], threshold: float = 0.5, skip_bad: bool = False, allow_fallback: bool = False) -> tuple[list[Prediction], list[str]]:
     """Read photos (bad files raise DataError, or are listed with skip_bad) and predict."""
     images, names, problems = read_images(paths, skip_bad)
     preds = predict_images(model, cfg, images, names, threshold, allow_fallback) if images else []

@@ -1,0 +1,61 @@
+"""`--fusion-weights val`: fusion weights and threshold chosen on validation, reported beside the paper's.
+
+The choice itself is `evaluation.fusion_choice.choose_fusion` (pure, validation arrays only).
+This module finds the validation outputs: a run's saved `val_outputs.npz` (no forward pass), or,
+for another dataset than the run's, a forward pass over that dataset's validation split.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import ConfigError
+from ..evaluation.fusion_choice import report_val_fusion
+from ..evaluation.outputs import load_outputs, metrics_record, with_probabilities
+from .batches import load_data
+from .inference import collect_outputs, load_trained_model, settings_record
+
+
+def run_val_fusion(run_dir: str | Path, paper_weights: Sequence[float]) -> dict[str, Any]:
+    """Choose on a finished run's `val_outputs.npz`; the test metrics of the choice on its `test_outputs.npz`."""
+    run_dir = Path(run_dir)
+    val_path, test_path = run_dir / "val_outputs.npz", run_dir / "test_outputs.npz"
+    if not val_path.is_file():
+        raise ConfigError(f"{val_path}: missing; --fusion-weights val needs the run's validation outputs (rerun it with this version)")
+    return report_val_fusion(load_outputs(val_path), load_outputs(test_path), paper_weights)[1]
+
+
+def evaluate_val_fusion(checkpoint: str | Path, dataset: str | None = None, root: str | None = None, split: str = "test",
+                        device: str | None = None, show_progress: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(metrics with the checkpoint's own fusion, metrics with the fusion chosen on validation) on `split`.
+
+    Validation outputs come from `val_outputs.npz` beside the checkpoint when the split is of the
+    run's own data (no forward pass), else from a forward pass over the validation split.
+    """
+    if split == "val":
+        raise ConfigError("--fusion-weights val chooses on the validation split: evaluate it on --split test (or train)")
+    model, cfg = load_trained_model(checkpoint, device)
+    own_data = (dataset is None or dataset == cfg.dataset) and (root is None or root == cfg.root)
+    if dataset is not None:
+        cfg.dataset, cfg.root = dataset, root
+    elif root is not None:
+        cfg.root = root
+    dev = next(model.parameters()).device
+    data = load_data(cfg, dev, show_progress)
+    weights = cfg.effective_fusion_weights()
+    saved = Path(checkpoint).parent / "val_outputs.npz"
+    if own_data and saved.is_file():
+        val, val_from = load_outputs(saved), str(saved)
+    else:
+        idx = data.splits["val"]
+        val = with_probabilities(collect_outputs(model, data, idx, device=dev, amp=cfg.amp), data.prepared.labels[idx],
+                                 [data.prepared.ids[i] for i in idx], cfg.activation, weights)
+        val_from = "a forward pass over the validation split"
+    idx = data.splits[split]
+    outputs = collect_outputs(model, data, idx, device=dev, amp=cfg.amp)
+    labels = data.prepared.labels[idx]
+    fixed = metrics_record(outputs, labels, cfg.activation, weights, settings_record(cfg, split))
+    target = with_probabilities(outputs, labels, [data.prepared.ids[i] for i in idx], cfg.activation, weights)
+    choice, chosen = report_val_fusion(val, target, weights)
+    chosen["fusion_choice"]["validation_outputs"] = val_from
+    return fixed, {**settings_record(cfg, split), **chosen}

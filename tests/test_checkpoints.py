@@ -149,8 +149,11 @@ def test_a_resume_state_is_not_taken_for_a_checkpoint(good: Path, tmp_path: Path
 
 
 # =========================================================================== through the CLI
+# Slow tier: each starts a CLI subprocess that imports torch (~3-9 s on 2 cores); the same refusals
+# are checked in-process above.
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["predict", "evaluate"])
 def test_cli_refuses_code_with_one_line(command: str, tmp_path: Path, data_dir: Path) -> None:
     marker = tmp_path / "code_ran"
@@ -161,6 +164,7 @@ def test_cli_refuses_code_with_one_line(command: str, tmp_path: Path, data_dir: 
     assert not marker.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "case, command",
     [("truncated", "evaluate"), ("other_version", "predict")],  # every case is checked in-process above

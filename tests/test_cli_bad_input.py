@@ -108,9 +108,12 @@ def _bad_folder(root: Path, case: str) -> tuple[Path, list[str]]:
 
 
 BAD_CASES = ["random_bytes", "truncated_jpeg", "text_named_jpg", "empty_file", "missing_image", "too_few_columns", "not_a_number", "not_utf8_label_file"]
+# Cases found only by decoding an image need torch and PIL in the subprocess (~6 s each on 2 cores):
+# slow tier. The label-file cases stop before that and stay in `make check`.
+DECODED_CASES = {"random_bytes", "truncated_jpeg", "text_named_jpg", "empty_file"}
 
 
-@pytest.mark.parametrize("case", BAD_CASES)
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c in DECODED_CASES else c for c in BAD_CASES])
 def test_data_bad_input_stops_with_one_line(case: str, tmp_path: Path, data_dir: Path) -> None:
     root, needles = _bad_folder(tmp_path / case, case)
     proc = run_cli(data_dir, "data", "--dataset", "folder", "--root", root, "--image-size", 32, "--json")
@@ -118,6 +121,7 @@ def test_data_bad_input_stops_with_one_line(case: str, tmp_path: Path, data_dir:
     assert proc.stdout == ""
 
 
+@pytest.mark.slow  # a CLI subprocess that imports torch and decodes images
 def test_data_skip_bad_skips_counts_and_lists(tmp_path: Path, data_dir: Path) -> None:
     """All the skippable cases in one folder: each skipped, counted once and listed with its file."""
     root = tmp_path / "mixed"
@@ -152,6 +156,7 @@ def test_data_undecodable_label_file_stops_even_with_skip_bad(tmp_path: Path, da
     one_line_error(run_cli(data_dir, "data", "--dataset", "folder", "--root", root, "--skip-bad", "--json"), *needles)
 
 
+@pytest.mark.slow  # a CLI subprocess that imports torch and decodes images
 def test_data_utf16_label_file_loads(tmp_path: Path, data_dir: Path) -> None:
     """Spreadsheets save 'Unicode' CSV as UTF-16 with a BOM: read it, don't fail."""
     root = tmp_path / "u16"
@@ -176,6 +181,7 @@ def _replace_line(path: Path, lineno: int, text: str) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+@pytest.mark.slow  # a CLI subprocess that imports torch and decodes images
 def test_rafml_malformed_label_line(tmp_path: Path, data_dir: Path) -> None:
     root = trees.build_rafml(tmp_path / "RAF-ML")
     dist = root / "EmoLabel" / "distribution.txt"
@@ -187,6 +193,7 @@ def test_rafml_malformed_label_line(tmp_path: Path, data_dir: Path) -> None:
     assert any(p.startswith(f"{dist}:2:") for p in summary["problems"])
 
 
+@pytest.mark.slow  # a CLI subprocess that imports torch and decodes images
 def test_rafml_bad_image_file(tmp_path: Path, data_dir: Path) -> None:
     root = trees.build_rafml(tmp_path / "RAF-ML")
     bad = root / "Image" / "aligned" / "0003_aligned.jpg"
@@ -194,6 +201,7 @@ def test_rafml_bad_image_file(tmp_path: Path, data_dir: Path) -> None:
     one_line_error(run_cli(data_dir, "data", "--dataset", "rafml", "--root", root, "--image-size", 32, "--json"), str(bad), "not an image")
 
 
+@pytest.mark.slow  # a CLI subprocess that imports torch and decodes images
 def test_jaffe_malformed_rating_row_and_bad_tiff(tmp_path: Path, data_dir: Path) -> None:
     root = trees.build_jaffe(tmp_path / "jaffe")
     readme = root / "A_README_FIRST.txt"
@@ -211,6 +219,7 @@ def test_jaffe_malformed_rating_row_and_bad_tiff(tmp_path: Path, data_dir: Path)
     assert any(p.startswith(f"{tiff}:") for p in summary["problems"])
 
 
+@pytest.mark.slow  # a CLI subprocess that imports torch and decodes images
 def test_ferplus_malformed_vote_row(tmp_path: Path, data_dir: Path) -> None:
     root = trees.build_ferplus_csv(tmp_path / "ferplus")
     new = root / "fer2013new.csv"
@@ -228,11 +237,12 @@ def test_ferplus_malformed_vote_row(tmp_path: Path, data_dir: Path) -> None:
 @pytest.mark.parametrize(
     "extra, needles",
     [
-        (["--lambdas", "1,2"], ["--lambdas needs 5 values", "got 2"]),
-        (["--fusion-weights", "1,2,3"], ["fusion weights need 6 values", "got 3"]),
+        # Options checked once torch is imported: a slow subprocess each; the parser's own checks stay quick.
+        pytest.param(["--lambdas", "1,2"], ["--lambdas needs 5 values", "got 2"], marks=pytest.mark.slow),
+        pytest.param(["--fusion-weights", "1,2,3"], ["fusion weights need 6 values", "got 3"], marks=pytest.mark.slow),
         (["--lambdas", "a,b"], ["--lambdas", "expected comma-separated numbers"]),
-        (["--dataset", "folder", "--root", "{tmp}/no_such_dir"], ["{tmp}/no_such_dir", "not found"]),
-        (["--device", "warp9"], ["--device 'warp9' is not a device"]),
+        pytest.param(["--dataset", "folder", "--root", "{tmp}/no_such_dir"], ["{tmp}/no_such_dir", "not found"], marks=pytest.mark.slow),
+        pytest.param(["--device", "warp9"], ["--device 'warp9' is not a device"], marks=pytest.mark.slow),
         (["--epochs", "0"], ["--epochs", "must be at least 1"]),
     ],
     ids=["lambdas_count", "fusion_count", "lambdas_text", "unknown_root", "device", "zero_epochs"],
@@ -244,6 +254,7 @@ def test_train_bad_options_one_line(extra: list[str], needles: list[str], tmp_pa
     assert not (tmp_path / "run" / "last.pt").exists()
 
 
+@pytest.mark.slow  # a CLI subprocess that imports torch
 def test_cuda_device_without_a_gpu_is_one_line(tmp_path: Path, data_dir: Path) -> None:
     import torch
 

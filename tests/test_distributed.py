@@ -187,11 +187,57 @@ def test_two_gloo_processes_sum_losses_and_average_gradients_like_one_process(tm
 
 TINY = ["--dataset", "synthetic", "--num-images", "60", "--preset", "fast", "--source-size", "32", "--global-size", "32",
         "--local-size", "16", "--batch-size", "16", "--model", "resnet18", "--no-progress", "--device", "cpu"]
-#: Largest |first-epoch train loss, 2 processes - 1 process| accepted. Not bit-exact because each
-#: rank's BatchNorm normalises its own 8 images with their own statistics (SyncBatchNorm, which would
-#: use all 16, runs on CUDA only), and gradients are summed in another order. Measured: see TOLERANCE_NOTE.
-LOSS_TOLERANCE = 0.02
-TOLERANCE_NOTE = "set by measurement, see the test's docstring"
+#: |first-epoch train loss, 2 processes - 1 process| accepted. Not bit-exact, and not close: each rank's
+#: BatchNorm normalises its own 8 images with their own statistics, one process all 16 (SyncBatchNorm,
+#: which would use all 16 on every rank, runs on CUDA only). Measured 0.077 (0.702 vs 0.779) at
+#: these sizes (32 px: layer4 is 1x1, so its BN sees only 8 values per channel); twice that is allowed.
+LOSS_TOLERANCE = 0.15
+#: |2 processes - the same run emulated in one process with each part's BatchNorm alone| accepted.
+#: Measured 1e-10 with one thread in both (each rank runs one: torchrun sets OMP_NUM_THREADS=1);
+#: the rest is float reduction order (gloo adds the two ranks' gradients, the emulation backpropagates
+#: the weighted sum). With two threads in the emulation it was 4e-4: Adam's first steps turn
+#: last-bit gradient differences of near-zero gradients into whole lr-sized updates.
+GHOST_TOLERANCE = 1e-6
+
+
+def _ghost_batch_losses(world: int) -> list[float]:
+    """The tiny run's epoch losses in ONE process, each global batch cut into `world` parts as the ranks
+    do, each part's forward alone (its own BatchNorm statistics), losses weighted as DDP's gradient
+    average weights them, one backward and one step per global batch (run it with OMP_NUM_THREADS=1)."""
+    from mfjle_lib.runtime import seed_everything
+    from mfjle_lib.training.batches import get_batch, load_data
+    from mfjle_lib.training.config import make_config
+    from mfjle_lib.training.losses import joint_loss
+    from mfjle_lib.training.setup import build_training, resolve_settings
+
+    cfg = make_config("fast", model="resnet18", dataset="synthetic", num_images=60, source_size=32, global_size=32, local_size=16, batch_size=16, device="cpu", epochs=2)
+    cpu = torch.device("cpu")
+    cfg = resolve_settings(cfg, cpu)
+    seed_everything(cfg.seed, cfg.deterministic)
+    data = load_data(cfg, cpu, False)
+    seed_everything(cfg.seed, cfg.deterministic)
+    parts = build_training(cfg, cpu)
+    ranks = [DistContext(r, world) for r in range(world)]
+    means = []
+    for _ in range(cfg.epochs):
+        parts.model.train()
+        train_idx = torch.as_tensor(data.splits["train"], dtype=torch.long)
+        perm = train_idx[torch.randperm(len(train_idx), generator=parts.generator)]
+        n_used = ranks[0].usable(len(perm), cfg.batch_size)
+        total = count = 0.0
+        for start in range(0, n_used, cfg.batch_size):
+            global_idx = perm[start:min(start + cfg.batch_size, n_used)]
+            parts.optimizer.zero_grad(set_to_none=True)
+            objective = 0.0
+            for ctx in ranks:
+                batch = get_batch(data, ctx.shard(global_idx), cpu)
+                loss = joint_loss(parts.forward(batch.images, batch.landmarks), batch.labels, cfg.lambdas, cfg.loss)[0]
+                objective = objective + loss * ctx.loss_weight(len(batch.labels), len(global_idx)) / world
+                total, count = total + float(loss.detach()) * len(batch.labels), count + len(batch.labels)
+            objective.backward()
+            parts.optimizer.step()
+        means.append(total / count)
+    return means
 
 
 def _clean_env(data_dir: Path) -> dict[str, str]:
@@ -234,6 +280,15 @@ def test_torchrun_two_gloo_processes_train_one_run_like_one_process(tmp_path: Pa
     print(f"first-epoch train loss: 2 processes {h2['train_loss'].iloc[0]:.6f}, 1 process {h1['train_loss'].iloc[0]:.6f}, |diff| {diff:.2e}")
     assert diff <= LOSS_TOLERANCE
     assert np.isfinite(h2["val_loss"]).all()
+
+    # The tight check: the same run emulated in one process (parts' BatchNorm alone, one thread).
+    code = f"import sys, json; sys.path.insert(0, {str(REPO / 'tests')!r}); from test_distributed import _ghost_batch_losses; print(json.dumps(_ghost_batch_losses(2)))"
+    ghost = _run([sys.executable, "-c", code], {**env, "OMP_NUM_THREADS": "1"})
+    assert ghost.returncode == 0, ghost.stderr[-3000:]
+    emulated = json.loads(ghost.stdout.strip().splitlines()[-1])
+    gap = np.abs(np.array(emulated) - h2["train_loss"].to_numpy()).max()
+    print(f"2 processes vs one-process emulation with per-part BatchNorm: max |diff| over 2 epochs {gap:.2e}")
+    assert gap <= GHOST_TOLERANCE
 
     # --resume carries the run on under torchrun: epochs 1-2 kept, epoch 3 added.
     more = _run(_torchrun(*TINY, "--epochs", "3", "--resume", "--out", str(two)), env)

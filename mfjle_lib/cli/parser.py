@@ -93,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=["resnet18", "mfjle"], required=True)
     _add_train_args(p)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--sync-bn", action="store_true", help="under torchrun: BatchNorm statistics over the whole global batch (SyncBatchNorm; CUDA only)")
+    p.add_argument("--dist-backend", choices=["auto", "gloo", "nccl"], default="auto", help="under torchrun: the process-group backend (auto: nccl on CUDA, gloo on the CPU)")
     p.add_argument("--out", required=True, help="output folder (a run already there is never overwritten without --overwrite)")
 
     p = sub.add_parser("evaluate", help="nine metrics of a checkpoint")

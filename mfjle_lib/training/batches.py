@@ -95,8 +95,11 @@ def model_input(images: torch.Tensor) -> torch.Tensor:
     return imagenet_normalise(images).contiguous(memory_format=torch.channels_last)
 
 
-def get_batch(data: DataBundle, indices: torch.Tensor, device: torch.device, generator: torch.Generator | None = None) -> Batch:
+def get_batch(data: DataBundle, indices: torch.Tensor, device: torch.device, generator: torch.Generator | None = None, rows: tuple[int, int, int] | None = None) -> Batch:
     """Rows `indices` of the bundle as a model-ready batch on `device`; augmented when a generator is given.
+
+    `rows=(start, stop, n)`: `indices` are rows [start, stop) of a global batch of n (one rank's part
+    under torchrun); augmentation then draws the random numbers of all n (`augment_batch`).
 
     The one path for a batch, used by training and by `collect_outputs` (validation, test).
     """
@@ -105,5 +108,5 @@ def get_batch(data: DataBundle, indices: torch.Tensor, device: torch.device, gen
     landmarks = data.landmarks.index_select(0, indices.to(data.landmarks.device)).to(device)
     labels = data.labels.index_select(0, indices.to(data.labels.device)).to(device)
     if generator is not None:
-        images, landmarks = augment_batch(images, landmarks, generator)
+        images, landmarks = augment_batch(images, landmarks, generator, rows=rows)
     return Batch(model_input(images), landmarks, labels)

@@ -60,7 +60,7 @@ def settings_record(cfg: TrainConfig, split: str, selected_epoch: int | None = N
         "split": split, "dataset": cfg.dataset, "model": cfg.model, "loss": cfg.loss, "lambdas": list(cfg.lambdas),
         "seed": cfg.seed, "split_scheme": cfg.split_scheme, "split_seed": cfg.split_seed,
         "selected_epoch": selected_epoch, "epochs": cfg.epochs, "preset": cfg.preset, "local_impl": cfg.local_impl,
-        "precision": cfg.precision, "deterministic": cfg.deterministic,
+        "precision": cfg.precision, "deterministic": cfg.deterministic, "init": cfg.init,
         "library_version": __version__, **cfg.geometry(),
     }
 

@@ -20,6 +20,7 @@ from ..models.fusion import MODULE_NAMES, ModelOutput
 from ..runtime import progress
 from .batches import Batch, DataBundle, get_batch
 from .config import TrainConfig
+from .distributed import DistContext, single
 from .inference import as_outputs, model_logits
 from .losses import joint_loss
 from .precision import autocast_for
@@ -55,8 +56,11 @@ def accumulation_dtype(device: torch.device) -> torch.dtype:
     return torch.float32 if device.type == "mps" else torch.float64
 
 
-def train_step(parts: TrainingParts, batch: Batch, cfg: TrainConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def train_step(parts: TrainingParts, batch: Batch, cfg: TrainConfig, device: torch.device, weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimiser step; returns the 7 losses (joint, global, locals) and whether the gradients were finite.
+
+    `weight` multiplies the loss that is differentiated (not the one returned): under torchrun, the
+    factor that makes DDP's average of the ranks' gradients the global batch's (`DistContext.loss_weight`).
 
     Nothing here waits for the device: the losses stay tensors, and with fp16 the fused Adam
     receives the scaler's overflow flag itself, so skipping a step needs no host sync either.
@@ -65,7 +69,7 @@ def train_step(parts: TrainingParts, batch: Batch, cfg: TrainConfig, device: tor
         out = parts.forward(batch.images, batch.landmarks)
     total, g_loss, l_loss = joint_loss(as_float32(out), batch.labels, cfg.lambdas, cfg.loss)
     parts.optimizer.zero_grad(set_to_none=True)
-    parts.scaler.scale(total).backward()
+    parts.scaler.scale(total if weight == 1.0 else total * weight).backward()
     grads_finite = torch.ones((), dtype=torch.bool, device=device)
     if parts.scaler.is_enabled():
         parts.scaler.unscale_(parts.optimizer)
@@ -78,12 +82,20 @@ def train_step(parts: TrainingParts, batch: Batch, cfg: TrainConfig, device: tor
     return torch.cat([total.detach()[None], g_loss.detach()[None], locals_]), grads_finite
 
 
-def train_one_epoch(parts: TrainingParts, data: DataBundle, cfg: TrainConfig, device: torch.device, epoch: int, ckpt_path: Path, show_progress: bool = True) -> EpochStats:
-    """Train over one seeded permutation of the training split; stop with a clear message on a non-finite loss."""
+def train_one_epoch(parts: TrainingParts, data: DataBundle, cfg: TrainConfig, device: torch.device, epoch: int, ckpt_path: Path, show_progress: bool = True, dist: DistContext | None = None) -> EpochStats:
+    """Train over one seeded permutation of the training split; stop with a clear message on a non-finite loss.
+
+    Under torchrun (`dist`), every rank draws the same permutation and trains on its part of each
+    global batch (`parts.forward` is then the DDP module); the epoch's loss sums are added over
+    the ranks, so every rank returns the global means. A rank that meets a non-finite loss stops
+    with the same message as one process, and torchrun then ends the others.
+    """
+    dist = dist or single()
     parts.model.train()
     train_idx = torch.as_tensor(data.splits["train"], dtype=torch.long)
     perm = train_idx[torch.randperm(len(train_idx), generator=parts.generator)]
-    steps = math.ceil(len(perm) / cfg.batch_size)
+    n_used = dist.usable(len(perm), cfg.batch_size)  # a last batch smaller than the world is left out
+    steps = math.ceil(n_used / cfg.batch_size)
     acc = accumulation_dtype(device)
     sums = torch.zeros(2 + NUM_LANDMARKS, dtype=acc, device=device)
     count, finite_steps, skipped = (torch.zeros((), dtype=acc, device=device) for _ in range(3))
@@ -91,8 +103,10 @@ def train_one_epoch(parts: TrainingParts, data: DataBundle, cfg: TrainConfig, de
     bad_losses = torch.zeros(2 + NUM_LANDMARKS, dtype=acc, device=device)
     bar = progress(range(steps), desc=f"{cfg.model} epoch {epoch}/{cfg.epochs}", disable=None if show_progress else True)
     for b in bar:
-        batch = get_batch(data, perm[b * cfg.batch_size : (b + 1) * cfg.batch_size], device, parts.generator if cfg.augment else None)
-        losses, grads_finite = train_step(parts, batch, cfg, device)
+        global_idx = perm[b * cfg.batch_size : min((b + 1) * cfg.batch_size, n_used)]
+        idx = dist.shard(global_idx)
+        batch = get_batch(data, idx, device, parts.generator if cfg.augment else None, rows=dist.rows(len(global_idx)))
+        losses, grads_finite = train_step(parts, batch, cfg, device, dist.loss_weight(len(idx), len(global_idx)))
         losses = losses.to(acc)
         finite = torch.isfinite(losses[0])  # the joint loss is non-finite when any module's is
         n = len(batch.labels)
@@ -105,6 +119,9 @@ def train_one_epoch(parts: TrainingParts, data: DataBundle, cfg: TrainConfig, de
         bad_losses = torch.where(new_bad, losses, bad_losses)
         if not getattr(bar, "disable", True) and (b + 1) % LOSS_EVERY == 0:
             bar.set_postfix(loss=f"{float(sums[0] / count.clamp(min=1)):.4f}")
+    if dist.active:  # the global sums and count: one collective an epoch
+        reduced = dist.all_reduce_sum(torch.cat([sums, count[None]]))
+        sums, count = reduced[:-1], reduced[-1]
     # The one host sync of the epoch: means, the first bad batch, skipped steps, that batch's losses.
     summary = torch.cat([sums / count.clamp(min=1), torch.stack([first_bad, skipped, finite_steps]), bad_losses]).tolist()
     k = 2 + NUM_LANDMARKS

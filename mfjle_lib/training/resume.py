@@ -59,7 +59,7 @@ def read_resume_state(path: Path, cfg: TrainConfig) -> dict[str, Any] | None:
     state = load_checkpoint(path, kind=RESUME_FORMAT)
     diff = run_differences(state["config"], cfg, resuming=True)
     if diff:
-        raise ConfigError(f"{path}: cannot resume, the run used different settings ({', '.join(diff)})")
+        raise ConfigError(f"{path}: cannot resume, the run used different settings ({', '.join(diff)}); --overwrite replaces it, or use another --out")
     return state
 
 

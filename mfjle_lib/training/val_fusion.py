@@ -48,11 +48,11 @@ def evaluate_val_fusion(checkpoint: str | Path, dataset: str | None = None, root
         val, val_from = load_outputs(saved), str(saved)
     else:
         idx = data.splits["val"]
-        val = with_probabilities(collect_outputs(model, data, idx, device=dev, amp=cfg.amp), data.prepared.labels[idx],
+        val = with_probabilities(collect_outputs(model, data, idx, device=dev), data.prepared.labels[idx],
                                  [data.prepared.ids[i] for i in idx], cfg.activation, weights)
         val_from = "a forward pass over the validation split"
     idx = data.splits[split]
-    outputs = collect_outputs(model, data, idx, device=dev, amp=cfg.amp)
+    outputs = collect_outputs(model, data, idx, device=dev)
     labels = data.prepared.labels[idx]
     fixed = metrics_record(outputs, labels, cfg.activation, weights, settings_record(cfg, split))
     target = with_probabilities(outputs, labels, [data.prepared.ids[i] for i in idx], cfg.activation, weights)

@@ -54,7 +54,7 @@ from mfjle_lib.models.build import build_model  # noqa: E402
 from mfjle_lib.perf.memory_format import plan_memory_format  # noqa: E402
 from mfjle_lib.perf.allocator import keep_freed_memory  # noqa: E402
 from mfjle_lib.perf.fused_locals import set_local_impl  # noqa: E402
-from mfjle_lib.training.precision import autocast_for  # noqa: E402
+from mfjle_lib.training.precision import autocast_for, choose_precision  # noqa: E402
 from mfjle_lib.training.batches import imagenet_normalise, to_unit_float  # noqa: E402
 from mfjle_lib.training.setup import make_adam  # noqa: E402
 
@@ -191,7 +191,9 @@ def bench_device(device: torch.device, args) -> dict:
         torch.cuda.reset_peak_memory_stats(device)
     picked = pick_local_impl(device)
     report["local_impl_picked"] = picked
-    amp = device.type == "cuda"
+    precision = choose_precision(device)  # as `train` picks it: bf16/fp16 autocast on CUDA, float32 on the CPU
+    amp = precision != "float32"
+    report["precision"] = precision
 
     images, lm, labels = fake_data(max(4 * b, 128), args.source_size, device)
     x = model_input(images[:b], device)
@@ -215,7 +217,7 @@ def bench_device(device: torch.device, args) -> dict:
 
     def infer(m):
         def run():
-            with torch.inference_mode(), autocast_for(device, amp):
+            with torch.inference_mode(), autocast_for(device, precision):
                 m(x, lmb)
         return run
 
@@ -273,7 +275,7 @@ def bench_device(device: torch.device, args) -> dict:
         m, opt = models[name], opts[name]
 
         def run():
-            with autocast_for(device, amp):
+            with autocast_for(device, precision):
                 out = m(x, lmb)
             out = _float(out)
             total, _, _ = joint_loss(out, yb, LAMBDAS, "bce")
@@ -294,7 +296,7 @@ def bench_device(device: torch.device, args) -> dict:
     report["mfjle_fused_train_step_s"] = t["mfjle_fused"]
     report["mfjle_train_step_s"] = t["mfjle_naive" if picked == "loop" else "mfjle_fused"]
     if args.compile:
-        report.update(bench_compiled_train(device, args, x, lmb, yb, picked, amp))
+        report.update(bench_compiled_train(device, args, x, lmb, yb, picked, precision))
     opts.clear()  # (not `del`: the step closures above refer to these names)
 
     # --- data path -----------------------------------------------------------------------------
@@ -320,14 +322,14 @@ def _float(out):
     return ModelOutput(out.global_logits.float(), None if out.local_logits is None else out.local_logits.float(), out.probs.float())
 
 
-def bench_compiled_train(device, args, x, lm, y, picked, amp) -> dict:
+def bench_compiled_train(device, args, x, lm, y, picked, precision) -> dict:
     """Opt-in: the MF-JLE training step under torch.compile (compile time reported separately)."""
     m = make_model("mfjle", picked, device, args, True)
     opt = make_adam(m, 1e-4, device)
     fn = torch.compile(m)
 
     def run():
-        with autocast_for(device, amp):
+        with autocast_for(device, precision):
             out = fn(x, lm)
         total, _, _ = joint_loss(_float(out), y, LAMBDAS, "bce")
         opt.zero_grad(set_to_none=True)
@@ -382,7 +384,7 @@ def bench_epoch(device, args, picked, n_images: int = RAFML_IMAGES, size: int = 
         for s in range(steps if limit is None else min(limit, steps)):
             idx = perm[s * PAPER_BATCH:(s + 1) * PAPER_BATCH].to(device)
             xb = model_input(images[idx], device)
-            with autocast_for(device, True):
+            with autocast_for(device, choose_precision(device)):
                 out = m(xb, lm[idx])
             total, _, _ = joint_loss(_float(out), labels[idx], LAMBDAS, "bce")
             opt.zero_grad(set_to_none=True)

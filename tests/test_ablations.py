@@ -63,3 +63,13 @@ def test_pick_examples_alternates_sides() -> None:
     # b better on faces 1 and 4, a better on face 2; then the both-exact blend (3) before the single label (0).
     assert ablations.pick_examples(t, a, b, 5).tolist() == [1, 2, 4, 3, 0]
     assert len(ablations.pick_examples(t, a, b, 2)) == 2
+
+
+def test_pick_examples_prefers_blends_over_easy_single_labels() -> None:
+    # faces 0, 1: single labels both models get right; 2: a blend both get right; 3: a single label both miss;
+    # 4: a three-label blend both get partly wrong; 5: the models disagree (b better).
+    t = np.array([[1, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [1, 1, 1], [0, 0, 1]])
+    a = np.array([[1, 0, 0], [1, 0, 0], [1, 1, 0], [0, 0, 0], [1, 1, 0], [0, 1, 1]])
+    b = np.array([[1, 0, 0], [1, 0, 0], [1, 1, 0], [0, 0, 0], [1, 1, 0], [0, 0, 1]])
+    assert ablations.pick_examples(t, a, b, 4).tolist() == [5, 4, 2, 3]
+    assert ablations.pick_examples(t, a, b, 6).tolist()[-2:] == [0, 1]  # easy single labels only as padding

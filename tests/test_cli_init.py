@@ -60,6 +60,7 @@ def runs(tmp_path_factory, data_dir: Path) -> dict[str, Path]:
 # =========================================================================== strict initialisation (no training)
 
 
+@pytest.mark.slow  # CLI subprocesses that import torch (>10 s on 2 cores); `make check` skips it
 def test_bad_weights_file_is_one_line_and_writes_nothing(tmp_path: Path, data_dir: Path) -> None:
     bad = tmp_path / "bad.pt"
     bad.write_text("not a state dict\n")
@@ -71,6 +72,7 @@ def test_bad_weights_file_is_one_line_and_writes_nothing(tmp_path: Path, data_di
     assert not out.exists()
 
 
+@pytest.mark.slow  # CLI subprocesses that import torch (>10 s on 2 cores); `make check` skips it
 def test_pretrained_without_internet_is_one_line_and_writes_nothing(tmp_path: Path, data_dir: Path) -> None:
     out = tmp_path / "out"
     offline = {"TORCH_HOME": str(tmp_path / "torch"), "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
@@ -80,6 +82,7 @@ def test_pretrained_without_internet_is_one_line_and_writes_nothing(tmp_path: Pa
     assert not out.exists()
 
 
+@pytest.mark.slow  # CLI subprocesses that import torch (>10 s on 2 cores); `make check` skips it
 def test_init_from_option_errors_write_nothing(tmp_path: Path, data_dir: Path) -> None:
     out = tmp_path / "out"
     one_line_error(run_cli(data_dir, "train", *TINY, "--model", "mfjle", "--init-from", tmp_path / "nope", "--out", out), "no such file or folder")
@@ -145,6 +148,8 @@ def test_finished_run_is_not_overwritten_without_overwrite(tmp_path: Path, data_
     assert (out / "checkpoint.pt").read_bytes() != before and (out / "notes.txt").read_text() == "mine"
     assert not list(tmp_path.glob("run.old-*")), "the replaced run is deleted once the new one has a checkpoint"
     assert json.loads((out / "metrics.json").read_text())["init"] == "random"
+    (out / "last.pt").unlink()  # --resume with nothing to resume from would start afresh: refused too
+    one_line_error(run_cli(data_dir, "train", *TINY, "--model", "resnet18", "--resume", "--out", out), "without a resume state", "--overwrite")
 
 
 # =========================================================================== --init-from (training)
@@ -192,7 +197,7 @@ def test_init_from_mfjle_to_mfjle_and_a_head_of_another_size(tmp_path: Path, dat
     src.parent.mkdir()
     save_checkpoint(src, state, payload["config"], {"epoch": 1})
     report = _report(_train(data_dir, tmp_path / "b", "mfjle", "--init-from", src))
-    assert f"loaded {6 * (R18 - 2)} tensors" in report and "skipped 12 (12 shape mismatch: heads 12)" in report
+    assert f"loaded {6 * (R18 - 2)} tensors" in report and "skipped 12 (12 shape mismatch: heads of global net 2, local net 1 2," in report
 
 
 # =========================================================================== pretrain -> JAFFE (training)

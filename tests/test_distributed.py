@@ -167,6 +167,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
             torch.save({"total": total, "grad": [p.grad for p in model.parameters()], "choice": choice, "world": ctx.world_size}, out)
 
 
+@pytest.mark.slow  # two gloo processes training (>10 s on 2 cores)
 def test_two_gloo_processes_sum_losses_and_average_gradients_like_one_process(tmp_path: Path) -> None:
     out = tmp_path / "rank0.pt"
     mp.spawn(_worker, args=(2, _free_port(), str(out)), nprocs=2, join=True)
@@ -299,6 +300,7 @@ def test_torchrun_two_gloo_processes_train_one_run_like_one_process(tmp_path: Pa
     assert json.loads((two / "metrics.json").read_text())["world_size"] == 2
 
 
+@pytest.mark.slow  # CLI subprocesses that import torch (>10 s on 2 cores); `make check` skips it
 def test_world_size_without_torchrun_is_one_line(tmp_path: Path) -> None:
     """WORLD_SIZE set by hand, no rendezvous: exit 2 with one line naming torchrun (before any data work)."""
     env = {**_clean_env(tmp_path / "data"), "WORLD_SIZE": "2"}

@@ -96,6 +96,7 @@ def test_fp16_uses_a_grad_scaler_and_an_overflow_skips_the_step(bundle) -> None:
     assert all(moved), f"{moved.count(False)} parameters did not move after an fp16 step"
 
 
+@pytest.mark.slow  # trains (>10 s on 2 cores); `make check` skips it
 def test_fp16_run_on_the_cpu_records_its_precision(bundle, tmp_path) -> None:
     result = train(small(model="resnet18", precision="float16"), tmp_path, data=bundle, show_progress=False)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
@@ -107,6 +108,7 @@ def test_fp16_run_on_the_cpu_records_its_precision(bundle, tmp_path) -> None:
 # --- defect 5: evaluation in float32 --------------------------------------------------------------
 
 
+@pytest.mark.slow  # trains (>10 s on 2 cores); `make check` skips it
 def test_validation_and_test_outputs_are_computed_without_autocast(bundle, tmp_path) -> None:
     cfg = small(model="resnet18", precision="bfloat16")
     seen: dict[bool, set[bool]] = {True: set(), False: set()}
@@ -176,6 +178,7 @@ def _assert_every_parameter_moved(before: dict[str, torch.Tensor], after: dict[s
     assert not frozen, f"{len(frozen)} tensors did not change after resuming, e.g. {frozen[:3]}"
 
 
+@pytest.mark.slow  # trains (>10 s on 2 cores); `make check` skips it
 def test_resume_with_fused_local_nets_trains_every_parameter(bundle, fused_full, tmp_path, monkeypatch) -> None:
     cfg = small(model="mfjle", local_impl="fused", epochs=2, augment=True)
     after_one = _resume_in_two(bundle, tmp_path, cfg, None, None, monkeypatch)
@@ -183,6 +186,7 @@ def test_resume_with_fused_local_nets_trains_every_parameter(bundle, fused_full,
     _assert_equal_runs(fused_full, tmp_path)
 
 
+@pytest.mark.slow  # trains (>10 s on 2 cores); `make check` skips it
 def test_resume_keeps_the_recorded_form_when_the_pick_flips(bundle, fused_full, tmp_path, monkeypatch) -> None:
     cfg = small(model="mfjle", local_impl="auto", epochs=2, augment=True)
     after_one = _resume_in_two(bundle, tmp_path, cfg, "fused", "loop", monkeypatch)
@@ -217,6 +221,7 @@ def test_determinism_is_on_for_the_cpu_off_on_cuda_and_switchable() -> None:
 # --- defect 7: one host sync per epoch -----------------------------------------------------------
 
 
+@pytest.mark.slow  # trains (>10 s on 2 cores); `make check` skips it
 def test_an_epoch_reads_its_losses_from_the_device_once(bundle, monkeypatch) -> None:
     cfg = resolve_settings(small(model="resnet18"), CPU)
     seed_everything(cfg.seed, True)

@@ -60,9 +60,8 @@ def _init_label(init: str | None) -> str:
     """Short form of a run's recorded initialisation for a table row (the sha256 stays in metrics.json)."""
     if not init:
         return "random"
-    head, _, rest = init.partition(";")
-    label = head.split(" sha256:")[0]
-    return label + (f" + {rest.replace('the rest', '').strip()}" if rest else "")
+    head, _, rest = init.partition("; rest: ")
+    return head.split(" sha256:")[0] + (f" + {rest.split(' sha256:')[0]}" if rest else "")
 
 
 def _val_fusion_label(metrics: dict) -> str:

@@ -16,7 +16,7 @@ import pandas as pd
 from ..constants import METRIC_KEYS, NUM_LANDMARKS
 from ..evaluation.outputs import fused_metrics, load_outputs, with_probabilities
 from ..evaluation.reports import format_table, results_table, summarise_runs
-from ..models.fusion import MODULE_NAMES
+from ..models.fusion import MODULE_NAMES, MODULE_TITLES
 from ..training.checkpoints import CHECKPOINT_FORMAT, RESUME_FORMAT, load_checkpoint
 from ..training.inference import collect_outputs, load_trained_model
 from .lesson import train_cached
@@ -99,7 +99,12 @@ def compare_weights(run_a: str | Path, run_b: str | Path, file: str = "checkpoin
 
 
 def pick_examples(truth: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, n: int = 6) -> np.ndarray:
-    """Test faces for a Fig. 8-style table: b gets more labels right than a, then the reverse (alternating), then blends both get right."""
+    """Test faces for a Fig. 8-style table: b gets more labels right than a, then the reverse (alternating), then the rest by interest.
+
+    The rest, in order: other disagreements (the models differ, equally often right); blends (two or
+    more true labels, most labels first, both right first); single-label faces some model gets wrong;
+    single-label faces both get right come last, only when nothing better is left.
+    """
     truth, pred_a, pred_b = (np.asarray(x) > 0.5 for x in (truth, pred_a, pred_b))
     right_a, right_b = (pred_a == truth).sum(1), (pred_b == truth).sum(1)
     margin = right_b - right_a
@@ -111,7 +116,10 @@ def pick_examples(truth: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, n: 
         picked += ([b_wins[k]] if k < len(b_wins) else []) + ([a_wins[k]] if k < len(a_wins) else [])
     exact = (right_a == truth.shape[1]) & (right_b == truth.shape[1])
     cardinality = truth.sum(1)
-    rest = [int(i) for i in np.argsort(-(cardinality + 10 * exact), kind="stable") if int(i) not in picked]
+    disagree = (pred_a != pred_b).any(1)
+    tier = np.where(disagree, 0, np.where(cardinality >= 2, 1, np.where(exact, 3, 2)))
+    order = np.lexsort((~exact, -cardinality, tier))  # last key first: tier, then more labels, then both right
+    rest = [int(i) for i in order if int(i) not in picked]
     return np.asarray((picked + rest)[:n], dtype=int)
 
 
@@ -120,7 +128,7 @@ def fusion_panel(val_outputs: Mapping[str, np.ndarray], test_outputs: Mapping[st
     import ipywidgets as widgets  # lazy: optional extra `notebooks` (only this panel needs it)
 
     style = {"description_width": "initial"}
-    names = ["w0 global"] + [f"w{i + 1} local{i + 1}" for i in range(NUM_LANDMARKS)]
+    names = [f"w{i} {title}" for i, title in enumerate(MODULE_TITLES)]  # w0 whole face, w1 left eye, ...
     sliders = {f"w{i}": widgets.FloatLogSlider(value=max(w, 1e-4), base=10, min=-4, max=1, step=0.05, description=names[i], style=style, readout_format=".4f") for i, w in enumerate(weights)}
     sliders["threshold"] = widgets.FloatSlider(value=threshold, min=0.05, max=0.95, step=0.01, description="threshold", style=style)
 
@@ -138,7 +146,8 @@ def lambda_check(reference: Any, retrained: Any) -> dict[str, Any]:
 
     Returns the selected epochs, per-module weight distances (selected checkpoints), per-module
     test-output differences, per-epoch loss differences, and the retrain's nine metrics beside the
-    reference's saved outputs re-fused with the retrain's weights (1, λ1..λ5).
+    reference's saved outputs re-fused with the retrain's weights (1, λ1..λ5). Module tables are
+    indexed by `MODULE_TITLES` (whole face, left eye, ...); "modules" joins the three.
     """
 
     ref_out = load_outputs(Path(reference.out_dir) / "test_outputs.npz")
@@ -148,10 +157,17 @@ def lambda_check(reference: Any, retrained: Any) -> dict[str, Any]:
                             "reference re-fused": fused_metrics(ref_out, weights)})
     metrics["retrained - re-fused"] = metrics["retrained"] - metrics["reference re-fused"]
     losses = [("train_loss_global", "train_loss_global")] + [(f"train_loss_local{i + 1}",) * 2 for i in range(NUM_LANDMARKS)]
+    titles = dict(zip(MODULE_NAMES, MODULE_TITLES))
+    weights_diff = compare_weights(reference.out_dir, retrained.out_dir, "checkpoint.pt").rename(index=titles)
+    outputs_diff = compare_outputs(ref_out, new_out).rename(index=titles)
+    losses_diff = compare_histories(reference.history, retrained.history, losses).set_axis(list(MODULE_TITLES), axis=0)
+    losses_diff.columns = ["max |Δ training loss| per epoch"]
+    losses_diff.index.name = "module"
     return {
         "selected_epochs": (reference.metrics["selected_epoch"], retrained.metrics["selected_epoch"]),
-        "weights": compare_weights(reference.out_dir, retrained.out_dir, "checkpoint.pt"),
-        "outputs": compare_outputs(ref_out, new_out),
-        "losses": compare_histories(reference.history, retrained.history, losses),
+        "weights": weights_diff,
+        "outputs": outputs_diff,
+        "losses": losses_diff,
+        "modules": weights_diff.join(outputs_diff).join(losses_diff),
         "metrics": metrics,
     }

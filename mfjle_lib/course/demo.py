@@ -34,7 +34,8 @@ def run_demo(preset: str | None = None, seed: int = 0, out: str | Path | None = 
     results = {}
     for name in ("resnet18", "mfjle"):
         t1 = time.time()
-        results[name] = train(replace(cfg, model=name), out / name, data=data)
+        # The demo's own folder: a previous demo run there is replaced (moved aside, removed after the first checkpoint).
+        results[name] = train(replace(cfg, model=name), out / name, data=data, overwrite=True)
         print(f"{name}: trained in {time.time() - t1:.0f}s", flush=True)
     rows = {f"{name} (ours)": r.metrics for name, r in results.items()}
     print()

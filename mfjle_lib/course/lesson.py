@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from ..paths import runs_dir
+from ..paths import PACKAGE_DIR, runs_dir
 from ..runtime import get_device
 from ..training.checkpoints import load_checkpoint
 from ..training.config import TrainConfig, make_config
@@ -51,8 +51,51 @@ class CourseParams:
         return runs_dir() / ("fast" if self.fast else f"full_{self.dataset}") / name
 
 
+#: Where `use_drive` keeps runs on Google Drive (under MyDrive), shared by every Colab session.
+DRIVE_RUNS = "mfjle_runs"
+
+
+def use_drive(folder: str = DRIVE_RUNS) -> Path:
+    """On Colab: mount Google Drive and keep this course's runs in `MyDrive/<folder>` (sets MFJLE_RUNS_DIR).
+
+    Each Colab notebook is a fresh machine: without this, "reuse lesson 04's run" retrains.
+    With it, every lesson (and every later session) finds the runs the others finished.
+    Outside Colab it changes nothing and returns the runs folder in use.
+    """
+    if not IS_COLAB:
+        print("use_drive: not on Colab, runs stay in", runs_dir())
+        return runs_dir()
+    from google.colab import drive  # type: ignore[import-not-found]  # only exists on Colab
+
+    drive.mount("/content/drive")
+    path = Path("/content/drive/MyDrive") / folder
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ["MFJLE_RUNS_DIR"] = str(path)
+    return path
+
+
+def colab_lines(device: str) -> list[str]:
+    """What a Colab session should know: no GPU (and what it costs), and where its runs are kept."""
+    if not IS_COLAB:
+        return []
+    lines = []
+    if device != "cuda":
+        lines.append("no GPU in this Colab session: full mode trains on its 2 CPU cores (minutes to tens of minutes per "
+                     "lesson, see lesson 00's time table); Runtime > Change runtime type > T4 GPU, or tick FAST")
+    shared = bool(os.environ.get("MFJLE_RUNS_DIR"))
+    lines.append(f"runs: {runs_dir()} " + ("(kept across Colab sessions)" if shared else
+                                          "(this session only: tick DRIVE to share runs between lessons and sessions)"))
+    return lines
+
+
 def lesson_setup(fast: bool, dataset: str = "synthetic", root: str | None = None, checkpoint: str | None = None, seeds_fast: int = 2, seeds_full: int = 3) -> CourseParams:
-    """Derive a lesson's parameters and print the mode line (checked by nbval)."""
+    """Derive a lesson's parameters and print the mode line; on Colab also the GPU and runs-folder lines.
+
+    The mode line differs between FAST and full runs, so no cell that prints it is output-checked.
+    MFJLE_DRIVE=1 (the parameters cell's DRIVE box on Colab) calls :func:`use_drive` first.
+    """
+    if read_env_flag("MFJLE_DRIVE") and IS_COLAB and not os.environ.get("MFJLE_RUNS_DIR"):
+        use_drive()
     dataset = dataset or "synthetic"
     device = str(get_device())
     if fast:
@@ -63,6 +106,8 @@ def lesson_setup(fast: bool, dataset: str = "synthetic", root: str | None = None
         preset = "gpu" if device == "cuda" else "cpu"
     params = CourseParams(bool(fast), dataset, root or None, checkpoint or None, preset, device, list(range(seeds_fast if fast else seeds_full)))
     print(params.mode_line)
+    for line in colab_lines(device):
+        print(line)
     return params
 
 
@@ -82,9 +127,6 @@ def train_cached(params: CourseParams, cfg: TrainConfig, data=None, show_progres
     A finished run's `last.pt` (weights + Adam state, ~0.8 GB for MF-JLE) is deleted unless
     `keep_resume_state`, so a dozen ablation runs don't fill the disk; `checkpoint.pt` stays.
     """
-
-
-
     out = params.run_dir(run_name(cfg))
     if (out / "metrics.json").exists() and (out / "checkpoint.pt").exists():
         saved = load_checkpoint(out / "checkpoint.pt")["config"]
@@ -118,3 +160,34 @@ def describe_config(params: CourseParams, cfg: TrainConfig | None = None) -> str
     images = f", {cfg.num_images} faces" if cfg.dataset == "synthetic" and cfg.num_images else ""
     return (f"seeds {params.seeds} | geometry R={cfg.source_size}, S_g={cfg.global_size}, S_l={cfg.local_size}, c={cfg.crop_fraction:g} | "
             f"{cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr:g}, StepLR x{cfg.gamma:g}/{cfg.step_size} | preset {cfg.preset}{images}")
+
+
+#: The per-lesson time table lesson 00 and the README show (seconds; null = not measured yet).
+LESSON_TIMES = PACKAGE_DIR.parent / "notebooks" / "lesson_times.json"
+
+
+def _duration(seconds: float | None, estimate: float | None = None) -> str:
+    """'45 s', '3 min', '1 h 05 min'; an estimate as '≈ 3 min (estimate)'; neither as 'not measured yet'."""
+    if seconds is None and estimate is None:
+        return "not measured yet"
+    x = float(seconds if seconds is not None else estimate)
+    text = f"{x:.0f} s" if x < 90 else f"{x / 60:.0f} min" if x < 3600 else f"{int(x // 3600)} h {round(x % 3600 / 60):02d} min"
+    return text if seconds is not None else f"≈ {text} (estimate)"
+
+
+def lesson_times(path: str | Path | None = None) -> pd.DataFrame:
+    """`notebooks/lesson_times.json` as a table: each lesson's time in FAST mode, full on 2 CPU cores, full on a Colab GPU.
+
+    A Colab GPU time that was not measured shows the FLOP-based estimate, marked "(estimate)".
+    """
+    raw = json.loads(Path(path or LESSON_TIMES).read_text(encoding="utf-8"))
+    rows = {}
+    for name, t in raw["lessons"].items():
+        rows[name] = {
+            "FAST, 2 CPU cores": _duration(t.get("fast")),
+            "full, 2 CPU cores": _duration(t.get("full_cpu")),
+            "full, Colab T4 GPU": _duration(t.get("colab_gpu"), t.get("colab_gpu_estimate")),
+        }
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "lesson"
+    return frame

@@ -1,10 +1,168 @@
-"""`make notebooks`: re-execute lessons in place (kernel started in notebooks/), counts in order."""
+"""Notebook tools: `execute` re-runs lessons in place (`make notebooks`); `sync` writes the Colab setup.
+
+`sync` rewrites, in every lesson (or those named), the cells and metadata that must be identical
+everywhere, from the one place the repository URL lives — `[project.urls] Repository` in
+pyproject.toml. A fork changes that URL and runs `python -m mfjle_lib.course.notebook_tools sync`.
+What it writes: the setup cell (tagged `setup`: clone + install on Colab, a no-op locally; the
+environment variable MFJLE_REPO overrides the URL), the parameters cell (tagged `parameters`:
+FAST and DRIVE as Colab form fields, the environment wins), the "Open in Colab" badge's link, and
+the metadata that asks Colab for a GPU runtime. `check` lists what `sync` would change
+(tests/test_notebooks_static.py runs it).
+"""
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
 import time
 from pathlib import Path
+
+from ..paths import REPO_DIR
+
+NOTEBOOKS_DIR = REPO_DIR / "notebooks"
+
+#: The URL a fork changes (in pyproject.toml, not here): used when pyproject.toml is absent.
+DEFAULT_REPOSITORY = "https://github.com/mfjle-course/mfjle"
+
+SETUP_TEMPLATE = """\
+# Setup: on Colab, clone and install the course (a no-op locally, where `make lab` installed it).
+# The URL comes from pyproject.toml via `python -m mfjle_lib.course.notebook_tools sync`; MFJLE_REPO overrides it.
+import importlib.util, os, subprocess, sys
+if "google.colab" in sys.modules and importlib.util.find_spec("mfjle_lib") is None:
+    if not os.path.isdir("/content/mfjle"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", os.environ.get("MFJLE_REPO", "{url}"), "/content/mfjle"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/mfjle"], check=True)
+    sys.path.insert(0, "/content/mfjle")
+    importlib.invalidate_caches()
+elif importlib.util.find_spec("mfjle_lib") is None:
+    raise ImportError("mfjle_lib is not installed: run `make lab` from the repository root")"""
+
+PARAMETERS_TEMPLATE = """\
+import os
+FAST = False  #@param {type:"boolean"}
+DRIVE = False  #@param {type:"boolean"}
+# The environment wins over the form: CI runs every lesson with MFJLE_FAST=1.
+if os.environ.get("MFJLE_FAST"):
+    FAST = os.environ["MFJLE_FAST"].strip().lower() in ("1", "true", "yes", "on")
+if DRIVE:  # Colab: keep runs on Google Drive, shared by every lesson and session (mfjle_lib.course.use_drive)
+    os.environ["MFJLE_DRIVE"] = "1"
+DATASET = os.environ.get("MFJLE_DATASET", "synthetic")
+ROOT = os.environ.get("MFJLE_ROOT") or None
+CHECKPOINT = os.environ.get("MFJLE_CHECKPOINT") or None"""
+
+BADGE = re.compile(r"\(https://colab\.research\.google\.com/github/[^)\s]*\)")
+
+#: Notebook metadata Colab reads: a GPU runtime (T4, the free one) and a table of contents.
+COLAB_METADATA = {"accelerator": "GPU", "colab": {"provenance": [], "gpuType": "T4", "toc_visible": True}}
+
+
+def repository_url(pyproject: Path | None = None) -> str:
+    """`[project.urls] Repository` from pyproject.toml (the one place it is written)."""
+    path = pyproject or REPO_DIR / "pyproject.toml"
+    if not path.is_file():
+        return DEFAULT_REPOSITORY
+    section = re.search(r"^\[project\.urls\]\s*$(.*?)(?=^\[|\Z)", path.read_text(encoding="utf-8"), re.M | re.S)
+    found = section and re.search(r'^Repository\s*=\s*"([^"]+)"', section.group(1), re.M)
+    if not found:
+        raise ValueError(f"{path}: no `Repository = \"...\"` under [project.urls]")
+    return found.group(1).rstrip("/")
+
+
+def setup_source(url: str) -> str:
+    """The setup cell every lesson starts with, for one repository URL."""
+    return SETUP_TEMPLATE.replace("{url}", url)
+
+
+def colab_link(url: str, notebook: str, branch: str = "main") -> str:
+    """The "Open in Colab" address of a lesson on GitHub."""
+    slug = re.sub(r"^https?://github\.com/", "", url).removesuffix(".git")
+    return f"https://colab.research.google.com/github/{slug}/blob/{branch}/notebooks/{notebook}"
+
+
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def _set_source(cell: dict, text: str) -> None:
+    lines = text.splitlines(keepends=True)
+    cell["source"] = lines
+
+
+def _tagged(cell: dict, tag: str) -> bool:
+    return tag in cell.get("metadata", {}).get("tags", [])
+
+
+def _setup_cell(nb: dict) -> dict | None:
+    """The cell tagged `setup`, else the first code cell that mentions google.colab."""
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    return next((c for c in code if _tagged(c, "setup")), None) or next((c for c in code if "google.colab" in _source(c)), None)
+
+
+def sync_notebook(nb: dict, name: str, url: str) -> list[str]:
+    """Bring one notebook (nbformat JSON as a dict) in line with the templates; returns what changed."""
+    changes = []
+    setup = _setup_cell(nb)
+    if setup is None:
+        changes.append("setup cell added")
+        setup = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": []}
+        nb["cells"].insert(1, setup)
+    if _source(setup) != setup_source(url) or not _tagged(setup, "setup"):
+        changes.append("setup cell")
+        _set_source(setup, setup_source(url))
+        setup["outputs"], setup["execution_count"] = [], None
+        tags = setup.setdefault("metadata", {}).setdefault("tags", [])
+        if "setup" not in tags:
+            tags.append("setup")
+    params = next((c for c in nb["cells"] if c["cell_type"] == "code" and _tagged(c, "parameters")), None)
+    if params is None:
+        changes.append("no parameters cell (not added: place one after the setup cell)")
+    elif _source(params) != PARAMETERS_TEMPLATE:
+        changes.append("parameters cell")
+        _set_source(params, PARAMETERS_TEMPLATE)
+        params["outputs"], params["execution_count"] = [], None
+        params["metadata"]["cellView"] = "form"
+    link = f"({colab_link(url, name)})"
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown" and BADGE.search(_source(cell)):
+            new = BADGE.sub(link, _source(cell))
+            if new != _source(cell):
+                changes.append("Colab badge")
+                _set_source(cell, new)
+    meta = nb.setdefault("metadata", {})
+    colab = meta.setdefault("colab", {})
+    for key, value in COLAB_METADATA["colab"].items():
+        if key not in colab or (key == "gpuType" and colab[key] != value):
+            colab[key] = value
+            changes.append(f"metadata colab.{key}")
+    if meta.get("accelerator") != "GPU":
+        meta["accelerator"] = "GPU"
+        changes.append("metadata accelerator")
+    return changes
+
+
+def notebook_paths(names: list[Path] | None = None) -> list[Path]:
+    """The lessons named, else every `notebooks/*.ipynb`."""
+    return list(names) if names else sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+
+
+def write_notebook(path: Path, nb: dict) -> None:
+    """Save as Jupyter does (indent 1, UTF-8 kept), so a sync changes only what it must."""
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def sync(paths: list[Path] | None = None, url: str | None = None, write: bool = True) -> dict[str, list[str]]:
+    """Sync (or with write=False only check) lessons against the templates; {notebook: changes}."""
+    url = url or repository_url()
+    report = {}
+    for path in notebook_paths(paths):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        changes = sync_notebook(nb, path.name, url)
+        if changes and write:
+            write_notebook(path, nb)
+        report[path.name] = changes
+    return report
 
 
 def execute_notebook(path: Path, timeout: int = 900) -> float:
@@ -31,12 +189,19 @@ def drop_unused_widget_state(nb) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: `python -m mfjle_lib.course.notebook_tools execute NB...`."""
+    """CLI: `python -m mfjle_lib.course.notebook_tools {execute NB... | sync [NB...] | check [NB...]}`."""
     parser = argparse.ArgumentParser(prog="python -m mfjle_lib.course.notebook_tools")
-    parser.add_argument("action", choices=["execute"])
-    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("action", choices=["execute", "sync", "check"])
+    parser.add_argument("notebooks", nargs="*", type=Path, help="default for sync/check: every notebooks/*.ipynb")
     parser.add_argument("--timeout", type=int, default=900)
     args = parser.parse_args(argv)
+    if args.action in ("sync", "check"):
+        report = sync(args.notebooks or None, write=args.action == "sync")
+        for name, changes in report.items():
+            print(f"{name}: {', '.join(changes) if changes else 'in sync'}")
+        return 1 if args.action == "check" and any(report.values()) else 0
+    if not args.notebooks:
+        parser.error("execute needs at least one notebook")
     for nb in args.notebooks:
         seconds = execute_notebook(nb, args.timeout)
         print(f"{nb}: {seconds:.0f}s", flush=True)

@@ -51,7 +51,7 @@ class InitPlan:
 
     def describe(self) -> str:
         """The record written to checkpoint config and metrics.json (`init`)."""
-        return f"run:{self.path} sha256:{self.sha256} ({self.source_model}; loaded {len(self.pairs)}, skipped {len(self.skipped)})"
+        return f"run:{self.path} sha256:{self.sha256} ({self.source_model}: loaded {len(self.pairs)}, skipped {len(self.skipped)})"
 
     def report(self, target_model: str) -> str:
         """One line: loaded N / skipped M, and why, grouped by reason and by part of the model."""
@@ -70,20 +70,20 @@ class InitPlan:
 
 
 def _part(name: str) -> str:
-    """'global net', 'local net 3' or 'heads' for a canonical tensor name (for the report)."""
-    if ".fc." in name:
-        return "heads"
+    """'global net' or 'local net 3' for a canonical tensor name (for the report)."""
     if name.startswith(LOCAL_PREFIX):
         return f"local net {int(name[len(LOCAL_PREFIX):].split('.')[0]) + 1}"
     return name.split(".")[0].replace("_", " ")
 
 
 def _parts(names) -> str:
-    """'global net 120, local net 1 120, ...' in first-seen order."""
+    """'global net 122, local net 1 122, ...' in first-seen order; 'heads of ...' when only heads."""
+    names = list(names)
     counts: dict[str, int] = {}
     for name in names:
         counts[_part(name)] = counts.get(_part(name), 0) + 1
-    return ", ".join(f"{part} {n}" for part, n in counts.items())
+    heads = "heads of " if names and all(".fc." in name for name in names) else ""
+    return heads + ", ".join(f"{part} {n}" for part, n in counts.items())
 
 
 def checkpoint_of(run_or_checkpoint: str | Path) -> Path:
@@ -185,4 +185,4 @@ def init_record(base: str, plan: InitPlan | None) -> str:
     """The `init` written beside the run: the backbone start, or the run it started from over it."""
     if plan is None:
         return base
-    return plan.describe() + ("" if base == "random" else f"; the rest {base}")
+    return plan.describe() + ("" if base == "random" else f"; rest: {base}")

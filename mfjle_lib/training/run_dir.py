@@ -35,7 +35,11 @@ def claim_out_dir(out_dir: Path, resume: bool, overwrite: bool) -> Path | None:
     if resume and overwrite:
         raise ConfigError("--resume continues the run in the folder and --overwrite replaces it: give one of them")
     what = run_in(out_dir)
-    if what is None or resume:
+    if what is None:
+        return None
+    if resume:
+        if not (out_dir / "last.pt").is_file():  # nothing to continue from: starting afresh would replace the run
+            raise ConfigError(f"{out_dir} holds {what} without a resume state (last.pt): --overwrite replaces it, or use another --out")
         return None
     if not overwrite:
         raise ConfigError(f"{out_dir} holds {what}: use --resume to continue it, --overwrite to replace it, or another --out")

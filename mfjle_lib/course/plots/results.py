@@ -9,7 +9,8 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import f1_score
 
-from ...constants import EMOTION_TITLES, EMOTIONS, LANDMARKS, METRIC_KEYS
+from ...constants import EMOTION_TITLES, EMOTIONS, METRIC_KEYS
+from ...models.fusion import MODULE_TITLES
 from .common import MODEL_COLOURS, draw_landmarks
 
 
@@ -192,45 +193,73 @@ def plot_epoch_curves(groups: Mapping[str, Sequence[Any]], column: str = "val_mi
     return fig
 
 
-def plot_lambda_curve(lams: Sequence[float], mean: Sequence[float], std: Sequence[float], retrained: Mapping[float, Sequence[float]] | None = None, ylabel: str = "micro-F1 (test)") -> plt.Figure:
-    """Paper Fig. 6: a metric against a common λ, re-fused over seeds (line) and real retrains (diamonds)."""
+def plot_lambda_curve(lams: Sequence[float], mean: Sequence[float], std: Sequence[float], retrained: Mapping[float, Sequence[float]] | None = None, ylabel: str = "micro-F1 (test)",
+                      same_seed: Sequence[float] | None = None, seed_label: str = "seed 0", n_seeds: int | None = None) -> plt.Figure:
+    """Paper Fig. 6: a metric against a common λ, re-fused over seeds (mean ± std), with retrains as the check.
+
+    Like with like: `retrained` (λ -> the metric of each retrain) should come from the seed(s) whose
+    re-fused curve is `same_seed` (one value per λ in `lams`); the retrains are drawn on that curve,
+    never on the mean over other seeds. Two panels: the full axis from 0, and a zoom whose y-axis
+    does not start at 0 (said in its title).
+    """
     # Evenly spaced categories, as in the paper's figure (0 and 0.001 would overlap on a linear axis).
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [1, 1.6]})
     pos = {float(lam): k for k, lam in enumerate(lams)}
-    ax.errorbar(range(len(lams)), mean, yerr=std, marker="o", capsize=4, color="tab:green", label="re-fused saved outputs (mean ± std over seeds)")
-    if retrained:
-        xs = [x for x in sorted(retrained) if float(x) in pos]
-        ys = [float(np.mean(retrained[x])) for x in xs]
-        es = [float(np.std(retrained[x], ddof=1)) if len(retrained[x]) > 1 else 0.0 for x in xs]
-        n = sorted({len(retrained[x]) for x in xs})
-        ax.errorbar([pos[float(x)] + 0.08 for x in xs], ys, yerr=es, ls="", marker="D", ms=8, mfc="none", capsize=4, color="tab:red", label=f"retrained with that λ ({'/'.join(map(str, n))} seed(s))")
-    ax.set_xlabel("λ (same for all five local modules)")
-    ax.set_ylabel(ylabel)
-    ax.set_xticks(range(len(lams)), [f"{lam:g}" for lam in lams])
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    seeds = f" over {n_seeds} seeds" if n_seeds else " over seeds"
+    for ax in axes:
+        ax.errorbar(range(len(lams)), mean, yerr=std, marker="o", capsize=4, color="tab:green", label=f"re-fused, mean ± std{seeds}")
+        if same_seed is not None:
+            ax.plot(range(len(lams)), same_seed, ls="--", marker=".", color="tab:blue", label=f"{seed_label}, re-fused")
+        if retrained:
+            xs = [x for x in sorted(retrained) if float(x) in pos]
+            ys = [float(np.mean(retrained[x])) for x in xs]
+            es = [float(np.std(retrained[x], ddof=1)) if len(retrained[x]) > 1 else 0.0 for x in xs]
+            ax.errorbar([pos[float(x)] for x in xs], ys, yerr=es, ls="", marker="D", ms=9, mfc="none", mew=1.5, capsize=4, color="tab:red",
+                        label=f"{seed_label}, retrained with that λ")
+        ax.set_xlabel("λ (same for all five local modules)")
+        ax.set_xticks(range(len(lams)), [f"{lam:g}" for lam in lams])
+        ax.grid(alpha=0.3)
+    axes[0].set_ylim(0, 1)
+    axes[0].set_ylabel(ylabel)
+    axes[0].set_title("full axis", fontsize=9)
+    axes[1].set_title("zoom: the y-axis does not start at 0", fontsize=9)
+    axes[1].legend(fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def plot_local_lambda(means: np.ndarray, stds: np.ndarray, lams: Sequence[float], reference: tuple[float, float], ylabel: str = "micro-F1 (test)") -> plt.Figure:
-    """Paper Fig. 7: one local λ_j changed (bars per λ value) for each local module, all-0.01 as a band."""
+def plot_local_lambda(means: np.ndarray, stds: np.ndarray, lams: Sequence[float], reference: tuple[float, float], ylabel: str = "micro-F1 (test)",
+                      deltas: tuple[np.ndarray, np.ndarray] | None = None) -> plt.Figure:
+    """Paper Fig. 7: one local λ_j changed (bars per λ value) for each local module, all-0.01 as a band.
+
+    The bars start at 0 (full axis). `deltas` (means, stds of the per-seed difference to all-0.01,
+    same shape as `means`) adds a second panel centred on 0, where small effects are visible honestly.
+    """
     means, stds = np.asarray(means, float), np.asarray(stds, float)
-    fig, ax = plt.subplots(figsize=(8, 3.6))
+    fig, axes = plt.subplots(1, 2 if deltas is not None else 1, figsize=(13 if deltas is not None else 8, 3.8), squeeze=False)
+    axes = axes[0]
     width = 0.8 / len(lams)
     x = np.arange(means.shape[0])
+    names = [t.replace(" ", "\n", 1) if t.startswith(("left", "right")) else t for t in MODULE_TITLES[1:1 + means.shape[0]]]
+    ax = axes[0]
     for k, lam in enumerate(lams):
         ax.bar(x - 0.4 + width * (k + 0.5), means[:, k], width, yerr=stds[:, k], capsize=3, label=f"λ_j = {lam:g}")
     ref, ref_std = reference
     ax.axhline(ref, color="k", lw=1, label=f"all λ = 0.01 ({ref:.3f})")
     ax.axhspan(ref - ref_std, ref + ref_std, color="k", alpha=0.08)
-    lo = float(np.nanmin(means - stds))
-    hi = float(np.nanmax(means + stds))
-    pad = max(0.01, 0.15 * (hi - lo))
-    ax.set_ylim(min(lo, ref - ref_std) - pad, max(hi, ref + ref_std) + pad)
-    ax.set_xticks(x, [f"local {j + 1}\n{LANDMARKS[j].replace('_', ' ')}" for j in range(means.shape[0])], fontsize=8)
+    ax.set_ylim(0, 1)
     ax.set_ylabel(ylabel)
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
+    ax.set_title("full axis from 0", fontsize=9)
+    if deltas is not None:
+        dm, ds = (np.asarray(a, float) for a in deltas)
+        for k, lam in enumerate(lams):
+            axes[1].bar(x - 0.4 + width * (k + 0.5), dm[:, k], width, yerr=ds[:, k], capsize=3, label=f"λ_j = {lam:g}")
+        axes[1].axhline(0, color="k", lw=1)
+        axes[1].set_ylabel("difference to all λ = 0.01")
+        axes[1].set_title("paired by seed: λ_j changed minus all 0.01 (mean ± std)", fontsize=9)
+    for ax in axes:
+        ax.set_xticks(x, names, fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, frameon=False)
     fig.tight_layout()
     return fig

@@ -1,9 +1,12 @@
-"""Speed of MF-JLE against one ResNet-18 (docs/DESIGN.md §4, §6), on every device found.
+"""Speed of MF-JLE against one ResNet-18 (docs/DESIGN.md §4, §6), with the trainer's own settings.
 
 Usage:
     python benchmarks/bench.py [--device {all,cpu,cuda,...}] [--json FILE] [--repeats N] [--quick]
                                [--batch-size 32] [--global-size 224] [--local-size 64] [--crop-fraction 0.25]
                                [--no-deploy] [--compile]
+
+`--device all` (the default) measures the GPU when there is one, else the CPU; a GPU run writes
+`benchmarks/results/bench_<card>.json` unless `--json` names another file.
 
 Prints one JSON object on stdout (and to --json FILE) and a table on stderr. The top-level keys are
 the docs/DESIGN.md §4 keys for the primary device (CUDA when present, else CPU); `devices` holds the full
@@ -56,7 +59,12 @@ from mfjle_lib.perf.allocator import keep_freed_memory  # noqa: E402
 from mfjle_lib.perf.fused_locals import set_local_impl  # noqa: E402
 from mfjle_lib.training.precision import autocast_for, choose_precision  # noqa: E402
 from mfjle_lib.training.batches import imagenet_normalise, to_unit_float  # noqa: E402
-from mfjle_lib.training.setup import make_adam  # noqa: E402
+from mfjle_lib.training.setup import TrainingParts, make_adam  # noqa: E402
+from mfjle_lib.training.loop import train_step  # noqa: E402
+from mfjle_lib.training.batches import Batch  # noqa: E402
+from mfjle_lib.training.config import make_config  # noqa: E402
+from mfjle_lib.training.precision import make_scaler  # noqa: E402
+from mfjle_lib.runtime import default_deterministic, set_deterministic  # noqa: E402
 
 PAPER_MS_PER_IMAGE = 10.52  # MF-JLE on a GTX 1060, Section IV.C
 RAFML_IMAGES = 4908
@@ -186,8 +194,11 @@ def bench_device(device: torch.device, args) -> dict:
     report["cpu"] = cpu_name()
     report["gpu"] = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     report["load_average_start"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    # The trainer's own settings: determinism as `train` defaults to on this device (off on CUDA,
+    # i.e. cuDNN autotuning; on for the CPU), the precision it picks, and its fp16 gradient scaler.
+    report["deterministic"] = default_deterministic(device)
+    set_deterministic(report["deterministic"])
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
         torch.cuda.reset_peak_memory_stats(device)
     picked = pick_local_impl(device)
     report["local_impl_picked"] = picked
@@ -270,18 +281,15 @@ def bench_device(device: torch.device, args) -> dict:
     for m in models.values():
         m.train()
     opts = {k: make_adam(m, 1e-4, device) for k, m in models.items()}  # as the trainer does
+    step_cfg = make_config("paper", precision=precision)  # the recipe's λ and loss; this run's precision
+    batch = Batch(x, lmb, yb)
 
     def step(name):
-        m, opt = models[name], opts[name]
+        # The trainer's own step: autocast, joint loss in float32, the fp16 scaler, fused Adam.
+        parts = TrainingParts(models[name], models[name], opts[name], None, make_scaler(device, precision), None)
 
         def run():
-            with autocast_for(device, precision):
-                out = m(x, lmb)
-            out = _float(out)
-            total, _, _ = joint_loss(out, yb, LAMBDAS, "bce")
-            opt.zero_grad(set_to_none=True)
-            total.backward()
-            opt.step()
+            train_step(parts, batch, step_cfg, device)
         return run
 
     t = interleaved({k: step(k) for k in models}, device, rep, warmup=TRAIN_WARMUP)
@@ -375,7 +383,9 @@ def bench_epoch(device, args, picked, n_images: int = RAFML_IMAGES, size: int = 
     if picked != "loop":
         set_local_impl(m, picked)
     m = plan_memory_format(m, device).train()
-    opt = make_adam(m, 1e-4, device)
+    precision = choose_precision(device)
+    parts = TrainingParts(m, m, make_adam(m, 1e-4, device), None, make_scaler(device, precision), None)
+    cfg = make_config("paper", precision=precision)
     gen = torch.Generator().manual_seed(0)
 
     def epoch(limit: int | None = None):
@@ -383,13 +393,7 @@ def bench_epoch(device, args, picked, n_images: int = RAFML_IMAGES, size: int = 
         steps = math.ceil(n_images / PAPER_BATCH)
         for s in range(steps if limit is None else min(limit, steps)):
             idx = perm[s * PAPER_BATCH:(s + 1) * PAPER_BATCH].to(device)
-            xb = model_input(images[idx], device)
-            with autocast_for(device, choose_precision(device)):
-                out = m(xb, lm[idx])
-            total, _, _ = joint_loss(_float(out), labels[idx], LAMBDAS, "bce")
-            opt.zero_grad(set_to_none=True)
-            total.backward()
-            opt.step()
+            train_step(parts, Batch(model_input(images[idx], device), lm[idx], labels[idx]), cfg, device)
         sync(device)
 
     epoch(limit=3)  # warm-up (cuDNN autotuning)
@@ -555,9 +559,17 @@ def main(argv: list[str] | None = None) -> dict:
         args.repeats, args.batch_size, args.source_size, args.image_size, args.local_size = 2, 8, 64, 64, 32
         args.no_deploy = args.no_epoch = True
     if args.device == "all":
-        devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+        # On a GPU machine the GPU is the question: the CPU figures are in benchmarks/results/bench_cpu.json.
+        devices = [torch.device("cuda")] if torch.cuda.is_available() else [torch.device("cpu")]
     else:
         devices = [torch.device(args.device)]
+    cuda = next((d for d in devices if d.type == "cuda"), None)
+    if cuda is not None:
+        card = torch.cuda.get_device_name(cuda)
+        print(f"card: {card}, compute capability {torch.cuda.get_device_capability(cuda)}, torch {torch.__version__}, CUDA {torch.version.cuda}", file=sys.stderr, flush=True)
+        if args.json is None:  # a GPU run always leaves its numbers, named by the card
+            slug = "".join(c if c.isalnum() else "_" for c in card.lower()).strip("_")
+            args.json = str(ROOT / "benchmarks" / "results" / f"bench_{slug}.json")
     reports = {}
     for dev in devices:
         reports[str(dev)] = bench_device(dev, args)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mfjle_lib.constants import METRIC_KEYS, PAPER_TABLES
@@ -120,3 +121,19 @@ def test_make_notebooks_drops_widget_state_only_when_no_widget_is_shown() -> Non
     panel.metadata["widgets"] = state
     drop_unused_widget_state(panel)
     assert panel.metadata["widgets"] == state
+
+
+def test_styled_bolds_the_best_of_our_rows_lower_is_better_aware() -> None:
+    from mfjle_lib.evaluation.reports import best_rows, styled
+
+    a, b = _run(0.1), _run(0.2)  # a is lower on every metric
+    table = results_table({"a": a, "b": summarise_runs([b, b])}, dataset="jaffe")
+    best = best_rows(table)
+    assert best[HEADERS["hamming_loss"]] == ["a"] and best[HEADERS["micro_f1"]] == ["b"]  # ↓ min, ↑ max
+    assert not any(name in rows for rows in best.values() for name in PAPER_TABLES["jaffe"])  # paper rows never "best"
+    html = styled(table).to_html()
+    assert "Hamming ↓" in html and "AP ↑" in html and "font-weight: bold" in html and "font-style: italic" in html
+    numbers = styled({"a": a, "b": b})  # the rows mapping, and numeric frames, work too
+    assert numbers.data.loc["a", HEADERS["coverage"]] == f"{a['coverage']:.3f}"
+    frame = pd.DataFrame([a, b], index=["a", "b"])[list(METRIC_KEYS)]
+    assert best_rows(styled(frame).data)[HEADERS["coverage"]] == ["a"]

@@ -7,13 +7,13 @@ from . import ablations, plots
 from .ablations import (compare_histories, compare_outputs, compare_weights, fusion_panel, lambda_check, lambda_weights, mean_std,
                         pick_examples, refuse_over_seeds, single_local_weights, split_outputs, train_seeds)
 from .demo import run_demo
-from .lesson import (IS_COLAB, CourseParams, describe_config, describe_environment, lesson_setup, read_env_flag, run_name,
-                     train_cached)
+from .lesson import (IS_COLAB, CourseParams, describe_config, describe_environment, lesson_setup, lesson_times, read_env_flag,
+                     run_name, train_cached, use_drive)
 from .materials import checkpoint_caption, sample_photos, subject_overlap
 
 __all__ = [
     "IS_COLAB", "CourseParams", "ablations", "checkpoint_caption", "compare_histories", "compare_outputs", "compare_weights",
     "describe_config", "describe_environment", "fusion_panel", "lambda_check", "lambda_weights",
-    "lesson_setup", "mean_std", "pick_examples", "plots", "read_env_flag", "refuse_over_seeds", "run_demo", "run_name", "sample_photos",
-    "single_local_weights", "split_outputs", "subject_overlap", "train_cached", "train_seeds",
+    "lesson_setup", "lesson_times", "mean_std", "pick_examples", "plots", "read_env_flag", "refuse_over_seeds", "run_demo", "run_name", "sample_photos",
+    "single_local_weights", "split_outputs", "subject_overlap", "train_cached", "train_seeds", "use_drive",
 ]

@@ -1,4 +1,4 @@
-"""Lessons 04-05: seeds, paired single-vs-ensemble checks, λ sweeps by re-fusion, the fusion panel.
+"""Lessons 04, 05 and 08: seeds, paired single-vs-ensemble checks, λ sweeps by re-fusion, the fusion panel.
 
 The λ question (docs/DESIGN.md §2): the six modules share no parameters and Adam is (up to its ε)
 invariant to a constant scale of a loss term, so λ_i in Eq. 1 should change training almost only
@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..constants import METRIC_KEYS, NUM_LANDMARKS
 from ..evaluation.outputs import fused_metrics, load_outputs, with_probabilities
-from ..evaluation.reports import format_table, results_table, summarise_runs
+from ..evaluation.reports import styled, summarise_runs
 from ..models.fusion import MODULE_NAMES, MODULE_TITLES
 from ..training.checkpoints import CHECKPOINT_FORMAT, RESUME_FORMAT, load_checkpoint
 from ..training.inference import collect_outputs, load_trained_model
@@ -133,10 +133,12 @@ def fusion_panel(val_outputs: Mapping[str, np.ndarray], test_outputs: Mapping[st
     sliders["threshold"] = widgets.FloatSlider(value=threshold, min=0.05, max=0.95, step=0.01, description="threshold", style=style)
 
     def show(**kw: float) -> None:
+        from IPython.display import display  # lazy: only the notebook panel needs it
+
         w = [kw[f"w{i}"] for i in range(1 + NUM_LANDMARKS)]
         rows = {"val (choose here)": fused_metrics(val_outputs, w, kw["threshold"]), "test (report only)": fused_metrics(test_outputs, w, kw["threshold"])}
-        print("fusion weights (normalised):", np.round(np.asarray(w) / sum(w), 4).tolist())
-        print(format_table(results_table(rows)))
+        print("share of the vote:", ", ".join(f"{t} {x:.1%}" for t, x in zip(MODULE_TITLES, np.asarray(w) / sum(w))))
+        display(styled(rows))
 
     return widgets.interactive(show, **sliders)
 

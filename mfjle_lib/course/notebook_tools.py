@@ -6,7 +6,7 @@ pyproject.toml. A fork changes that URL and runs `python -m mfjle_lib.course.not
 What it writes: the setup cell (tagged `setup`: clone + install on Colab, a no-op locally; the
 environment variable MFJLE_REPO overrides the URL), the parameters cell (tagged `parameters`:
 FAST and DRIVE as Colab form fields, the environment wins), the "Open in Colab" badge's link, and
-the metadata that asks Colab for a GPU runtime. `check` lists what `sync` would change
+the metadata that asks Colab for a GPU runtime; cells without an id (nbformat 4.5) get one. `check` lists what `sync` would change
 (tests/test_notebooks_static.py runs it).
 """
 from __future__ import annotations
@@ -16,14 +16,12 @@ import json
 import re
 import sys
 import time
+import uuid
 from pathlib import Path
 
 from ..paths import REPO_DIR
 
 NOTEBOOKS_DIR = REPO_DIR / "notebooks"
-
-#: The URL a fork changes (in pyproject.toml, not here): used when pyproject.toml is absent.
-DEFAULT_REPOSITORY = "https://github.com/mfjle-course/mfjle"
 
 SETUP_TEMPLATE = """\
 # Setup: on Colab, clone and install the course (a no-op locally, where `make lab` installed it).
@@ -59,9 +57,7 @@ COLAB_METADATA = {"accelerator": "GPU", "colab": {"provenance": [], "gpuType": "
 
 def repository_url(pyproject: Path | None = None) -> str:
     """`[project.urls] Repository` from pyproject.toml (the one place it is written)."""
-    path = pyproject or REPO_DIR / "pyproject.toml"
-    if not path.is_file():
-        return DEFAULT_REPOSITORY
+    path = pyproject or REPO_DIR / "pyproject.toml"  # a tool for the checkout: Colab's copy never runs it
     section = re.search(r"^\[project\.urls\]\s*$(.*?)(?=^\[|\Z)", path.read_text(encoding="utf-8"), re.M | re.S)
     found = section and re.search(r'^Repository\s*=\s*"([^"]+)"', section.group(1), re.M)
     if not found:
@@ -130,6 +126,11 @@ def sync_notebook(nb: dict, name: str, url: str) -> list[str]:
             if new != _source(cell):
                 changes.append("Colab badge")
                 _set_source(cell, new)
+    missing = [c for c in nb["cells"] if not c.get("id")]
+    if missing and (nb.get("nbformat", 4), nb.get("nbformat_minor", 0)) >= (4, 5):  # nbformat 4.5 requires cell ids
+        for cell in missing:
+            cell["id"] = uuid.uuid4().hex[:8]
+        changes.append(f"{len(missing)} cell id(s)")
     meta = nb.setdefault("metadata", {})
     colab = meta.setdefault("colab", {})
     for key, value in COLAB_METADATA["colab"].items():

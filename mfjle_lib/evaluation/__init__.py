@@ -7,11 +7,11 @@ from .metrics import (METRIC_NAMES, coverage, decision_rules_softmax, multilabel
                       per_label_report, ranking_mask, threshold_sweep)
 from .outputs import (Outputs, fuse_saved, fused_metrics, load_outputs, metrics_record, outputs_module_probs, save_outputs,
                       with_probabilities)
-from .reports import HEADERS, format_table, markdown_table, paper_rows, results_table, summarise_runs
+from .reports import HEADERS, best_rows, format_table, markdown_table, paper_rows, results_table, styled, summarise_runs
 
 __all__ = [
-    "FusionChoice", "HEADERS", "METRIC_NAMES", "Outputs", "choose_fusion", "coverage", "decision_rules_softmax", "format_table", "fuse_saved", "fused_metrics",
+    "FusionChoice", "HEADERS", "METRIC_NAMES", "Outputs", "best_rows", "choose_fusion", "coverage", "decision_rules_softmax", "format_table", "fuse_saved", "fused_metrics",
     "load_outputs", "markdown_table", "metrics", "metrics_record", "multilabel_metrics", "multilabel_report", "one_error",
     "outputs", "outputs_module_probs", "paper_rows", "per_label_report", "ranking_mask", "report_val_fusion", "reports", "results_table",
-    "save_outputs", "summarise_runs", "threshold_sweep", "with_probabilities",
+    "save_outputs", "styled", "summarise_runs", "threshold_sweep", "with_probabilities",
 ]

@@ -15,6 +15,7 @@ __all__ = [
     "markdown_table",
     "paper_rows",
     "results_table",
+    "styled",
     "summarise_runs",
 ]
 
@@ -109,6 +110,77 @@ def results_table(
     frame = pd.DataFrame.from_dict(records, orient="index", columns=[HEADERS[k] for k in METRIC_KEYS])
     frame.index.name = "model"
     return frame
+
+
+#: Every row name the paper's tables use (any dataset): such rows never count as "best".
+PAPER_ROW_NAMES = frozenset(name for table in PAPER_TABLES.values() for name in table)
+
+
+def _leading_number(value: object) -> float:
+    """The value a cell shows first: 0.783 for "0.783 ± 0.004" or 0.783; NaN for '–'/None/text."""
+    if value is None:
+        return math.nan
+    if isinstance(value, (int, float, np.floating, np.integer)):
+        return float(value)
+    try:
+        return float(str(value).split("±")[0].strip())
+    except ValueError:
+        return math.nan
+
+
+def best_rows(df: pd.DataFrame, exclude: Sequence[str] = ()) -> dict[str, list[object]]:
+    """Per metric column, the rows holding its best value (↓ lowest, ↑ highest; ties all win).
+
+    Rows named in `exclude` and the paper's rows (PAPER_ROW_NAMES) take no part: the table says
+    which of *our* models is best, the paper's numbers are shown for reference.
+    """
+    lower = {HEADERS[k]: LOWER_IS_BETTER[k] for k in METRIC_KEYS}
+    lower.update({k: LOWER_IS_BETTER[k] for k in METRIC_KEYS})
+    skip = set(exclude) | PAPER_ROW_NAMES
+    out: dict[str, list[object]] = {}
+    for col in df.columns:
+        if col not in lower:
+            continue
+        values = {idx: _leading_number(v) for idx, v in df[col].items() if idx not in skip}
+        values = {idx: v for idx, v in values.items() if not math.isnan(v)}
+        if not values:
+            continue
+        target = (min if lower[col] else max)(values.values())
+        out[str(col)] = [idx for idx, v in values.items() if v == target]
+    return out
+
+
+def styled(table: pd.DataFrame | Mapping[str, Mapping[str, object]], dataset: str | None = None, digits: int = 3,
+           exclude: Sequence[str] = ()):
+    """A metrics table for notebooks: a pandas Styler with ↓/↑ headers and each column's best value in **bold**.
+
+    `table` is a :func:`results_table` frame, a frame of numbers (metric keys or HEADERS as
+    columns), or the `rows` mapping :func:`results_table` takes (then `dataset` adds the paper's
+    rows). Lower-is-better metrics (↓) bold their minimum. The paper's rows (and rows named in
+    `exclude`) are never marked best; they are shown in grey italics, for reference.
+    Use :func:`format_table` for plain text (the CLI).
+    """
+    if isinstance(table, pd.DataFrame):
+        frame = table.rename(columns={k: HEADERS[k] for k in METRIC_KEYS})
+        numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
+        if numeric:  # numbers print like results_table's cells
+            frame = frame.astype({c: object for c in numeric})
+            for c in numeric:
+                frame[c] = [_cell(v, digits) for v in frame[c]]
+    else:
+        frame = results_table(table, dataset=dataset, digits=digits)
+    best = best_rows(frame, exclude)
+    reference = set(exclude) | PAPER_ROW_NAMES
+
+    def bold(column: pd.Series) -> list[str]:
+        winners = set(best.get(str(column.name), []))
+        return ["font-weight: bold" if idx in winners else "" for idx in column.index]
+
+    def grey(row: pd.Series) -> list[str]:
+        return ["color: grey; font-style: italic" if row.name in reference else ""] * len(row)
+
+    return (frame.style.apply(bold, axis=0).apply(grey, axis=1)
+            .set_table_styles([{"selector": "th", "props": "text-align: center"}, {"selector": "td", "props": "text-align: right"}]))
 
 
 def _cells(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:

@@ -124,7 +124,7 @@ def plot_module_scores(rows: Mapping[str, Mapping[str, float]], key: str = "micr
     """One metric for each module alone and for the fused ensemble, as horizontal bars."""
     names = list(rows)
     values = [float(rows[n][key]) for n in names]
-    colours = ["tab:green" if n in highlight else ("tab:gray" if n.lower().startswith(("global", "resnet")) else "tab:olive") for n in names]
+    colours = ["tab:green" if n in highlight else ("tab:gray" if n.lower().startswith(("global", "resnet", "whole face")) else "tab:olive") for n in names]
     fig, ax = plt.subplots(figsize=(7, 0.42 * len(names) + 1))
     ax.barh(names, values, color=colours)
     for y, v in enumerate(values):
@@ -240,7 +240,7 @@ def plot_local_lambda(means: np.ndarray, stds: np.ndarray, lams: Sequence[float]
     axes = axes[0]
     width = 0.8 / len(lams)
     x = np.arange(means.shape[0])
-    names = [t.replace(" ", "\n", 1) if t.startswith(("left", "right")) else t for t in MODULE_TITLES[1:1 + means.shape[0]]]
+    names = list(MODULE_TITLES[1:1 + means.shape[0]])  # anatomical names: left eye, right eye, nose, ...
     ax = axes[0]
     for k, lam in enumerate(lams):
         ax.bar(x - 0.4 + width * (k + 0.5), means[:, k], width, yerr=stds[:, k], capsize=3, label=f"λ_j = {lam:g}")

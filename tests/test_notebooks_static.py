@@ -1,0 +1,92 @@
+"""The lessons as files, without running them: Colab setup, GPU metadata, mode-independent checked outputs, exercises, pointers."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from mfjle_lib.course import notebook_tools
+from mfjle_lib.course.notebook_tools import PARAMETERS_TEMPLATE, repository_url, setup_source, sync
+
+NOTEBOOKS = sorted(notebook_tools.NOTEBOOKS_DIR.glob("*.ipynb"))
+REPO = notebook_tools.REPO_DIR
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _src(cell: dict) -> str:
+    return "".join(cell["source"])
+
+
+def _tags(cell: dict) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
+def test_there_are_lessons() -> None:
+    assert len(NOTEBOOKS) >= 8
+
+
+def test_repository_url_comes_from_pyproject(tmp_path: Path) -> None:
+    assert repository_url().startswith("https://github.com/")
+    fork = tmp_path / "pyproject.toml"
+    fork.write_text('[project]\nname = "x"\n\n[project.urls]\nRepository = "https://github.com/me/fork/"\n\n[tool.x]\na = 1\n')
+    assert repository_url(fork) == "https://github.com/me/fork"
+    assert "https://github.com/me/fork" in setup_source(repository_url(fork))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_setup_parameters_badge_and_gpu_metadata_are_in_sync(path: Path) -> None:
+    """`python -m mfjle_lib.course.notebook_tools sync` would change nothing."""
+    assert sync([path], write=False)[path.name] == []
+    nb = _load(path)
+    setup = [c for c in nb["cells"] if "setup" in _tags(c)]
+    assert len(setup) == 1 and _src(setup[0]) == setup_source(repository_url())
+    params = [c for c in nb["cells"] if "parameters" in _tags(c)]
+    assert len(params) == 1 and _src(params[0]) == PARAMETERS_TEMPLATE
+    assert nb["cells"].index(setup[0]) < nb["cells"].index(params[0])
+    assert nb["metadata"]["accelerator"] == "GPU"
+    assert nb["metadata"]["colab"].get("gpuType")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_checked_output_depends_on_the_mode(path: Path) -> None:
+    """Committed outputs come from full runs, nbval runs FAST: the mode line is never output-checked."""
+    for cell in _load(path)["cells"]:
+        if cell["cell_type"] == "code" and "NBVAL_CHECK_OUTPUT" in _src(cell):
+            assert "lesson_setup(" not in _src(cell), _src(cell)[:200]
+            assert not re.search(r"\bFAST\b|\bP\.fast\b|mode_line", _src(cell)), _src(cell)[:200]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_each_hidden_solution_follows_an_exercise_cell(path: Path) -> None:
+    cells = _load(path)["cells"]
+    for i, cell in enumerate(cells):
+        if "solution" in _tags(cell):
+            assert cell["metadata"].get("jupyter", {}).get("source_hidden") is True, f"cell {i}: solution source not hidden"
+            before = cells[i - 1]
+            assert before["cell_type"] == "code" and "exercise" in _tags(before), f"cell {i}: no exercise cell before the solution"
+            assert "# your code here" in _src(before)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_pointers_stay_inside_the_repository(path: Path) -> None:
+    """`docs/DESIGN.md §N` only (no bare `DESIGN §`), and no `results/` folder unless it exists."""
+    text = "\n".join(_src(c) for c in _load(path)["cells"])
+    bare = [m.start() for m in re.finditer(r"DESIGN(?:\.md)? ?§", text) if not text[: m.start()].endswith("docs/")]
+    assert not bare, f"bare DESIGN § pointer at {bare}"
+    if not (REPO / "results").exists():
+        assert not re.search(r"(?<![\w/])results/", text), "points to a results/ folder that is not in the repository"
+    for section in re.findall(r"docs/DESIGN\.md §(\d+)", text):
+        assert re.search(rf"^## {section}\. ", (REPO / "docs" / "DESIGN.md").read_text(encoding="utf-8"), re.M), section
+
+
+def test_lesson_times_table_renders() -> None:
+    from mfjle_lib.course import lesson_times
+
+    table = lesson_times()
+    assert list(table.columns) == ["FAST, 2 CPU cores", "full, 2 CPU cores", "full, Colab T4 GPU"]
+    assert {p.stem for p in NOTEBOOKS} <= set(table.index)

@@ -90,3 +90,14 @@ def test_lesson_times_table_renders() -> None:
     table = lesson_times()
     assert list(table.columns) == ["FAST, 2 CPU cores", "full, 2 CPU cores", "full, Colab T4 GPU"]
     assert {p.stem for p in NOTEBOOKS} <= set(table.index)
+
+
+def test_colab_without_gpu_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from mfjle_lib.course import lesson
+
+    monkeypatch.setenv("MFJLE_RUNS_DIR", str(tmp_path))
+    assert lesson.colab_lines("cpu") == [] or lesson.IS_COLAB  # locally: nothing extra
+    monkeypatch.setattr(lesson, "IS_COLAB", True)
+    lines = lesson.colab_lines("cpu")
+    assert lines[0].startswith("no GPU") and str(tmp_path) in lines[1] and "kept across" in lines[1]
+    assert not lesson.colab_lines("cuda")[0].startswith("no GPU")

@@ -37,7 +37,7 @@ class CourseParams:
 
     @property
     def mode_line(self) -> str:
-        """The deterministic line nbval checks: a run that forgot MFJLE_FAST=1 prints another."""
+        """The line that tells a reader which run a lesson's outputs come from (FAST or FULL; never output-checked)."""
         return f"mode: {'FAST' if self.fast else 'FULL'} | dataset: {self.dataset} | preset: {self.preset}"
 
     def config(self, **overrides: Any) -> TrainConfig:
@@ -94,8 +94,8 @@ def lesson_setup(fast: bool, dataset: str = "synthetic", root: str | None = None
     The mode line differs between FAST and full runs, so no cell that prints it is output-checked.
     MFJLE_DRIVE=1 (the parameters cell's DRIVE box on Colab) calls :func:`use_drive` first.
     """
-    if read_env_flag("MFJLE_DRIVE") and IS_COLAB and not os.environ.get("MFJLE_RUNS_DIR"):
-        use_drive()
+    if read_env_flag("MFJLE_DRIVE") and not os.environ.get("MFJLE_RUNS_DIR"):
+        use_drive()  # outside Colab it only says where runs stay
     dataset = dataset or "synthetic"
     device = str(get_device())
     if fast:

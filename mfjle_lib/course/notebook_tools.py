@@ -195,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=["execute", "sync", "check"])
     parser.add_argument("notebooks", nargs="*", type=Path, help="default for sync/check: every notebooks/*.ipynb")
     parser.add_argument("--timeout", type=int, default=900)
+    parser.add_argument("--record", choices=["fast", "full_cpu", "colab_gpu"], default=None,
+                        help="execute: also write each lesson's seconds into notebooks/lesson_times.json under this key")
     args = parser.parse_args(argv)
     if args.action in ("sync", "check"):
         report = sync(args.notebooks or None, write=args.action == "sync")
@@ -206,7 +208,17 @@ def main(argv: list[str] | None = None) -> int:
     for nb in args.notebooks:
         seconds = execute_notebook(nb, args.timeout)
         print(f"{nb}: {seconds:.0f}s", flush=True)
+        if args.record:
+            record_time(nb, args.record, seconds)
     return 0
+
+
+def record_time(notebook: Path, key: str, seconds: float, table: Path | None = None) -> None:
+    """Write one lesson's measured wall time into `lesson_times.json` (the table lesson 00 and the README show)."""
+    table = table or notebook.parent / "lesson_times.json"
+    data = json.loads(table.read_text(encoding="utf-8"))
+    data["lessons"].setdefault(notebook.stem, {})[key] = round(seconds)
+    table.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""CPU inference path for a trained model (issue #5): same outputs, fewer milliseconds.
+"""CPU inference path for a trained model: same outputs, fewer milliseconds (docs/DESIGN.md §6).
 
 `optimize_for_cpu(model, method)` returns an inference-only module with the model's
 `forward(images, landmarks) -> ModelOutput` contract, built from an eval-mode copy (the input model

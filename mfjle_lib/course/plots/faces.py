@@ -195,7 +195,7 @@ def plot_architecture(image: np.ndarray, landmarks: np.ndarray, crop_fraction: f
         arrow(3.75, y, 4.1, y, colour=colour)
     # Per-module probabilities, weights, fusion.
     weights = [1.0, *lambdas]
-    names = ["σ(z_global)"] + [f"σ(z_local{i + 1})" for i in range(len(lambdas))]
+    names = ["σ(z) whole face"] + [f"σ(z) {label}" for label in labels[: len(lambdas)]]
     for y, name, w in zip(rows, names, weights):
         box(7.1, y - 0.22, 1.5, 0.44, name, "white", 8)
         arrow(6.7, y, 7.1, y)

@@ -12,11 +12,23 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from ..data import load_index, make_splits, read_images
 from ..errors import ConfigError
 from ..files import json_safe
 from ..paths import runs_dir
+
+
+def _torch_parts() -> tuple[ModuleType, ModuleType]:
+    """The evaluation and training parts, imported on first use.
+
+    They load torch (2-3 s), which `--help`, `data`'s label checks and unreadable photos never
+    need: those answer in a fraction of a second.
+    """
+    from .. import evaluation, training  # lazy: torch
+
+    return evaluation, training
 
 
 def _check_device(name: str | None) -> None:
@@ -112,7 +124,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train one model and print its nine test metrics."""
-    from .. import evaluation, training  # lazy: torch
+    evaluation, training = _torch_parts()
 
     cfg = training.make_config(args.preset, model=args.model, **_train_overrides(args))
     # Under torchrun: one process group for the run (checked first: a wrong launch is one line); else one process.
@@ -131,7 +143,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluate a checkpoint."""
-    from .. import evaluation, training  # lazy: torch
+    evaluation, training = _torch_parts()
 
     if args.fusion_weights == "val":
         fixed, chosen = training.evaluate_val_fusion(args.checkpoint, args.dataset, args.root, args.split, args.device, show_progress=not args.json)
@@ -158,7 +170,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         for line in problems if not args.json else []:
             print(f"skipped {line}", file=sys.stderr)
         return 1
-    from .. import training  # lazy: torch
+    _, training = _torch_parts()
 
     model, cfg = training.load_trained_model(args.checkpoint, args.device)
     preds = training.predict_images(model, cfg, images, names, args.threshold, args.allow_fallback)
@@ -181,7 +193,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     """ResNet-18 and MF-JLE over N seeds, mean ± std beside the paper."""
-    from .. import evaluation, training  # lazy: torch
+    evaluation, training = _torch_parts()
 
     if args.seeds < 1:
         raise ConfigError("--seeds must be at least 1")
@@ -201,7 +213,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
     """Train a start for a real dataset on built-in faces rendered at that dataset's geometry."""
-    from .. import training  # lazy: torch
+    _, training = _torch_parts()
 
     overrides = _train_overrides(argparse.Namespace(**{**vars(args), "dataset": args.like, "root": None, "skip_bad": False}))
     like = training.make_config(args.preset, model=args.model, **overrides)  # the geometry `train --dataset LIKE` would use

@@ -37,6 +37,7 @@ from datetime import timedelta
 from typing import Any, Iterator, Mapping
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from ..errors import ConfigError
 
@@ -216,7 +217,6 @@ class DistContext:
             return model
         if self.sync_bn:
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # the same root, children replaced
-        from torch.nn.parallel import DistributedDataParallel
 
         ids = [self.local_rank] if self.device and self.device.startswith("cuda") else None
         return DistributedDataParallel(model, device_ids=ids, output_device=ids[0] if ids else None, broadcast_buffers=True)

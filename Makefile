@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # Cell timeout for nbval (seconds); each FAST notebook should finish in a few minutes.
 NB_TIMEOUT ?= 600
 
-.PHONY: demo test check unit nbtest lab notebooks bench install clean
+.PHONY: demo test check unit nbtest nbtimes lab notebooks bench install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,7 +32,7 @@ check: $(STAMP)
 nbtest: $(STAMP)
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
 		MFJLE_FAST=1 MFJLE_NO_PROGRESS=1 $(PY) -m pytest --nbval-lax --nbval-current-env \
-			--nbval-cell-timeout=$(NB_TIMEOUT) -p no:cacheprovider notebooks -q; \
+			--nbval-cell-timeout=$(NB_TIMEOUT) -p no:cacheprovider notebooks -q $(NBVAL_ARGS); \
 	else echo "no notebooks yet"; fi
 
 test: unit nbtest
@@ -41,8 +41,15 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks
 
 # Committed outputs come from full runs (cpu preset on 2 cores; docs/DESIGN.md §5): about an hour.
+# Each lesson's time, its runs and its FLOP-based Colab estimate go to notebooks/lesson_times.json.
 notebooks: $(STAMP)
 	MFJLE_NO_PROGRESS=1 $(PY) -m mfjle_lib.course.notebook_tools execute --record full_cpu --timeout 3600 notebooks/*.ipynb
+
+# The FAST column of that table: nbtest with a JUnit report, summed per lesson (use a fresh clone:
+# runs and caches left by an earlier run would be reused and make the times look shorter).
+nbtimes: $(STAMP)
+	$(MAKE) nbtest NBVAL_ARGS=--junitxml=.nbtimes.xml
+	$(PY) -m mfjle_lib.course.notebook_tools fast-times .nbtimes.xml
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py

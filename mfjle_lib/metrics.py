@@ -2,10 +2,10 @@
 repository import it), so the metrics keep this name; they live in `mfjle_lib.evaluation.metrics`."""
 from __future__ import annotations
 
-from .evaluation.metrics import (METRIC_NAMES, coverage, decision_rules_softmax, multilabel_metrics, multilabel_report,
+from .evaluation.metrics import (coverage, decision_rules_softmax, multilabel_metrics, multilabel_report,
                                  one_error, per_label_report, ranking_mask, threshold_sweep)
 
 __all__ = [
-    "METRIC_NAMES", "coverage", "decision_rules_softmax", "multilabel_metrics", "multilabel_report", "one_error",
+    "coverage", "decision_rules_softmax", "multilabel_metrics", "multilabel_report", "one_error",
     "per_label_report", "ranking_mask", "threshold_sweep",
 ]

@@ -12,6 +12,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dataset_trees as trees  # noqa: E402
 
 
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private data/cache folder per test module, so tests never touch the repository's cache.
+
+    Set as MFJLE_DATA_DIR for in-process code; subprocess tests pass it on through `cli_env`."""
+    path = tmp_path_factory.mktemp("mfjle_data")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MFJLE_DATA_DIR", str(path))
+    yield path
+    mp.undo()
+
+
 @pytest.fixture
 def rafml_root(tmp_path: Path) -> Path:
     """RAF-ML with aligned + original folders, multilabel, partition and manual landmarks."""

@@ -39,11 +39,6 @@ def good(tmp_path_factory) -> Path:
     return make_checkpoint(tmp_path_factory.mktemp("good") / "checkpoint.pt")
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("mfjle_data")
-
-
 def _payload(good: Path) -> dict:
     return torch.load(good, weights_only=True)
 

@@ -20,12 +20,6 @@ from cli_helpers import FOLDER_HEADER, jpeg_bytes, make_checkpoint, ok_json, one
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    """One private data/cache folder for this module's subprocesses."""
-    return tmp_path_factory.mktemp("mfjle_data")
-
-
-@pytest.fixture(scope="module")
 def faces(tmp_path_factory) -> Path:
     """A folder dataset of the same face in every unusual-but-valid form, plus a 1x1 image."""
     root = tmp_path_factory.mktemp("unusual")

@@ -26,12 +26,6 @@ R18 = len(target_shapes("resnet18"))  # tensors of one ResNet-18 in the canonica
 PAPER = (1.0,) + (0.01,) * 5
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    """One private data/cache folder for this module's subprocesses."""
-    return tmp_path_factory.mktemp("mfjle_data")
-
-
 def _train(data_dir: Path, out: Path, model: str, *extra: object) -> str:
     """Train a tiny run; assert success; return its stdout."""
     proc = run_cli(data_dir, "train", *TINY, "--model", model, "--out", out, *extra)

@@ -35,11 +35,6 @@ SMALL = ["--dataset", "synthetic", "--num-images", "60", "--preset", "fast", "--
          "--local-size", "16", "--epochs", "3", "--batch-size", "16", "--augment", "--seed", "3", "--device", "cpu", "--no-progress"]
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("mfjle_data")
-
-
 def _start(data_dir: Path, out: Path, model: str, *extra: str) -> subprocess.Popen:
     log = open(out.parent / f"{out.name}.log", "ab")
     cmd = [sys.executable, "-m", "mfjle_lib", "train", "--model", model, *SMALL, "--out", str(out), *extra]

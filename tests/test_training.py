@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,16 +19,6 @@ from mfjle_lib.training.checkpoints import RESUME_FORMAT, load_checkpoint
 from mfjle_lib.training.run import train
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    """A private data folder so tests never touch the repo's cache."""
-    path = tmp_path_factory.mktemp("data")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MFJLE_DATA_DIR", str(path))
-    yield path
-    mp.undo()
 
 
 def tiny(**overrides):

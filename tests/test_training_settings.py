@@ -31,15 +31,6 @@ from mfjle_lib.training.setup import build_training, resolve_settings
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("data")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MFJLE_DATA_DIR", str(path))
-    yield path
-    mp.undo()
-
-
 def small(**overrides):
     """60 faces at 32 px: 36 training images, 3 steps of 16 per epoch."""
     base = dict(dataset="synthetic", num_images=60, source_size=32, global_size=32, local_size=16, epochs=1, batch_size=16, lr=1e-3, device="cpu", seed=3)

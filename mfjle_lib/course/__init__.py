@@ -7,8 +7,9 @@ from . import ablations, plots
 from .ablations import (compare_histories, compare_outputs, compare_weights, fusion_panel, lambda_check, lambda_weights, mean_std,
                         pick_examples, refuse_over_seeds, single_local_weights, split_outputs, train_seeds)
 from .demo import run_demo
-from .lesson import (IS_COLAB, CourseParams, describe_config, describe_environment, lesson_setup, lesson_times, read_env_flag,
+from .lesson import (IS_COLAB, CourseParams, describe_config, describe_environment, lesson_setup, read_env_flag,
                      run_name, train_cached, use_drive)
+from .timing import lesson_times
 from .materials import checkpoint_caption, sample_photos, subject_overlap
 
 __all__ = [

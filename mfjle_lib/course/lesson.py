@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from ..paths import PACKAGE_DIR, runs_dir
+from ..paths import runs_dir
 from ..runtime import get_device
 from ..training.checkpoints import load_checkpoint
 from ..training.config import TrainConfig, make_config
@@ -160,34 +160,3 @@ def describe_config(params: CourseParams, cfg: TrainConfig | None = None) -> str
     images = f", {cfg.num_images} faces" if cfg.dataset == "synthetic" and cfg.num_images else ""
     return (f"seeds {params.seeds} | geometry R={cfg.source_size}, S_g={cfg.global_size}, S_l={cfg.local_size}, c={cfg.crop_fraction:g} | "
             f"{cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr:g}, StepLR x{cfg.gamma:g}/{cfg.step_size} | preset {cfg.preset}{images}")
-
-
-#: The per-lesson time table lesson 00 and the README show (seconds; null = not measured yet).
-LESSON_TIMES = PACKAGE_DIR.parent / "notebooks" / "lesson_times.json"
-
-
-def _duration(seconds: float | None, estimate: float | None = None) -> str:
-    """'45 s', '3 min', '1 h 05 min'; an estimate as '≈ 3 min (estimate)'; neither as 'not measured yet'."""
-    if seconds is None and estimate is None:
-        return "not measured yet"
-    x = float(seconds if seconds is not None else estimate)
-    text = f"{x:.0f} s" if x < 90 else f"{x / 60:.0f} min" if x < 3600 else f"{int(x // 3600)} h {round(x % 3600 / 60):02d} min"
-    return text if seconds is not None else f"≈ {text} (estimate)"
-
-
-def lesson_times(path: str | Path | None = None) -> pd.DataFrame:
-    """`notebooks/lesson_times.json` as a table: each lesson's time in FAST mode, full on 2 CPU cores, full on a Colab GPU.
-
-    A Colab GPU time that was not measured shows the FLOP-based estimate, marked "(estimate)".
-    """
-    raw = json.loads(Path(path or LESSON_TIMES).read_text(encoding="utf-8"))
-    rows = {}
-    for name, t in raw["lessons"].items():
-        rows[name] = {
-            "FAST, 2 CPU cores": _duration(t.get("fast")),
-            "full, 2 CPU cores": _duration(t.get("full_cpu")),
-            "full, Colab T4 GPU": _duration(t.get("colab_gpu"), t.get("colab_gpu_estimate")),
-        }
-    frame = pd.DataFrame.from_dict(rows, orient="index")
-    frame.index.name = "lesson"
-    return frame

@@ -1,4 +1,5 @@
-"""Notebook tools: `execute` re-runs lessons in place (`make notebooks`); `sync` writes the Colab setup.
+"""Notebook tools: `execute` re-runs lessons in place (`make notebooks`); `sync` writes the Colab setup;
+`fast-times` records each lesson's FAST time from an nbval JUnit report (`make nbtimes`).
 
 `sync` rewrites, in every lesson (or those named), the cells and metadata that must be identical
 everywhere, from the one place the repository URL lives — `[project.urls] Repository` in
@@ -18,8 +19,10 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from xml.etree import ElementTree
 
-from ..paths import REPO_DIR
+from ..paths import REPO_DIR, runs_dir
+from .timing import finished_runs, record_time
 
 NOTEBOOKS_DIR = REPO_DIR / "notebooks"
 
@@ -181,6 +184,17 @@ def execute_notebook(path: Path, timeout: int = 900) -> float:
     return time.time() - t0
 
 
+def junit_notebook_seconds(report: Path) -> dict[str, float]:
+    """Seconds per lesson in a pytest JUnit report of nbval (one test case per cell, named by its notebook file)."""
+    seconds: dict[str, float] = {}
+    for case in ElementTree.parse(report).getroot().iter("testcase"):
+        name = case.get("classname", "")  # e.g. "notebooks.03_single_resnet_baseline.ipynb"
+        stem = name.removesuffix(".ipynb").rsplit(".", 1)[-1] if name.endswith(".ipynb") else ""
+        if stem:
+            seconds[stem] = seconds.get(stem, 0.0) + float(case.get("time", 0.0))
+    return seconds
+
+
 def drop_unused_widget_state(nb) -> None:
     """Remove saved widget state when no output shows a widget (closed progress bars leave ~70 KB)."""
     shown = any("application/vnd.jupyter.widget-view+json" in out.get("data", {})
@@ -192,8 +206,8 @@ def drop_unused_widget_state(nb) -> None:
 def main(argv: list[str] | None = None) -> int:
     """CLI: `python -m mfjle_lib.course.notebook_tools {execute NB... | sync [NB...] | check [NB...]}`."""
     parser = argparse.ArgumentParser(prog="python -m mfjle_lib.course.notebook_tools")
-    parser.add_argument("action", choices=["execute", "sync", "check"])
-    parser.add_argument("notebooks", nargs="*", type=Path, help="default for sync/check: every notebooks/*.ipynb")
+    parser.add_argument("action", choices=["execute", "sync", "check", "fast-times"])
+    parser.add_argument("notebooks", nargs="*", type=Path, help="default for sync/check: every notebooks/*.ipynb; fast-times: the JUnit XML")
     parser.add_argument("--timeout", type=int, default=900)
     parser.add_argument("--record", choices=["fast", "full_cpu", "colab_gpu"], default=None,
                         help="execute: also write each lesson's seconds into notebooks/lesson_times.json under this key")
@@ -203,22 +217,22 @@ def main(argv: list[str] | None = None) -> int:
         for name, changes in report.items():
             print(f"{name}: {', '.join(changes) if changes else 'in sync'}")
         return 1 if args.action == "check" and any(report.values()) else 0
+    if args.action == "fast-times":
+        if len(args.notebooks) != 1:
+            parser.error("fast-times needs the JUnit XML that `pytest --nbval-lax --junitxml=FILE notebooks` wrote")
+        for name, seconds in junit_notebook_seconds(args.notebooks[0]).items():
+            print(f"{name}: {seconds:.0f}s")
+            record_time(NOTEBOOKS_DIR / f"{name}.ipynb", "fast", seconds)
+        return 0
     if not args.notebooks:
         parser.error("execute needs at least one notebook")
     for nb in args.notebooks:
+        started = time.time()
         seconds = execute_notebook(nb, args.timeout)
         print(f"{nb}: {seconds:.0f}s", flush=True)
         if args.record:
-            record_time(nb, args.record, seconds)
+            record_time(nb, args.record, seconds, runs=finished_runs(runs_dir(), started))
     return 0
-
-
-def record_time(notebook: Path, key: str, seconds: float, table: Path | None = None) -> None:
-    """Write one lesson's measured wall time into `lesson_times.json` (the table lesson 00 and the README show)."""
-    table = table or notebook.parent / "lesson_times.json"
-    data = json.loads(table.read_text(encoding="utf-8"))
-    data["lessons"].setdefault(notebook.stem, {})[key] = round(seconds)
-    table.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -40,10 +40,9 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from ..constants import EMOTION_TITLES
+from ..constants import EMOTION_TITLES, METRIC_KEYS
 
 __all__ = [
-    "METRIC_NAMES",
     "coverage",
     "decision_rules_softmax",
     "multilabel_metrics",
@@ -53,21 +52,6 @@ __all__ = [
     "ranking_mask",
     "threshold_sweep",
 ]
-
-
-#: The nine keys returned by :func:`multilabel_metrics` (docs/DESIGN.md §4), in the order of Section IV.B;
-#: the same set as ``constants.METRIC_KEYS`` (which is in Table 1/2 column order).
-METRIC_NAMES: tuple[str, ...] = (
-    "hamming_loss",
-    "one_error",
-    "coverage",
-    "ranking_loss",
-    "average_precision",
-    "micro_f1",
-    "macro_f1",
-    "micro_auc",
-    "macro_auc",
-)
 
 
 def _validate(y_true: object, y_score: object, threshold: float | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -176,7 +160,7 @@ def _compute(yt: np.ndarray, ys: np.ndarray, threshold: float) -> dict[str, floa
     ok = ~np.isnan(aucs)
     out["macro_auc"] = float(aucs[ok].mean()) if ok.any() else float("nan")
 
-    metrics = {key: out[key] for key in METRIC_NAMES}
+    metrics = {key: out[key] for key in METRIC_KEYS}
     metrics.update(
         n_samples=int(n),
         n_ranking_excluded=int(n - mask.sum()),
@@ -192,7 +176,7 @@ def multilabel_metrics(y_true: np.ndarray, y_score: np.ndarray, threshold: float
     """The nine metrics of Section IV.B (Eqs. 3-10) as plain floats; see the module docstring for conventions."""
     yt, ys = _validate(y_true, y_score, threshold)
     full = _compute(yt, ys, float(threshold))
-    return {key: full[key] for key in METRIC_NAMES}
+    return {key: full[key] for key in METRIC_KEYS}
 
 
 def multilabel_report(y_true: np.ndarray, y_score: np.ndarray, threshold: float = 0.5) -> dict[str, float | int]:

@@ -1,0 +1,120 @@
+"""How long each lesson takes: the measured table (`notebooks/lesson_times.json`) and the Colab GPU estimate.
+
+`make notebooks` runs every lesson in full mode on this machine and records, per lesson, its wall time
+and the training runs it finished. A Colab GPU time is only an estimate until someone measures it
+(`notebook_tools execute --record colab_gpu`); the estimate is built from FLOPs, never from a guess
+at the whole lesson:
+
+    estimate = (full CPU time − CPU seconds spent in training epochs)          # data, plots, evaluation
+             + Σ over the lesson's runs, at the gpu preset's size:
+               epochs × (3 × n_train + n_val) × forward FLOPs per image / GPU_FLOPS
+
+A training step costs about three forward passes (forward + backward ≈ 1 + 2), validation one.
+The gpu preset scales each run (more faces, more epochs, larger inputs) by the ratio of the presets.
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from ..models.build import build_model
+from ..paths import PACKAGE_DIR
+from ..training.config import PRESETS
+
+#: The per-lesson time table lesson 00 and the README show (seconds; null = not measured yet).
+LESSON_TIMES = PACKAGE_DIR.parent / "notebooks" / "lesson_times.json"
+
+#: Assumed sustained training throughput of a Colab T4 with fp16 autocast, FLOP/s. The card's fp16
+#: tensor-core peak is 65 TFLOP/s; ResNet-18 on 48–128 px inputs keeps a small fraction of it busy,
+#: so the estimate assumes 4 TFLOP/s. An assumption, replaced by the measured time once there is one.
+GPU_FLOPS = 4e12
+
+
+def _duration(seconds: float | None, estimate: float | None = None) -> str:
+    """'45 s', '3 min', '1 h 05 min'; an estimate as '≈ 3 min (estimate)'; neither as 'not measured yet'."""
+    if seconds is None and estimate is None:
+        return "not measured yet"
+    x = float(seconds if seconds is not None else estimate)
+    text = f"{x:.0f} s" if x < 90 else f"{x / 60:.0f} min" if x < 3600 else f"{int(x // 3600)} h {round(x % 3600 / 60):02d} min"
+    return text if seconds is not None else f"≈ {text} (estimate)"
+
+
+def lesson_times(path: str | Path | None = None) -> pd.DataFrame:
+    """`notebooks/lesson_times.json` as a table: each lesson's time in FAST mode, full on 2 CPU cores, full on a Colab GPU.
+
+    A Colab GPU time that was not measured shows the FLOP-based estimate, marked "(estimate)".
+    """
+    raw = json.loads(Path(path or LESSON_TIMES).read_text(encoding="utf-8"))
+    rows = {}
+    for name, t in raw["lessons"].items():
+        rows[name] = {
+            "FAST, 2 CPU cores": _duration(t.get("fast")),
+            "full, 2 CPU cores": _duration(t.get("full_cpu")),
+            "full, Colab T4 GPU": _duration(t.get("colab_gpu"), t.get("colab_gpu_estimate")),
+        }
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "lesson"
+    return frame
+
+
+def finished_runs(root: Path, since: float) -> list[Path]:
+    """Training runs under `root` whose metrics.json was written at or after `since` (a time.time())."""
+    if not root.exists():
+        return []
+    return sorted(p.parent for p in root.rglob("metrics.json") if (p.parent / "history.csv").exists() and p.stat().st_mtime >= since)
+
+
+@lru_cache(maxsize=None)
+def forward_flops(model: str, global_size: int, local_size: int, crop_fraction: float) -> int:
+    """Forward FLOPs of one image through `model` at this geometry (multiply–add = 2; counted by torch)."""
+    net = build_model(model, global_size=global_size, local_size=local_size, crop_fraction=crop_fraction).eval()
+    x = torch.zeros(1, 3, global_size, global_size)
+    landmarks = torch.full((1, 5, 2), global_size / 2)  # the crops' cost does not depend on where they are
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        net(x, landmarks)
+    return int(counter.get_total_flops())
+
+
+def run_cost(run: Path) -> dict[str, Any]:
+    """One finished run: its CPU training seconds and the FLOPs of the same run at the gpu preset's size."""
+    m = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    history = pd.read_csv(run / "history.csv")
+    cpu, gpu = PRESETS["cpu"], PRESETS["gpu"]
+    # Scale only what the cpu preset set: a lesson that fixes its own epochs, faces or sizes keeps them.
+    from_cpu = m.get("preset") == "cpu"
+    scale_epochs = gpu["epochs"] / cpu["epochs"] if from_cpu and m.get("epochs") == cpu["epochs"] else 1.0
+    n_faces = m["n_train"] + m["n_val"] + m["n_samples"]
+    scale_faces = gpu["num_images"] / cpu["num_images"] if from_cpu and m.get("dataset") == "synthetic" and n_faces == cpu["num_images"] else 1.0
+    same_geometry = from_cpu and (m["global_size"], m["local_size"]) == (cpu["global_size"], cpu["local_size"])
+    geometry = (gpu["global_size"], gpu["local_size"]) if same_geometry else (m["global_size"], m["local_size"])
+    per_image = forward_flops(m["model"], geometry[0], geometry[1], float(m.get("crop_fraction", 0.5)))
+    epochs = len(history) * scale_epochs
+    flops = epochs * (3 * m["n_train"] + m["n_val"]) * scale_faces * per_image
+    return {"run": run.name, "cpu_train_s": float(history["time_s"].sum()), "gpu_flops": float(flops)}
+
+
+def colab_estimate(full_cpu_s: float, runs: list[dict[str, Any]], gpu_flops: float = GPU_FLOPS) -> float:
+    """The FLOP-based Colab T4 estimate of one lesson (see the module docstring), in seconds."""
+    overhead = max(0.0, full_cpu_s - sum(r["cpu_train_s"] for r in runs))
+    return overhead + sum(r["gpu_flops"] for r in runs) / gpu_flops
+
+
+def record_time(notebook: Path, key: str, seconds: float, runs: list[Path] | None = None, table: Path | None = None) -> None:
+    """Write one lesson's measured wall time into `lesson_times.json`; a full CPU run also writes its Colab estimate."""
+    table = table or notebook.parent / "lesson_times.json"
+    data = json.loads(table.read_text(encoding="utf-8"))
+    entry = data["lessons"].setdefault(notebook.stem, {})
+    entry[key] = round(seconds)
+    if key == "full_cpu" and runs is not None:
+        costs = [run_cost(r) for r in runs]
+        entry["runs_trained"] = [c["run"] for c in costs]
+        entry["cpu_train_s"] = round(sum(c["cpu_train_s"] for c in costs))
+        entry["colab_gpu_estimate"] = round(colab_estimate(seconds, costs))
+    table.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

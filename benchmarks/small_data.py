@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+
 ROOT = Path(__file__).resolve().parents[1]
 COMMON = ["--preset", "cpu", "--model", "resnet18", "--no-progress"]
 SMALL = ["--dataset", "synthetic", "--num-images", "217", "--epochs", "30", "--batch-size", "32"]
@@ -48,6 +50,11 @@ def run(args: list[str]) -> float:
     return time.time() - t0
 
 
+def relative(text: str) -> str:
+    """An init record with the repository's absolute path removed, so the committed result names no machine."""
+    return text.replace(str(ROOT) + "/", "")
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default=str(ROOT / "runs" / "small_data"))
@@ -57,16 +64,15 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     out = Path(args.out)
     pretrain = out / "pretrain"
-    times: dict[str, float] = {}
     if not (pretrain / "metrics.json").exists():
-        times["pretrain"] = run([*PRETRAIN, *COMMON, "--out", str(pretrain), "--overwrite"])
+        run([*PRETRAIN, *COMMON, "--out", str(pretrain), "--overwrite"])
     rows: dict[str, list[dict]] = {c: [] for c in CONDITIONS}
     for seed in range(args.seeds):
         for name, extra in CONDITIONS.items():
             run_dir = out / f"{name}_seed{seed}"
             if not (run_dir / "metrics.json").exists():
                 flags = [x.format(pretrain=pretrain) for x in extra]
-                times[run_dir.name] = run(["train", *SMALL, *COMMON, "--seed", str(seed), "--split-seed", str(seed), *flags, "--out", str(run_dir), "--overwrite"])
+                run(["train", *SMALL, *COMMON, "--seed", str(seed), "--split-seed", str(seed), *flags, "--out", str(run_dir), "--overwrite"])
             rows[name].append(json.loads((run_dir / "metrics.json").read_text()))
     summary = {name: {k: (statistics.mean(r[k] for r in runs), statistics.stdev(r[k] for r in runs) if len(runs) > 1 else 0.0) for k in KEYS}
                for name, runs in rows.items()}
@@ -78,8 +84,10 @@ def main(argv: list[str] | None = None) -> dict:
         lines.append(f"| {name} | " + " | ".join(f"{m:.3f} ± {s:.3f}" for m, s in stats.values()) + " |")
     text = "\n".join(lines) + "\n"
     print(text)
-    result = {"summary": summary, "runs": {k: [{m: r[m] for m in (*KEYS, "seed", "selected_epoch", "init")} for r in v] for k, v in rows.items()},
-              "seconds": times, "pretrain_command": "python -m mfjle_lib " + " ".join([*PRETRAIN, *COMMON]),
+    result = {"summary": summary, "runs": {k: [{**{m: r[m] for m in (*KEYS, "seed", "selected_epoch")}, "init": relative(r["init"])} for r in v]
+                                           for k, v in rows.items()},
+              "training_seconds": {d.name: round(float(pd.read_csv(d / "history.csv")["time_s"].sum()), 1)
+                                   for d in sorted(out.iterdir()) if (d / "history.csv").exists() and (d / "metrics.json").exists()}, "pretrain_command": "python -m mfjle_lib " + " ".join([*PRETRAIN, *COMMON]),
               "train_command": "python -m mfjle_lib " + " ".join(["train", *SMALL, *COMMON, "--seed", "S", "--split-seed", "S"])}
     for path, content in ((args.json, json.dumps(result, indent=2)), (args.markdown, text)):
         Path(path).parent.mkdir(parents=True, exist_ok=True)

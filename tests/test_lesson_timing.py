@@ -83,3 +83,16 @@ def test_fast_times_are_summed_per_lesson_from_nbvals_junit_report(tmp_path: Pat
                       '<testcase classname="notebooks.06_metrics.ipynb" name="Cell 0" time="3.0" />'
                       '<testcase classname="tests.test_x" name="test_y" time="9.0" /></testsuite></testsuites>')
     assert junit_notebook_seconds(report) == {"03_single_resnet_baseline": 42.5, "06_metrics": 3.0}
+
+
+def test_fast_times_cli_takes_options_before_the_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mfjle_lib.course import notebook_tools
+
+    (tmp_path / "lesson_times.json").write_text(json.dumps({"about": "", "lessons": {}}))
+    monkeypatch.setattr(notebook_tools, "NOTEBOOKS_DIR", tmp_path)
+    report = tmp_path / "r.xml"
+    report.write_text('<testsuites><testsuite><testcase classname="notebooks.06_metrics.ipynb" name="Cell 0" time="3.4" />'
+                      "</testsuite></testsuites>")
+    # `make notebooks` writes `execute --record full_cpu --timeout 3600 notebooks/*.ipynb`: options first
+    assert notebook_tools.main(["fast-times", "--timeout", "5", str(report)]) == 0
+    assert json.loads((tmp_path / "lesson_times.json").read_text())["lessons"]["06_metrics"]["fast"] == 3

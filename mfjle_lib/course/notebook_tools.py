@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=900)
     parser.add_argument("--record", choices=["fast", "full_cpu", "colab_gpu"], default=None,
                         help="execute: also write each lesson's seconds into notebooks/lesson_times.json under this key")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # options may come before the notebooks
     if args.action in ("sync", "check"):
         report = sync(args.notebooks or None, write=args.action == "sync")
         for name, changes in report.items():

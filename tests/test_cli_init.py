@@ -212,6 +212,13 @@ def test_pretrain_like_jaffe_then_train_jaffe_from_it(tmp_path: Path, data_dir: 
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert f"loaded {6 * R18} tensors" in _report(proc.stdout)
     assert json.loads((out / "metrics.json").read_text())["init"].startswith(f"run:{pre / 'checkpoint.pt'}")
+    # reproduce passes --init-from on to every run it trains: both models, every seed.
+    rep = tmp_path / "rep"
+    proc = run_cli(data_dir, "reproduce", "--dataset", "jaffe", "--root", root, *sizes, "--seeds", 1, "--init-from", pre, "--out", rep)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    for model in ("resnet18", "mfjle"):
+        assert json.loads((rep / f"{model}_seed0" / "metrics.json").read_text())["init"].startswith(f"run:{pre / 'checkpoint.pt'}"), model
+    assert f"init run:{pre / 'checkpoint.pt'}" in proc.stdout  # the table's rows say which start
 
 
 # =========================================================================== --fusion-weights val

@@ -63,6 +63,14 @@ def lesson_times(path: str | Path | None = None) -> pd.DataFrame:
     return frame
 
 
+def lesson_times_markdown(path: str | Path | None = None) -> str:
+    """The same table as Markdown, for the README (`python -c "from mfjle_lib.course.timing import *; print(lesson_times_markdown())"`)."""
+    frame = lesson_times(path)
+    lines = ["| lesson | " + " | ".join(frame.columns) + " |", "|---" * (len(frame.columns) + 1) + "|"]
+    lines += [f"| `{name}` | " + " | ".join(row) + " |" for name, row in zip(frame.index, frame.to_numpy().tolist())]
+    return "\n".join(lines) + "\n"
+
+
 def finished_runs(root: Path, since: float) -> list[Path]:
     """Training runs under `root` whose metrics.json was written at or after `since` (a time.time())."""
     if not root.exists():

@@ -23,7 +23,6 @@ import json
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -41,13 +40,16 @@ CONDITIONS = {
 KEYS = ("micro_f1", "macro_f1", "average_precision", "hamming_loss", "coverage")
 
 
-def run(args: list[str]) -> float:
-    """Run one CLI command from the repository root; returns its wall time in seconds."""
-    cmd = [sys.executable, "-m", "mfjle_lib", *args]
+def run(args: list[str]) -> None:
+    """Run one CLI command from the repository root (its time is read back from the run's history)."""
     print("$ python -m mfjle_lib " + " ".join(args), flush=True)
-    t0 = time.time()
-    subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    return time.time() - t0
+    subprocess.run([sys.executable, "-m", "mfjle_lib", *args], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+
+
+def training_seconds(out: Path) -> dict[str, float]:
+    """Seconds each finished run under `out` spent in its training epochs (history.csv's time_s)."""
+    return {d.name: round(float(pd.read_csv(d / "history.csv")["time_s"].sum()), 1)
+            for d in sorted(out.iterdir()) if (d / "history.csv").exists() and (d / "metrics.json").exists()}
 
 
 def relative(text: str) -> str:
@@ -86,8 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(text)
     result = {"summary": summary, "runs": {k: [{**{m: r[m] for m in (*KEYS, "seed", "selected_epoch")}, "init": relative(r["init"])} for r in v]
                                            for k, v in rows.items()},
-              "training_seconds": {d.name: round(float(pd.read_csv(d / "history.csv")["time_s"].sum()), 1)
-                                   for d in sorted(out.iterdir()) if (d / "history.csv").exists() and (d / "metrics.json").exists()}, "pretrain_command": "python -m mfjle_lib " + " ".join([*PRETRAIN, *COMMON]),
+              "training_seconds": training_seconds(out), "pretrain_command": "python -m mfjle_lib " + " ".join([*PRETRAIN, *COMMON]),
               "train_command": "python -m mfjle_lib " + " ".join(["train", *SMALL, *COMMON, "--seed", "S", "--split-seed", "S"])}
     for path, content in ((args.json, json.dumps(result, indent=2)), (args.markdown, text)):
         Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -204,7 +204,7 @@ def drop_unused_widget_state(nb) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: `python -m mfjle_lib.course.notebook_tools {execute NB... | sync [NB...] | check [NB...]}`."""
+    """CLI: `python -m mfjle_lib.course.notebook_tools {execute NB... | sync [NB...] | check [NB...] | fast-times XML}`."""
     parser = argparse.ArgumentParser(prog="python -m mfjle_lib.course.notebook_tools")
     parser.add_argument("action", choices=["execute", "sync", "check", "fast-times"])
     parser.add_argument("notebooks", nargs="*", type=Path, help="default for sync/check: every notebooks/*.ipynb; fast-times: the JUnit XML")

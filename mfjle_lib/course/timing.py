@@ -23,6 +23,8 @@ import pandas as pd
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from ..constants import DEFAULT_CROP_FRACTION
+from ..files import atomic_write_text
 from ..models.build import build_model
 from ..paths import PACKAGE_DIR
 from ..training.config import PRESETS
@@ -102,7 +104,7 @@ def run_cost(run: Path) -> dict[str, Any]:
     scale_faces = gpu["num_images"] / cpu["num_images"] if from_cpu and m.get("dataset") == "synthetic" and n_faces == cpu["num_images"] else 1.0
     same_geometry = from_cpu and (m["global_size"], m["local_size"]) == (cpu["global_size"], cpu["local_size"])
     geometry = (gpu["global_size"], gpu["local_size"]) if same_geometry else (m["global_size"], m["local_size"])
-    per_image = forward_flops(m["model"], geometry[0], geometry[1], float(m.get("crop_fraction", 0.5)))
+    per_image = forward_flops(m["model"], geometry[0], geometry[1], float(m.get("crop_fraction", DEFAULT_CROP_FRACTION)))
     epochs = len(history) * scale_epochs
     flops = epochs * (3 * m["n_train"] + m["n_val"]) * scale_faces * per_image
     return {"run": run.name, "cpu_train_s": float(history["time_s"].sum()), "gpu_flops": float(flops)}
@@ -125,4 +127,4 @@ def record_time(notebook: Path, key: str, seconds: float, runs: list[Path] | Non
         entry["runs_trained"] = [c["run"] for c in costs]
         entry["cpu_train_s"] = round(sum(c["cpu_train_s"] for c in costs))
         entry["colab_gpu_estimate"] = round(colab_estimate(seconds, costs))
-    table.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    atomic_write_text(table, json.dumps(data, indent=1, ensure_ascii=False) + "\n")  # an interrupted run never leaves half a table

@@ -51,6 +51,17 @@ def runs(tmp_path_factory, data_dir: Path) -> dict[str, Path]:
     return out
 
 
+def test_fresh_head_skips_every_classifier_head() -> None:
+    source = {k: torch.zeros(s) for k, s in target_shapes("mfjle").items()}
+    pairs, skipped, _ = match(target_shapes("mfjle"), source, False, fresh_head=True)
+    heads = [k for k in target_shapes("mfjle") if ".fc." in k]
+    assert len(heads) == 2 * 6 and set(skipped) == set(heads)  # weight and bias of six heads
+    assert all(why == "fresh head (--init-head fresh)" for why in skipped.values())
+    assert len(pairs) == 6 * R18 - len(heads)
+    pairs, skipped, _ = match(target_shapes("mfjle"), source, False)
+    assert not skipped and len(pairs) == 6 * R18
+
+
 # =========================================================================== strict initialisation (no training)
 
 

@@ -98,6 +98,22 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(bundle, tmp_path) 
     assert resumed.history.drop(columns="time_s").equals(full.history.drop(columns="time_s"))
 
 
+def test_sparse_resume_state_gives_the_same_run(bundle, tmp_path, monkeypatch) -> None:
+    """`save_every_s`: last.pt and the selected checkpoint are written only at the interval and at the end, same result."""
+    cfg = tiny(model="mfjle", epochs=3)
+    every = train(cfg, tmp_path / "every", data=bundle, show_progress=False)
+    import mfjle_lib.training.run as run_module
+
+    writes = []
+    real = run_module.save_resume_state
+    monkeypatch.setattr(run_module, "save_resume_state", lambda path, parts, config, epoch, sel: (writes.append(epoch), real(path, parts, config, epoch, sel)))
+    sparse = train(cfg, tmp_path / "sparse", data=bundle, show_progress=False, save_every_s=3600)
+    assert writes == [3]  # only after the last epoch
+    assert load_checkpoint(tmp_path / "sparse" / "checkpoint.pt")["epoch"] == every.metrics["selected_epoch"]
+    assert (tmp_path / "sparse" / "metrics.json").read_text().replace("sparse", "every") == (tmp_path / "every" / "metrics.json").read_text()
+    assert sparse.metrics["micro_f1"] == every.metrics["micro_f1"]
+
+
 def test_resume_refuses_other_settings(bundle, tmp_path) -> None:
     train(tiny(model="resnet18", epochs=1), tmp_path, data=bundle, show_progress=False)
     with pytest.raises(ConfigError, match="different settings"):

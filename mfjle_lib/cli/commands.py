@@ -63,7 +63,7 @@ def _train_overrides(args: argparse.Namespace) -> dict:
         "lambdas": lambdas, "loss": args.loss, "fusion_weights": None if args.fusion_weights == "val" else args.fusion_weights, "split_scheme": args.split_scheme,
         "split_seed": args.split_seed, "augment": args.augment, "pretrained": args.pretrained, "weights": args.weights,
         "seed": args.seed, "device": args.device, "local_impl": args.local_impl, "compile": args.compile,
-        "init_from": args.init_from, "init_locals_from_global": args.init_locals_from_global,
+        "init_from": args.init_from, "init_locals_from_global": args.init_locals_from_global, "init_head": args.init_head,
         "deterministic": getattr(args, "deterministic", None),
     }
 
@@ -129,7 +129,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = training.make_config(args.preset, model=args.model, **_train_overrides(args))
     # Under torchrun: one process group for the run (checked first: a wrong launch is one line); else one process.
     with training.launch(args.device, cfg.batch_size, args.sync_bn, args.dist_backend) as dist:
-        result = training.train(cfg, args.out, resume=args.resume, overwrite=args.overwrite, show_progress=not args.no_progress, dist=dist)
+        result = training.train(cfg, args.out, resume=args.resume, overwrite=args.overwrite, show_progress=not args.no_progress, dist=dist, save_every_s=args.save_every)
     if not dist.is_main:  # rank 0 reports the run
         return 0
     rows = {f"{cfg.model} (ours, seed {cfg.seed}, init {_init_label(result.metrics.get('init'))})": result.metrics}
@@ -221,10 +221,31 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     cfg = training.make_config(args.preset, model=args.model, **overrides)
     print(f"pretraining {cfg.model} for {args.like} on built-in faces (render seed {cfg.synthetic_seed}; the built-in evaluation set is seed 0, "
           f"so no face is shared): R={cfg.source_size}, S_g={cfg.global_size}, S_l={cfg.local_size}, c={cfg.crop_fraction:g}", flush=True)
-    result = training.train(cfg, args.out, resume=args.resume, overwrite=args.overwrite, show_progress=not args.no_progress)
+    result = training.train(cfg, args.out, resume=args.resume, overwrite=args.overwrite, show_progress=not args.no_progress, save_every_s=args.save_every)
     print(f"built-in test micro-F1 {result.metrics['micro_f1']:.3f}; start a {args.like} run from it with:\n"
           f"  python -m mfjle_lib train --dataset {args.like} --root DIR --model {cfg.model} --preset {cfg.preset} --source-size {cfg.source_size} "
           f"--global-size {cfg.global_size} --local-size {cfg.local_size} --crop-fraction {cfg.crop_fraction:g} --init-from {args.out} --out OUT")
+    return 0
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    """A real-dataset study: train what is missing, export each run, write the table (see training/study.py)."""
+    from ..evaluation import study_table  # lazy: torch
+    from ..training import study
+
+    out = Path(args.out) if args.out else Path("results") / args.dataset
+    if not args.table_only:
+        d = study.STUDY_DEFAULTS
+        overrides = {k: getattr(args, k) for k in ("lr", "source_size", "global_size", "local_size", "crop_fraction", "augment", "device", "skip_bad")}
+        plan = study.make_plan(args.dataset, args.root, out, args.work or runs_dir() / f"study_{args.dataset}", args.seeds, args.splits,
+                               args.models, args.starts, args.preset or d["preset"], args.pretrain_images or d["pretrain_images"],
+                               args.pretrain_epochs or d["pretrain_epochs"], study.study_command(), epochs=args.epochs or d["epochs"],
+                               batch_size=args.batch_size or d["batch_size"], **{k: v for k, v in overrides.items() if v})
+        print(f"study of {args.dataset}: {len(plan.runs)} runs" + (" and one pretrained start" if plan.pretrain else "") + f"; results in {out}", flush=True)
+        study.run_study(plan, show_progress=not args.no_progress)
+    md, js = study_table.write(out)
+    print(md.read_text())
+    print(f"table: {md} and {js}")
     return 0
 
 
@@ -236,4 +257,4 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"data": cmd_data, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "reproduce": cmd_reproduce, "pretrain": cmd_pretrain, "demo": cmd_demo}
+COMMANDS = {"data": cmd_data, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "reproduce": cmd_reproduce, "pretrain": cmd_pretrain, "study": cmd_study, "demo": cmd_demo}

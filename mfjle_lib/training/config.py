@@ -11,6 +11,9 @@ from ..models.fusion import check_fusion_weights
 from .losses import check_lambdas
 from .precision import PRECISIONS
 
+#: What `--init-from` does with the source's classifier heads (`fc`): copy them, or start them afresh.
+INIT_HEADS = ("carry", "fresh")
+
 #: Keys written by earlier versions of this library, and their names now.
 LEGACY_KEYS = {"image_size": "global_size"}
 
@@ -48,6 +51,7 @@ class TrainConfig:
     # Start from another run of this project (fine-tuning: fresh optimiser and schedule), docs/DESIGN.md §2.
     init_from: str | None = None
     init_locals_from_global: bool = False  # --init-from a resnet18 run: copy its net into each local net too
+    init_head: str = "carry"  # --init-from: 'carry' copies the source's classifier heads too, 'fresh' re-initialises them
     init: str | None = None  # recorded by `train`: the initialisation actually used (random, imagenet, file:..., run:...)
     synthetic_seed: int = 0  # synthetic only: render seed (0 = the built-in evaluation faces; `pretrain` uses another)
     num_images: int | None = None  # synthetic only: how many faces to render
@@ -143,6 +147,8 @@ def validate_config(cfg: TrainConfig) -> None:
             raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer")
     if cfg.precision not in PRECISIONS:
         raise ConfigError(f"precision must be one of {PRECISIONS}, got {cfg.precision!r}")
+    if cfg.init_head not in INIT_HEADS:
+        raise ConfigError(f"--init-head must be one of {INIT_HEADS}, got {cfg.init_head!r}")
     if not 0 < cfg.crop_fraction <= 1:
         raise ConfigError("--crop-fraction must be in (0, 1]")
     cfg.lambdas = check_lambdas(cfg.lambdas)

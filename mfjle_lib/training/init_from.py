@@ -123,10 +123,22 @@ def geometry_table(source: dict, cfg: TrainConfig, copies_locals: bool) -> list[
     return lines
 
 
-def match(target: dict[str, tuple[int, ...]], source: dict[str, torch.Tensor], locals_from_global: bool) -> tuple[dict[str, str], dict[str, str], int]:
-    """Target name -> source name for every same-shape tensor; skipped names with the reason; unused count."""
+def is_head(name: str) -> bool:
+    """True for a classifier-head tensor (`*.fc.weight`, `*.fc.bias`) of any net."""
+    return ".fc." in f".{name}"
+
+
+def match(target: dict[str, tuple[int, ...]], source: dict[str, torch.Tensor], locals_from_global: bool, fresh_head: bool = False) -> tuple[dict[str, str], dict[str, str], int]:
+    """Target name -> source name for every same-shape tensor; skipped names with the reason; unused count.
+
+    `fresh_head`: the classifier heads keep their fresh initialisation (a head trained on another
+    dataset's label priors can hurt the thresholded metrics; `--init-head fresh`).
+    """
     pairs, skipped = {}, {}
     for name, shape in target.items():
+        if fresh_head and is_head(name):
+            skipped[name] = "fresh head (--init-head fresh)"
+            continue
         src = name
         if locals_from_global and name.startswith(LOCAL_PREFIX):
             src = "global_net." + name[len(LOCAL_PREFIX):].split(".", 1)[1]
@@ -153,13 +165,15 @@ def plan_init(cfg: TrainConfig) -> InitPlan | None:
     if cfg.init_locals_from_global and cfg.model != "mfjle":
         raise ConfigError("--init-locals-from-global applies to --model mfjle only (the local nets)")
     if not cfg.init_from:
+        if cfg.init_head != "carry":
+            raise ConfigError("--init-head fresh needs --init-from RUN")
         return None
     path = checkpoint_of(cfg.init_from)
     payload = load_checkpoint(path)
     source_config, source_state = payload["config"], payload["model_state"]
     copies_locals = cfg.model == "mfjle" and source_config.get("model") == "mfjle" and not cfg.init_locals_from_global
     lines = geometry_table(source_config, cfg, copies_locals)
-    pairs, skipped, unused = match(target_shapes(cfg.model), source_state, cfg.init_locals_from_global)
+    pairs, skipped, unused = match(target_shapes(cfg.model), source_state, cfg.init_locals_from_global, cfg.init_head == "fresh")
     if not pairs:
         raise ConfigError(f"--init-from {path}: no tensor matches this model by name and shape ({source_config.get('model')} -> {cfg.model})")
     return InitPlan(path, file_sha256(path), source_config, source_state, pairs, skipped, unused, lines)

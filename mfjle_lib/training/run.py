@@ -41,7 +41,8 @@ class TrainResult:
     config: TrainConfig
 
 
-def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, data: DataBundle | None = None, show_progress: bool = True, overwrite: bool = False, dist: DistContext | None = None) -> TrainResult:
+def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, data: DataBundle | None = None, show_progress: bool = True, overwrite: bool = False,
+          dist: DistContext | None = None, save_every_s: float = 0.0) -> TrainResult:
     """Train `cfg.model` on `cfg.dataset`, select on validation, evaluate on test, write outputs.
 
     `resume` continues from `out_dir/last.pt` when there is one (the same settings; `epochs` may
@@ -50,6 +51,10 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, data: Dat
     `dist` places this process in a torchrun launch (`distributed.py`; default: the process group
     already created, if any, else one process): rank 0 alone validates, writes and prints; the
     other ranks train their parts of each batch and return empty metrics.
+    `save_every_s` > 0 writes `last.pt` (and a newly selected `checkpoint.pt`) at most that often
+    and after the last epoch, instead of after every epoch: on a small dataset an MF-JLE epoch
+    takes seconds while its resume state is ~800 MB, so writing it every epoch doubles the run.
+    A killed run then resumes from the last write (history cut back to it, same end result).
     """
     dist = dist or current()
     show_progress = show_progress and dist.is_main
@@ -89,6 +94,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, data: Dat
         parts.forward = torch.compile(dist.wrap(parts.model)) if cfg.compile else dist.wrap(parts.model)
 
     config = cfg.to_dict()
+    pending, last_save = None, time.monotonic()  # selected weights not yet on disk (save_every_s > 0)
     for epoch in range(start_epoch, cfg.epochs + 1):
         t0 = time.time()
         lr = parts.optimizer.param_groups[0]["lr"]
@@ -99,12 +105,17 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, data: Dat
         val = validate(parts.model, data, cfg, device, epoch, ckpt_path)
         selected = selection.offer(epoch, val.score, val.loss)
         if selected:
-            save_checkpoint(ckpt_path, canonical_state(parts.model), config, {"epoch": epoch, "val_score": val.score, "val_loss": val.loss, "geometry": cfg.geometry()})
-            drop_old_run(replaced, show_progress)  # the new run has a checkpoint: the old one can go
-            replaced = None
+            pending = ({k: v.detach().clone() for k, v in canonical_state(parts.model).items()},
+                       {"epoch": epoch, "val_score": val.score, "val_loss": val.loss, "geometry": cfg.geometry()})
         history.append(history_row(epoch, lr, time.time() - t0, stats, val, selected))
         write_history(out_dir / "history.csv", history)
-        save_resume_state(last_path, parts, config, epoch, selection)
+        if save_every_s <= 0 or epoch == cfg.epochs or time.monotonic() - last_save >= save_every_s:
+            if pending is not None:  # the checkpoint first: a last.pt never points past the selected weights on disk
+                save_checkpoint(ckpt_path, pending[0], config, pending[1])
+                drop_old_run(replaced, show_progress)  # the new run has a checkpoint: the old one can go
+                pending, replaced = None, None
+            save_resume_state(last_path, parts, config, epoch, selection)
+            last_save = time.monotonic()
         if show_progress:
             print(epoch_line(cfg, epoch, stats, val, history[-1]["time_s"], selected), flush=True)
 

@@ -1,0 +1,239 @@
+"""The table of a real-dataset study, built from its results folder alone (`study` command).
+
+Reads each run's `run.json`, `metrics.json`, `val_outputs.npz` and `test_outputs.npz`; writes
+`table.md` and `table.json`. Rows: mean ± std over seeds of the nine metrics, per group (split,
+model, start), once with the run's own fusion at threshold 0.5 (the paper's rule) and once with
+fusion weights and threshold chosen on the validation outputs (`fusion_choice.choose_fusion`,
+which is given the validation arrays only); the paper's rows beside them; paired gaps per seed.
+Nothing here depends on time or machine, so the same folder gives the same bytes.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..constants import LOWER_IS_BETTER, METRIC_KEYS
+from ..errors import ConfigError
+from ..files import atomic_write_text, json_safe
+from .fusion_choice import report_val_fusion
+from .outputs import load_outputs
+from .reports import HEADERS, markdown_table, paper_rows, results_table, summarise_runs
+
+_RUN = re.compile(r"^(?P<split>[a-z]+)_(?P<model>resnet18|mfjle)_(?P<start>[a-z_]+)_seed(?P<seed>\d+)$")
+
+
+#: How rows name the starts, splits and models.
+START_NAMES = {"scratch": "from scratch", "started": "started (head carried over)", "started_fresh_head": "started (fresh head)"}
+SPLIT_NAMES = {"paper": "image split", "subject": "subject split", "official": "official split"}
+MODEL_NAMES = {"resnet18": "ResNet-18", "mfjle": "MF-JLE"}
+FUSIONS = {"paper": "paper fusion, t 0.5", "val": "fusion + t on val"}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One finished run as read back from the results folder: its place in the grid and both readings."""
+
+    split: str
+    model: str
+    start: str
+    seed: int
+    paper: dict[str, Any]  # metrics.json: its own fusion, threshold 0.5
+    val: dict[str, Any]  # fusion weights and threshold chosen on validation, applied to test
+    record: dict[str, Any]  # run.json
+
+
+def read_runs(results: str | Path) -> list[RunResult]:
+    """Every finished run in `results` (a folder with `run.json`), sorted by name."""
+    out = []
+    if not Path(results).is_dir():
+        raise ConfigError(f"{results}: no such results folder")
+    for folder in sorted(Path(results).iterdir()):
+        found = _RUN.match(folder.name)
+        if not found or not (folder / "run.json").is_file():
+            continue
+        metrics = json.loads((folder / "metrics.json").read_text())
+        _, chosen = report_val_fusion(load_outputs(folder / "val_outputs.npz"), load_outputs(folder / "test_outputs.npz"), metrics["fusion_weights"])
+        out.append(RunResult(found["split"], found["model"], found["start"], int(found["seed"]), metrics, chosen,
+                             json.loads((folder / "run.json").read_text())))
+    return out
+
+
+def group_name(split: str, model: str, start: str, fusion: str) -> str:
+    """Row name, e.g. 'MF-JLE, started (fresh head), image split — fusion + t on val'."""
+    return f"{MODEL_NAMES[model]}, {START_NAMES.get(start, start)}, {SPLIT_NAMES.get(split, split)} — {FUSIONS[fusion]}"
+
+
+def groups(runs: Sequence[RunResult]) -> dict[tuple[str, str, str], list[RunResult]]:
+    """Runs by (split, model, start), in grid order (split, start, then ResNet-18 before MF-JLE), seeds sorted."""
+    order = {"paper": 0, "official": 1, "subject": 2}
+    out: dict[tuple[str, str, str], list[RunResult]] = {}
+    for r in sorted(runs, key=lambda r: (order.get(r.split, 9), list(START_NAMES).index(r.start) if r.start in START_NAMES else 9, r.model != "resnet18", r.seed)):
+        out.setdefault((r.split, r.model, r.start), []).append(r)
+    return out
+
+
+def _seed_values(runs: Sequence[RunResult], fusion: str) -> dict[int, dict[str, float]]:
+    """Seed -> nine metrics of one reading."""
+    return {r.seed: {k: float(getattr(r, fusion)[k]) for k in METRIC_KEYS} for r in runs}
+
+
+def paired_gap(a: Sequence[RunResult], fa: str, b: Sequence[RunResult], fb: str) -> dict[str, Any] | None:
+    """Per-seed a − b on the nine metrics over the seeds both have, with mean and std (None if none shared)."""
+    va, vb = _seed_values(a, fa), _seed_values(b, fb)
+    seeds = sorted(set(va) & set(vb))
+    if not seeds:
+        return None
+    per_seed = {s: {k: va[s][k] - vb[s][k] for k in METRIC_KEYS} for s in seeds}
+    return {"seeds": seeds, "per_seed": per_seed, "summary": summarise_runs([per_seed[s] for s in seeds])}
+
+
+def gap_list(by: Mapping[tuple[str, str, str], list[RunResult]]) -> dict[str, dict[str, Any]]:
+    """The paired gaps the study is about: MF-JLE − ResNet-18, started − scratch, val fusion − paper fusion, subject − image."""
+    gaps: dict[str, dict[str, Any] | None] = {}
+    for (split, model, start), runs in by.items():
+        where = f"{START_NAMES.get(start, start)}, {SPLIT_NAMES.get(split, split)}"
+        if model == "mfjle" and (split, "resnet18", start) in by:
+            for fusion in FUSIONS:
+                gaps[f"MF-JLE − ResNet-18, {where}, {FUSIONS[fusion]}"] = paired_gap(runs, fusion, by[(split, "resnet18", start)], fusion)
+        if start != "scratch" and (split, model, "scratch") in by:
+            gaps[f"{MODEL_NAMES[model]}: {START_NAMES[start]} − from scratch, {SPLIT_NAMES.get(split, split)}, paper fusion"] = paired_gap(runs, "paper", by[(split, model, "scratch")], "paper")
+        gaps[f"{MODEL_NAMES[model]}, {where}: fusion + t on val − paper fusion"] = paired_gap(runs, "val", runs, "paper")
+        if split == "subject" and ("paper", model, start) in by:
+            gaps[f"{MODEL_NAMES[model]}, {START_NAMES.get(start, start)}: subject split − image split, paper fusion"] = paired_gap(runs, "paper", by[("paper", model, start)], "paper")
+    return {k: v for k, v in gaps.items() if v is not None}
+
+
+def _gap_cell(mean: float, std: float) -> str:
+    """'+0.012 ± 0.004'."""
+    return f"{mean:+.3f} ± {std:.3f}"
+
+
+def gap_frame(gaps: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """Gaps as a string table (rows × nine metrics)."""
+    rows = {name: [_gap_cell(*g["summary"][k]) for k in METRIC_KEYS] for name, g in gaps.items()}
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=[HEADERS[k] for k in METRIC_KEYS])
+    frame.index.name = "paired gap (mean ± std over seeds)"
+    return frame
+
+
+def to_paper(row: Mapping[str, tuple[float, float]], paper: Mapping[str, float]) -> dict[str, float]:
+    """Ours − paper per metric, signed so that positive means better than the paper."""
+    return {k: (paper[k] - row[k][0]) if LOWER_IS_BETTER[k] else (row[k][0] - paper[k]) for k in METRIC_KEYS}
+
+
+def build(results: str | Path) -> tuple[str, dict[str, Any]]:
+    """(table.md text, table.json object) of the study in `results`."""
+    runs = read_runs(results)
+    if not runs:
+        raise ConfigError(f"{results}: no finished study runs (folders with run.json)")
+    by = groups(runs)
+    dataset = runs[0].paper.get("dataset")
+    rows, summaries = {}, {}
+    for (split, model, start), members in by.items():
+        for fusion in FUSIONS:
+            name = f"{group_name(split, model, start, fusion)} ({len(members)} seeds)"
+            summaries[name] = summarise_runs([getattr(r, fusion) for r in members])
+            rows[name] = summaries[name]
+    table = results_table(rows, dataset)
+    gaps = gap_list(by)
+    paper = paper_rows(dataset)
+    paper_mfjle = next((v for k, v in paper.items() if k.startswith("MF-JLE")), None)
+    best = None
+    if paper_mfjle is not None:
+        image = {k: v for k, v in summaries.items() if k.startswith("MF-JLE") and SPLIT_NAMES["paper"] in k}
+        if image:  # the image-split MF-JLE row with the highest mean micro-F1 (one number to choose by)
+            best = max(image, key=lambda k: image[k]["micro_f1"][0])
+    record = _record(runs, by, summaries, gaps, paper, best, paper_mfjle)
+    return _markdown(table, gaps, by, runs, best, paper_mfjle, summaries), record
+
+
+def _record(runs, by, summaries, gaps, paper, best, paper_mfjle) -> dict[str, Any]:
+    """The table.json object: every row's mean/std, every run's nine metrics and choice, gaps per seed, run records."""
+    return json_safe({
+        "dataset": runs[0].paper.get("dataset"),
+        "rows": {name: {k: {"mean": m, "std": s} for k, (m, s) in row.items()} for name, row in summaries.items()},
+        "paper": paper,
+        "runs": {f"{r.split}_{r.model}_{r.start}_seed{r.seed}": {
+            "paper_fusion": {k: r.paper[k] for k in METRIC_KEYS}, "val_fusion": {k: r.val[k] for k in METRIC_KEYS},
+            "val_choice": {"fusion_weights": r.val["fusion_weights"], "threshold": r.val["threshold"]},
+            "n_test": r.paper.get("n_samples"), "n_ranking_excluded": r.paper.get("n_ranking_excluded"),
+            "selected_epoch": r.paper.get("selected_epoch"), "command": r.record.get("command"), "train_s": r.record.get("epochs_time_s"),
+            "versions": r.record.get("versions"), "machine": r.record.get("machine")} for r in runs},
+        "gaps": {name: {"seeds": g["seeds"], "per_seed": {str(s): v for s, v in g["per_seed"].items()},
+                        "mean": {k: g["summary"][k][0] for k in METRIC_KEYS}, "std": {k: g["summary"][k][1] for k in METRIC_KEYS}}
+                 for name, g in gaps.items()},
+        "best_image_split_mfjle": best,
+        "best_minus_paper_mfjle": to_paper(summaries[best], paper_mfjle) if best else None,
+    })
+
+
+def _markdown(table: pd.DataFrame, gaps, by, runs: Sequence[RunResult], best, paper_mfjle, summaries) -> str:
+    """The table.md text."""
+    first = runs[0].record
+    s = first["settings"]
+    lines = [
+        f"# Study: {s['dataset']} — ResNet-18 and MF-JLE, nine metrics on the test split (mean ± std over seeds)",
+        "",
+        f"Study command: `{first.get('study_command', '')}`",
+        "",
+        f"Geometry R = {s['source_size']}, S_g = {s['global_size']}, S_l = {s['local_size']}, c = {s['crop_fraction']:g}; "
+        f"{s['epochs']} epochs, batch {s['batch_size']}, Adam lr {s['lr']:g} (StepLR ×{s['gamma']:g} every {s['step_size']}), "
+        f"selection on validation {s['select_metric']}; training seed = split seed. "
+        "'fusion + t on val': fusion weights (1, λ × 5) and threshold chosen on the validation outputs only, then applied to test "
+        "(ResNet-18: the threshold only).",
+        "",
+        markdown_table(table),
+        "",
+        "## Paired gaps (per seed, then mean ± std)",
+        "",
+        markdown_table(gap_frame(gaps)),
+        "",
+        "Per seed (micro-F1 / AP):",
+        "",
+    ]
+    for name, g in gaps.items():
+        vals = ", ".join(f"seed {sd}: {g['per_seed'][sd]['micro_f1']:+.3f} / {g['per_seed'][sd]['average_precision']:+.3f}" for sd in g["seeds"])
+        lines.append(f"- {name}: {vals}")
+    if best:
+        gap = to_paper(summaries[best], paper_mfjle)
+        lines += ["", f"## Against the paper's MF-JLE row (Table 2), best image-split MF-JLE row by mean micro-F1: {best}", "",
+                  "Ours − paper, signed so that + is better than the paper: "
+                  + ", ".join(f"{HEADERS[k]} {gap[k]:+.3f}" for k in METRIC_KEYS) + ".",
+                  f"At or above the paper on {sum(v >= 0 for v in gap.values())} of 9 metrics (means)."]
+    lines += ["", "## Runs", "", "| run | test faces | selected epoch | val choice (w_local, t) | training s |", "|:---|---:|---:|---:|---:|"]
+    for r in runs:
+        w = r.val["fusion_weights"]
+        lines.append(f"| {r.split}_{r.model}_{r.start}_seed{r.seed} | {r.paper.get('n_samples')} | {r.paper.get('selected_epoch')} | "
+                     f"{(f'{w[1]:g}, ' if len(w) > 1 else '')}{r.val['threshold']:.2f} | {r.record.get('epochs_time_s')} |")
+    v, m = first["versions"], first["machine"]
+    lines += ["", f"Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + f". Machine: {m.get('cpu')}, {m.get('cpu_count')} cores.",
+              "Training s: the run's epochs (training + validation) summed from its `history.csv`; each run's wall time, "
+              "its own `train` command and the package versions are in its `run.json` (ROOT = the dataset folder, WORK = the study's work folder).", ""]
+    return "\n".join(lines)
+
+
+def write(results: str | Path) -> tuple[Path, Path]:
+    """Write `table.md` and `table.json` into `results`; return their paths."""
+    results = Path(results)
+    text, record = build(results)
+    atomic_write_text(results / "table.md", text)
+    atomic_write_text(results / "table.json", json.dumps(record, indent=2, sort_keys=False) + "\n")
+    return results / "table.md", results / "table.json"
+
+
+def study_frame(results: str | Path, which: str = "rows") -> pd.DataFrame:
+    """A committed study's `table.json` as a DataFrame for a lesson: 'rows' (mean ± std strings) or 'runs' (per run, both readings)."""
+    record = json.loads((Path(results) / "table.json").read_text())
+    if which == "rows":
+        rows = {name: {k: (v[k]["mean"], v[k]["std"]) for k in METRIC_KEYS} for name, v in record["rows"].items()}
+        return results_table(rows, record.get("dataset"))
+    if which == "runs":
+        return pd.DataFrame({name: {**{f"paper {k}": v["paper_fusion"][k] for k in METRIC_KEYS}, **{f"val {k}": v["val_fusion"][k] for k in METRIC_KEYS}}
+                             for name, v in record["runs"].items()}).T
+    raise ValueError(f"which must be 'rows' or 'runs', got {which!r}")

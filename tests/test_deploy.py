@@ -107,3 +107,20 @@ def test_int8_runs_after_seed_everything_and_restores_determinism(trained_like) 
         assert torch.are_deterministic_algorithms_enabled()
     finally:
         torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+
+
+@pytest.mark.parametrize("method", ["fp32", "bf16", "mixed", "int8"])
+def test_every_deploy_method_survives_nan_and_inf_landmarks(trained_like, method) -> None:
+    """roi_align segfaults on NaN/inf boxes: every deploy path crops through the guarded function."""
+    model, x, lm = trained_like
+    bad = lm[:4].clone()
+    bad[0, 0] = float("nan")
+    bad[1, 2] = float("inf")
+    bad[2, 4] = float("-inf")
+    bad[3] = float("nan")
+    deployed = optimize_for_cpu(copy.deepcopy(model), method, calibration=[(x[:8], lm[:8])] if method in ("int8", "mixed") else None)
+    out = _probs(deployed, x[:4], bad)
+    assert out.shape == (4, 6) and torch.isfinite(out).all()
+    crops = deployed.crops(x[:4], bad)
+    assert torch.all(crops[3] == 0) and torch.all(crops[0, 0] == 0)  # points sent far outside: zero crops
+    assert torch.equal(crops, model.crops(x[:4], bad))  # the model's own crops

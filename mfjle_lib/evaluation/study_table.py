@@ -94,19 +94,31 @@ def paired_gap(a: Sequence[RunResult], fa: str, b: Sequence[RunResult], fb: str)
 
 
 def gap_list(by: Mapping[tuple[str, str, str], list[RunResult]]) -> dict[str, dict[str, Any]]:
-    """The paired gaps the study is about: MF-JLE − ResNet-18, started − scratch, val fusion − paper fusion, subject − image."""
+    """The paired gaps the study is about: MF-JLE − ResNet-18, started − scratch, val fusion − paper fusion, subject − image.
+
+    Each gap carries what it compares (`kind`, `split`, `model`, `start`, `fusion`) so a lesson can pick it without parsing names.
+    """
     gaps: dict[str, dict[str, Any] | None] = {}
+
+    def add(name: str, gap: dict[str, Any] | None, **what: str) -> None:
+        if gap is not None:
+            gaps[name] = {**what, **gap}
+
     for (split, model, start), runs in by.items():
         where = f"{START_NAMES.get(start, start)}, {SPLIT_NAMES.get(split, split)}"
         if model == "mfjle" and (split, "resnet18", start) in by:
             for fusion in FUSIONS:
-                gaps[f"MF-JLE − ResNet-18, {where}, {FUSIONS[fusion]}"] = paired_gap(runs, fusion, by[(split, "resnet18", start)], fusion)
+                add(f"MF-JLE − ResNet-18, {where}, {FUSIONS[fusion]}", paired_gap(runs, fusion, by[(split, "resnet18", start)], fusion),
+                    kind="mfjle_vs_resnet18", split=split, model=model, start=start, fusion=fusion)
         if start != "scratch" and (split, model, "scratch") in by:
-            gaps[f"{MODEL_NAMES[model]}: {START_NAMES[start]} − from scratch, {SPLIT_NAMES.get(split, split)}, paper fusion"] = paired_gap(runs, "paper", by[(split, model, "scratch")], "paper")
-        gaps[f"{MODEL_NAMES[model]}, {where}: fusion + t on val − paper fusion"] = paired_gap(runs, "val", runs, "paper")
+            add(f"{MODEL_NAMES[model]}: {START_NAMES[start]} − from scratch, {SPLIT_NAMES.get(split, split)}, paper fusion",
+                paired_gap(runs, "paper", by[(split, model, "scratch")], "paper"), kind="started_vs_scratch", split=split, model=model, start=start, fusion="paper")
+        add(f"{MODEL_NAMES[model]}, {where}: fusion + t on val − paper fusion", paired_gap(runs, "val", runs, "paper"),
+            kind="val_vs_paper", split=split, model=model, start=start, fusion="val")
         if split == "subject" and ("paper", model, start) in by:
-            gaps[f"{MODEL_NAMES[model]}, {START_NAMES.get(start, start)}: subject split − image split, paper fusion"] = paired_gap(runs, "paper", by[("paper", model, start)], "paper")
-    return {k: v for k, v in gaps.items() if v is not None}
+            add(f"{MODEL_NAMES[model]}, {START_NAMES.get(start, start)}: subject split − image split, paper fusion",
+                paired_gap(runs, "paper", by[("paper", model, start)], "paper"), kind="subject_vs_image", split=split, model=model, start=start, fusion="paper")
+    return gaps  # type: ignore[return-value]
 
 
 def _gap_cell(mean: float, std: float) -> str:
@@ -134,12 +146,13 @@ def build(results: str | Path) -> tuple[str, dict[str, Any]]:
         raise ConfigError(f"{results}: no finished study runs (folders with run.json)")
     by = groups(runs)
     dataset = runs[0].paper.get("dataset")
-    rows, summaries = {}, {}
+    rows, summaries, meta = {}, {}, {}
     for (split, model, start), members in by.items():
         for fusion in FUSIONS:
             name = f"{group_name(split, model, start, fusion)} ({len(members)} seeds)"
             summaries[name] = summarise_runs([getattr(r, fusion) for r in members])
             rows[name] = summaries[name]
+            meta[name] = {"split": split, "model": model, "start": start, "fusion": fusion, "seeds": [r.seed for r in members]}
     table = results_table(rows, dataset)
     gaps = gap_list(by)
     paper = paper_rows(dataset)
@@ -149,15 +162,16 @@ def build(results: str | Path) -> tuple[str, dict[str, Any]]:
         image = {k: v for k, v in summaries.items() if k.startswith("MF-JLE") and SPLIT_NAMES["paper"] in k}
         if image:  # the image-split MF-JLE row with the highest mean micro-F1 (one number to choose by)
             best = max(image, key=lambda k: image[k]["micro_f1"][0])
-    record = _record(runs, by, summaries, gaps, paper, best, paper_mfjle)
+    record = _record(runs, summaries, meta, gaps, paper, best, paper_mfjle)
     return _markdown(table, gaps, by, runs, best, paper_mfjle, summaries), record
 
 
-def _record(runs, by, summaries, gaps, paper, best, paper_mfjle) -> dict[str, Any]:
+def _record(runs, summaries, meta, gaps, paper, best, paper_mfjle) -> dict[str, Any]:
     """The table.json object: every row's mean/std, every run's nine metrics and choice, gaps per seed, run records."""
     return json_safe({
         "dataset": runs[0].paper.get("dataset"),
-        "rows": {name: {k: {"mean": m, "std": s} for k, (m, s) in row.items()} for name, row in summaries.items()},
+        "study_command": runs[0].record.get("study_command"),
+        "rows": {name: {**meta[name], "metrics": {k: {"mean": m, "std": s} for k, (m, s) in row.items()}} for name, row in summaries.items()},
         "paper": paper,
         "runs": {f"{r.split}_{r.model}_{r.start}_seed{r.seed}": {
             "paper_fusion": {k: r.paper[k] for k in METRIC_KEYS}, "val_fusion": {k: r.val[k] for k in METRIC_KEYS},
@@ -165,7 +179,7 @@ def _record(runs, by, summaries, gaps, paper, best, paper_mfjle) -> dict[str, An
             "n_test": r.paper.get("n_samples"), "n_ranking_excluded": r.paper.get("n_ranking_excluded"),
             "selected_epoch": r.paper.get("selected_epoch"), "command": r.record.get("command"), "train_s": r.record.get("epochs_time_s"),
             "versions": r.record.get("versions"), "machine": r.record.get("machine")} for r in runs},
-        "gaps": {name: {"seeds": g["seeds"], "per_seed": {str(s): v for s, v in g["per_seed"].items()},
+        "gaps": {name: {**{k: g[k] for k in ("kind", "split", "model", "start", "fusion")}, "seeds": g["seeds"], "per_seed": {str(s): v for s, v in g["per_seed"].items()},
                         "mean": {k: g["summary"][k][0] for k in METRIC_KEYS}, "std": {k: g["summary"][k][1] for k in METRIC_KEYS}}
                  for name, g in gaps.items()},
         "best_image_split_mfjle": best,
@@ -227,13 +241,3 @@ def write(results: str | Path) -> tuple[Path, Path]:
     return results / "table.md", results / "table.json"
 
 
-def study_frame(results: str | Path, which: str = "rows") -> pd.DataFrame:
-    """A committed study's `table.json` as a DataFrame for a lesson: 'rows' (mean ± std strings) or 'runs' (per run, both readings)."""
-    record = json.loads((Path(results) / "table.json").read_text())
-    if which == "rows":
-        rows = {name: {k: (v[k]["mean"], v[k]["std"]) for k in METRIC_KEYS} for name, v in record["rows"].items()}
-        return results_table(rows, record.get("dataset"))
-    if which == "runs":
-        return pd.DataFrame({name: {**{f"paper {k}": v["paper_fusion"][k] for k in METRIC_KEYS}, **{f"val {k}": v["val_fusion"][k] for k in METRIC_KEYS}}
-                             for name, v in record["runs"].items()}).T
-    raise ValueError(f"which must be 'rows' or 'runs', got {which!r}")

@@ -51,7 +51,12 @@ def cut_crops(images: torch.Tensor, landmarks: torch.Tensor, crop_fraction: floa
         raise ValueError(f"crops assume square aligned faces, got {h}x{w}")
     if landmarks.shape[0] != b:
         raise ValueError(f"{b} images but {landmarks.shape[0]} landmark sets")
-    boxes = crop_boxes(landmarks.to(device=images.device, dtype=images.dtype), w, crop_fraction)
+    # roi_align reads out of bounds (segfaults) on NaN/inf boxes: send such points far outside, where
+    # crops are zeros, without a host sync. Here, so every caller (model, deploy, figures) is guarded.
+    pts = landmarks.to(device=images.device, dtype=images.dtype)
+    far = 10.0 * w
+    pts = torch.nan_to_num(pts, nan=-far, posinf=far, neginf=-far).clamp(-far, far)
+    boxes = crop_boxes(pts, w, crop_fraction)
     crops = roi_align(
         images, boxes, output_size=out_size, spatial_scale=1.0, sampling_ratio=SAMPLING_RATIO, aligned=True
     )

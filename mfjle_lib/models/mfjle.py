@@ -52,12 +52,8 @@ class MFJLE(nn.Module):
         self.fusion_weights = check_fusion_weights(weights).to(self.fusion_weights.device)
 
     def crops(self, images: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
-        """The five local inputs (B,5,C,S_l,S_l), cut on the images' device."""
-        # roi_align reads out of bounds (segfaults) on NaN/inf boxes: send such points far outside,
-        # where crops are zeros, without a host sync.
-        side = float(images.shape[-1])
-        safe = torch.nan_to_num(landmarks.to(images.dtype), nan=-10 * side, posinf=10 * side, neginf=-10 * side).clamp(-10 * side, 10 * side)
-        return cut_crops(images, safe, self.crop_fraction, self.local_size)
+        """The five local inputs (B,5,C,S_l,S_l), cut on the images' device (NaN/inf landmarks give zero crops)."""
+        return cut_crops(images, landmarks, self.crop_fraction, self.local_size)
 
     def forward(self, images: torch.Tensor, landmarks: torch.Tensor) -> ModelOutput:
         """Run all six modules and fuse their probabilities with the fusion weights."""

@@ -139,8 +139,8 @@ class DeployedModel(nn.Module):
             self.register_buffer("fusion_weights", model.fusion_weights.clone(), persistent=False)
 
     def crops(self, images: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
-
-        return cut_crops(images, landmarks.to(images.dtype), self.crop_fraction, self.local_size)
+        """The five local inputs, through the model's own guarded crop function (NaN/inf landmarks give zero crops)."""
+        return cut_crops(images, landmarks, self.crop_fraction, self.local_size)
 
     def forward(self, images: torch.Tensor, landmarks: torch.Tensor | None = None) -> ModelOutput:
         """Same contract as the trained model's forward; no autograd."""

@@ -1,0 +1,160 @@
+"""The committed real-face study (`results/<dataset>/`, made by `python -m mfjle_lib study`) for the lessons.
+
+The lessons read these artefacts instead of pasting numbers: no real image is needed to run them,
+and every number they show is in the repository with the command that produced it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from ..constants import LOWER_IS_BETTER, METRIC_KEYS
+from ..errors import ConfigError
+from ..evaluation.reports import HEADERS, results_table, styled
+from ..paths import work_dir
+
+
+def study_dir(dataset: str = "jaffe") -> Path:
+    """The folder of a committed study (`results/<dataset>`), or a clear error when it is not there."""
+    path = work_dir() / "results" / dataset
+    if not (path / "table.json").is_file():
+        raise ConfigError(f"{path}: no committed study here (table.json); run `python -m mfjle_lib study --dataset {dataset} --root DIR`")
+    return path
+
+
+def load_study(dataset: str = "jaffe", folder: str | Path | None = None) -> dict[str, Any]:
+    """A study's `table.json` (rows: mean/std per group; runs; paired gaps; the paper's rows), from `folder` or `results/<dataset>`."""
+    path = Path(folder) if folder is not None else study_dir(dataset)
+    return json.loads((path / "table.json").read_text())
+
+
+def _match(entry: dict[str, Any], filters: dict[str, Any]) -> bool:
+    """True when `entry` has every filter's value (a tuple/list filter: any of them)."""
+    for key, want in filters.items():
+        if want is None:
+            continue
+        if isinstance(want, (tuple, list, set)):
+            if entry.get(key) not in want:
+                return False
+        elif entry.get(key) != want:
+            return False
+    return True
+
+
+def study_rows(study: dict[str, Any], paper: bool = True, **filters: Any) -> pd.DataFrame:
+    """Rows of the study's table (nine metrics, mean ± std) picked by split/model/start/fusion, the paper's rows beneath."""
+    rows = {name: {k: (v["metrics"][k]["mean"], v["metrics"][k]["std"]) for k in METRIC_KEYS}
+            for name, v in study["rows"].items() if _match(v, filters)}
+    if not rows:
+        raise ConfigError(f"no study row matches {filters}")
+    return results_table(rows, study.get("dataset") if paper else None)
+
+
+def show_rows(study: dict[str, Any], **filters: Any):
+    """`study_rows` styled as the lessons show tables (best of ours in bold, the paper's rows in grey)."""
+    return styled(study_rows(study, **filters), dataset=study.get("dataset"))
+
+
+def gaps(study: dict[str, Any], **filters: Any) -> dict[str, dict[str, Any]]:
+    """The study's paired gaps picked by kind/split/model/start/fusion."""
+    return {name: g for name, g in study["gaps"].items() if _match(g, filters)}
+
+
+def gap_table(study: dict[str, Any], metric: str = "micro_f1", **filters: Any) -> pd.DataFrame:
+    """Per-seed values and mean ± std of one metric for the picked paired gaps (a DataFrame, one row per gap)."""
+    picked = gaps(study, **filters)
+    rows = {}
+    for name, g in picked.items():
+        row = {f"seed {s}": round(g["per_seed"][str(s)][metric], 3) for s in g["seeds"]}
+        row["mean ± std"] = f"{g['mean'][metric]:+.3f} ± {g['std'][metric]:.3f}"
+        rows[name] = row
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = f"paired gap in {HEADERS[metric]}"
+    return frame
+
+
+def plot_gaps(study: dict[str, Any], names: Sequence[str], metrics: Sequence[str] = ("micro_f1", "average_precision", "hamming_loss"),
+              labels: Sequence[str] | None = None) -> plt.Figure:
+    """Per-seed paired gaps (dots) with their mean ± std (bar) for each picked gap, one panel per metric; right = better."""
+    labels = list(labels or names)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 0.65 * len(names) + 1.6), sharey=True, squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        sign = -1.0 if LOWER_IS_BETTER[metric] else 1.0  # drawn so that right of zero is always better
+        for y, name in enumerate(names):
+            g = study["gaps"][name]
+            seeds = np.array([g["per_seed"][str(s)][metric] for s in g["seeds"]]) * sign
+            ax.barh(y, seeds.mean(), xerr=seeds.std(ddof=1) if len(seeds) > 1 else 0, color="#9ecae1", edgecolor="#3182bd", capsize=3)
+            ax.scatter(seeds, np.full(len(seeds), y), color="#08519c", zorder=3, s=18)
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_title(f"{HEADERS[metric]}" + (" (drawn −: right = lower)" if sign < 0 else ""), fontsize=10)
+        ax.set_yticks(range(len(names)), labels)
+        ax.invert_yaxis()
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle("paired gaps per seed (dots) and mean ± std (bar); right of 0 = better", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def rerun_command(study: dict[str, Any]) -> str:
+    """The command that made the study (ROOT = your copy of the dataset)."""
+    return study.get("study_command") or f"python -m mfjle_lib study --dataset {study.get('dataset')} --root ROOT"
+
+
+def against_paper(study: dict[str, Any], row: str) -> pd.DataFrame:
+    """One study row against the paper's MF-JLE row, metric by metric: ours, paper, ours − paper signed so + is better."""
+    paper = next(v for k, v in study["paper"].items() if k.startswith("MF-JLE"))
+    ours = study["rows"][row]["metrics"]
+    out = {}
+    for k in METRIC_KEYS:
+        better = (paper[k] - ours[k]["mean"]) if LOWER_IS_BETTER[k] else (ours[k]["mean"] - paper[k])
+        out[HEADERS[k]] = {"ours": f"{ours[k]['mean']:.3f} ± {ours[k]['std']:.3f}", "paper MF-JLE": f"{paper[k]:.3f}", "better by": f"{better:+.3f}"}
+    return pd.DataFrame(out).T
+
+
+#: README markers around the generated real-face table (`python -m mfjle_lib.course.real_faces readme`).
+README_START, README_END = "<!-- study:{d}:start (generated from results/{d}/table.json; do not edit) -->", "<!-- study:{d}:end -->"
+
+
+def readme_block(study: dict[str, Any]) -> str:
+    """The README's real-face table: every row of the study with its paper rows, and the best row against the paper."""
+    from ..evaluation.reports import markdown_table  # the table format the CLI writes
+
+    d = study.get("dataset")
+    lines = [README_START.format(d=d), "", markdown_table(study_rows(study)), ""]
+    best = study.get("best_image_split_mfjle")
+    if best:
+        gap = study["best_minus_paper_mfjle"]
+        lines += [f"Best image-split MF-JLE row by mean micro-F1 (*{best}*) against the paper's MF-JLE row, + = better than "
+                  "the paper: " + ", ".join(f"{HEADERS[k]} {gap[k]:+.3f}" for k in METRIC_KEYS) + ".", ""]
+    lines += [f"Command: `{rerun_command(study)}` (ROOT = your copy of the dataset); per-run artefacts, paired gaps per seed, "
+              f"versions and times in `results/{d}/`.", "", README_END.format(d=d)]
+    return "\n".join(lines)
+
+
+def sync_readme(readme: str | Path, dataset: str = "jaffe", check: bool = False) -> bool:
+    """Rewrite the block between the README's markers from the committed study; with `check`, only say whether it is current."""
+    path = Path(readme)
+    text = path.read_text()
+    start, end = README_START.format(d=dataset), README_END.format(d=dataset)
+    if start not in text or end not in text:
+        raise ConfigError(f"{path}: no '{start}' ... '{end}' block to fill")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    new = head + readme_block(load_study(dataset)) + tail
+    if check:
+        return new == text
+    path.write_text(new)
+    return True
+
+
+if __name__ == "__main__":  # python -m mfjle_lib.course.real_faces readme [--check]
+    import sys
+
+    current = sync_readme(work_dir() / "README.md", check="--check" in sys.argv)
+    if not current:
+        sys.exit("README.md: the real-face table differs from results/jaffe/table.json; run `python -m mfjle_lib.course.real_faces readme`")

@@ -54,6 +54,7 @@ from mfjle_lib.faces.crops import cut_crops  # noqa: E402
 from mfjle_lib.perf.local_impl import pick_local_impl  # noqa: E402
 from mfjle_lib.training.losses import joint_loss  # noqa: E402
 from mfjle_lib.models.build import build_model  # noqa: E402
+from mfjle_lib.models.fusion import DEFAULT_LAMBDAS  # noqa: E402
 from mfjle_lib.perf.memory_format import plan_memory_format  # noqa: E402
 from mfjle_lib.perf.allocator import keep_freed_memory  # noqa: E402
 from mfjle_lib.perf.fused_locals import set_local_impl  # noqa: E402
@@ -71,7 +72,7 @@ RAFML_IMAGES = 4908
 PAPER_EPOCHS = 218
 PAPER_BATCH = 128
 DEPLOY_CHECK = ROOT / "benchmarks" / "results" / "deploy_check.json"
-LAMBDAS = (0.01,) * 5
+LAMBDAS = DEFAULT_LAMBDAS
 
 
 # ---------------------------------------------------------------------------------------------

@@ -66,9 +66,11 @@ def test_a_last_batch_smaller_than_the_world_is_dropped() -> None:
     assert usable_length(42, 16, 2) == 42  # tail 10: both ranks get 5
     assert usable_length(33, 16, 2) == 32  # tail 1: one rank would have nothing
     assert usable_length(35, 16, 4) == 32
-    assert usable_length(36, 16, 4) == 36
+    assert usable_length(36, 16, 4) == 32  # tail 4: one image a rank, too few for BatchNorm
+    assert usable_length(40, 16, 4) == 40  # tail 8: two a rank
+    assert usable_length(97, 32, 1) == 96 and usable_length(98, 32, 1) == 98  # one process: a one-image batch is dropped
     assert usable_length(32, 16, 4) == 32
-    assert DistContext().usable(33, 16) == 33 and DistContext(0, 2).usable(33, 16) == 32
+    assert DistContext().usable(33, 16) == 32 and DistContext().usable(34, 16) == 34 and DistContext(0, 2).usable(33, 16) == 32
 
 
 def test_loss_weights_make_ddps_average_the_global_mean() -> None:

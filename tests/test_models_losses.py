@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from mfjle_lib.errors import ConfigError
-from mfjle_lib.training.losses import check_lambdas, joint_loss, softmax_ce_loss
+from mfjle_lib.models.fusion import expand_lambdas as check_lambdas
+from mfjle_lib.training.losses import joint_loss, softmax_ce_loss
 from mfjle_lib.models.fusion import ModelOutput, fuse, module_probs
 from mfjle_lib.models.build import build_model
 

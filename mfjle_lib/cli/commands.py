@@ -55,7 +55,7 @@ def _check_device(name: str | None) -> None:
 
 
 def _train_overrides(args: argparse.Namespace) -> dict:
-    lambdas = (args.lam,) * 5 if getattr(args, "lam", None) is not None else args.lambdas
+    lambdas = args.lam if getattr(args, "lam", None) is not None else args.lambdas  # one λ is expanded by the config's rule
     return {
         "dataset": args.dataset, "root": args.root, "skip_bad": args.skip_bad or None, "num_images": args.num_images,
         "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "global_size": args.global_size,

@@ -16,7 +16,7 @@ import pandas as pd
 from ..constants import METRIC_KEYS, NUM_LANDMARKS
 from ..evaluation.outputs import fused_metrics, load_outputs, with_probabilities
 from ..evaluation.reports import styled, summarise_runs
-from ..models.fusion import MODULE_NAMES, MODULE_TITLES
+from ..models.fusion import DEFAULT_LAMBDA, MODULE_NAMES, MODULE_TITLES, paper_fusion_weights
 from ..training.checkpoints import CHECKPOINT_FORMAT, RESUME_FORMAT, load_checkpoint
 from ..training.inference import collect_outputs, load_trained_model
 from .lesson import train_cached
@@ -24,10 +24,10 @@ from .lesson import train_cached
 
 def lambda_weights(lam: float) -> tuple[float, ...]:
     """Fusion weights (1, λ, λ, λ, λ, λ): the paper's Eq. 1 weights reused for fusion (Section III.C)."""
-    return (1.0,) + (float(lam),) * NUM_LANDMARKS
+    return paper_fusion_weights(lam)
 
 
-def single_local_weights(j: int, lam: float, base: float = 0.01) -> tuple[float, ...]:
+def single_local_weights(j: int, lam: float, base: float = DEFAULT_LAMBDA) -> tuple[float, ...]:
     """Fig. 7 weights: local module j (0-based) at λ, the other four at `base`."""
     w = [1.0] + [float(base)] * NUM_LANDMARKS
     w[1 + j] = float(lam)
@@ -123,7 +123,7 @@ def pick_examples(truth: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, n: 
     return np.asarray((picked + rest)[:n], dtype=int)
 
 
-def fusion_panel(val_outputs: Mapping[str, np.ndarray], test_outputs: Mapping[str, np.ndarray], weights: Sequence[float] = (1.0,) + (0.01,) * NUM_LANDMARKS, threshold: float = 0.5):
+def fusion_panel(val_outputs: Mapping[str, np.ndarray], test_outputs: Mapping[str, np.ndarray], weights: Sequence[float] = paper_fusion_weights(), threshold: float = 0.5):
     """ipywidgets sliders for w0..w5 and the threshold; the nine metrics on val and test update live."""
     import ipywidgets as widgets  # lazy: optional extra `notebooks` (only this panel needs it)
 

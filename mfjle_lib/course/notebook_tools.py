@@ -1,4 +1,5 @@
-"""Notebook tools: `execute` re-runs lessons in place (`make notebooks`); `sync` writes the Colab setup;
+"""Notebook tools: `execute` re-runs lessons in place (`make notebooks`); `execute-tagged` only their cells
+tagged `artefacts` (which read committed results, e.g. the real-face study); `sync` writes the Colab setup;
 `fast-times` records each lesson's FAST time from an nbval JUnit report (`make nbtimes`).
 
 `sync` rewrites, in every lesson (or those named), the cells and metadata that must be identical
@@ -184,6 +185,37 @@ def execute_notebook(path: Path, timeout: int = 900) -> float:
     return time.time() - t0
 
 
+#: Tag of cells that only read committed artefacts (e.g. `results/jaffe`): their outputs are the same in every
+#: mode, so `execute-tagged` can refresh them alone when the artefacts change, without retraining the lesson.
+ARTEFACT_TAG = "artefacts"
+
+
+def execute_tagged(path: Path, tag: str = ARTEFACT_TAG, timeout: int = 900) -> int:
+    """Run only the cells tagged `tag`, in order, in a fresh kernel; write their outputs back; returns how many ran.
+
+    Every other cell keeps the outputs of the lesson's last full run. Tagged cells must import what
+    they use and read nothing a lesson's earlier cells compute.
+    """
+    import copy
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    picked = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and tag in c.get("metadata", {}).get("tags", [])]
+    if not picked:
+        return 0
+    sub = copy.deepcopy(nb)
+    sub.cells = [copy.deepcopy(nb.cells[i]) for i in picked]
+    NotebookClient(sub, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    for i, cell in zip(picked, sub.cells):
+        nb.cells[i].outputs = cell.outputs
+        nb.cells[i].execution_count = None  # run apart from the lesson's numbering
+    drop_unused_widget_state(nb)
+    nbformat.write(nb, path)
+    return len(picked)
+
+
 def junit_notebook_seconds(report: Path) -> dict[str, float]:
     """Seconds per lesson in a pytest JUnit report of nbval (one test case per cell, named by its notebook file)."""
     seconds: dict[str, float] = {}
@@ -204,9 +236,9 @@ def drop_unused_widget_state(nb) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: `python -m mfjle_lib.course.notebook_tools {execute NB... | sync [NB...] | check [NB...] | fast-times XML}`."""
+    """CLI: `python -m mfjle_lib.course.notebook_tools {execute NB... | execute-tagged NB... | sync [NB...] | check [NB...] | fast-times XML}`."""
     parser = argparse.ArgumentParser(prog="python -m mfjle_lib.course.notebook_tools")
-    parser.add_argument("action", choices=["execute", "sync", "check", "fast-times"])
+    parser.add_argument("action", choices=["execute", "execute-tagged", "sync", "check", "fast-times"])
     parser.add_argument("notebooks", nargs="*", type=Path, help="default for sync/check: every notebooks/*.ipynb; fast-times: the JUnit XML")
     parser.add_argument("--timeout", type=int, default=900)
     parser.add_argument("--record", choices=["fast", "full_cpu", "colab_gpu"], default=None,
@@ -226,6 +258,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.notebooks:
         parser.error("execute needs at least one notebook")
+    if args.action == "execute-tagged":  # only the cells that read committed artefacts
+        for nb in args.notebooks:
+            print(f"{nb}: {execute_tagged(nb, timeout=args.timeout)} cell(s) tagged '{ARTEFACT_TAG}' re-run", flush=True)
+        return 0
     for nb in args.notebooks:
         started = time.time()
         seconds = execute_notebook(nb, args.timeout)

@@ -20,6 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from .metrics import multilabel_report
+from ..models.fusion import paper_fusion_weights
 from .outputs import fuse_saved
 
 OBJECTIVE = "validation micro-F1"
@@ -84,7 +85,7 @@ def choose_fusion(val_module_probs: np.ndarray, val_labels: np.ndarray, paper_we
         candidates = [(1.0,)]
     else:
         own = sorted({*lambdas, *paper[1:]}) if len(set(paper[1:])) == 1 else list(lambdas)
-        candidates = [(1.0,) + (float(lam),) * (m - 1) for lam in own]
+        candidates = [paper_fusion_weights(lam) for lam in own]
         if paper not in candidates:
             candidates.append(paper)
     target = _share(paper)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 
 from ..constants import LOWER_IS_BETTER, METRIC_KEYS
@@ -46,6 +45,7 @@ class RunResult:
     paper: dict[str, Any]  # metrics.json: its own fusion, threshold 0.5
     val: dict[str, Any]  # fusion weights and threshold chosen on validation, applied to test
     record: dict[str, Any]  # run.json
+    name: str  # the run's folder
 
 
 def read_runs(results: str | Path) -> list[RunResult]:
@@ -59,8 +59,10 @@ def read_runs(results: str | Path) -> list[RunResult]:
             continue
         metrics = json.loads((folder / "metrics.json").read_text())
         _, chosen = report_val_fusion(load_outputs(folder / "val_outputs.npz"), load_outputs(folder / "test_outputs.npz"), metrics["fusion_weights"])
-        out.append(RunResult(found["split"], found["model"], found["start"], int(found["seed"]), metrics, chosen,
-                             json.loads((folder / "run.json").read_text())))
+        record = json.loads((folder / "run.json").read_text())
+        # A 'started' run of a later split used the head mode chosen on the first split's validation: name it by what it did.
+        start = "started_fresh_head" if found["start"] == "started" and record["settings"].get("init_head") == "fresh" else found["start"]
+        out.append(RunResult(found["split"], found["model"], start, int(found["seed"]), metrics, chosen, record, folder.name))
     return out
 
 
@@ -173,7 +175,7 @@ def _record(runs, summaries, meta, gaps, paper, best, paper_mfjle) -> dict[str, 
         "study_command": runs[0].record.get("study_command"),
         "rows": {name: {**meta[name], "metrics": {k: {"mean": m, "std": s} for k, (m, s) in row.items()}} for name, row in summaries.items()},
         "paper": paper,
-        "runs": {f"{r.split}_{r.model}_{r.start}_seed{r.seed}": {
+        "runs": {r.name: {
             "paper_fusion": {k: r.paper[k] for k in METRIC_KEYS}, "val_fusion": {k: r.val[k] for k in METRIC_KEYS},
             "val_choice": {"fusion_weights": r.val["fusion_weights"], "threshold": r.val["threshold"]},
             "n_test": r.paper.get("n_samples"), "n_ranking_excluded": r.paper.get("n_ranking_excluded"),
@@ -223,10 +225,10 @@ def _markdown(table: pd.DataFrame, gaps, by, runs: Sequence[RunResult], best, pa
     lines += ["", "## Runs", "", "| run | test faces | selected epoch | val choice (w_local, t) | training s |", "|:---|---:|---:|---:|---:|"]
     for r in runs:
         w = r.val["fusion_weights"]
-        lines.append(f"| {r.split}_{r.model}_{r.start}_seed{r.seed} | {r.paper.get('n_samples')} | {r.paper.get('selected_epoch')} | "
+        lines.append(f"| {r.name} | {r.paper.get('n_samples')} | {r.paper.get('selected_epoch')} | "
                      f"{(f'{w[1]:g}, ' if len(w) > 1 else '')}{r.val['threshold']:.2f} | {r.record.get('epochs_time_s')} |")
     v, m = first["versions"], first["machine"]
-    lines += ["", f"Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + f". Machine: {m.get('cpu')}, {m.get('cpu_count')} cores.",
+    lines += ["", "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + f". Machine: {m.get('cpu')}, {m.get('cpu_count')} cores.",
               "Training s: the run's epochs (training + validation) summed from its `history.csv`; each run's wall time, "
               "its own `train` command and the package versions are in its `run.json` (ROOT = the dataset folder, WORK = the study's work folder).", ""]
     return "\n".join(lines)

@@ -9,7 +9,30 @@ import torch
 from ..constants import LANDMARKS, NUM_LANDMARKS
 from ..errors import ConfigError
 
+#: λ of every local module, in the joint loss (Eq. 1) and, by the paper's rule, in the fusion (Section IV.B).
 DEFAULT_LAMBDA = 0.01
+
+
+def expand_lambdas(lambdas: float | Sequence[float]) -> tuple[float, ...]:
+    """One λ per local module: a single number is repeated five times; five non-negative values are kept."""
+    if isinstance(lambdas, (int, float)):
+        values = (float(lambdas),) * NUM_LANDMARKS
+    else:
+        values = tuple(float(x) for x in lambdas)
+    if len(values) != NUM_LANDMARKS:
+        raise ConfigError(f"--lambdas needs {NUM_LANDMARKS} values (one per local module), got {len(values)}")
+    if any(not (v >= 0) for v in values):
+        raise ConfigError(f"lambdas must be non-negative numbers, got {values}")
+    return values
+
+
+#: The paper's five λ (Section IV.B).
+DEFAULT_LAMBDAS: tuple[float, ...] = (DEFAULT_LAMBDA,) * NUM_LANDMARKS
+
+
+def paper_fusion_weights(lambdas: float | Sequence[float] = DEFAULT_LAMBDA) -> tuple[float, ...]:
+    """Fusion weights (1, λ1…λ5): the joint loss's weights reused for fusion, as the paper does (Section III.C)."""
+    return (1.0, *expand_lambdas(lambdas))
 
 
 @dataclass

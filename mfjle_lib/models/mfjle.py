@@ -9,7 +9,7 @@ from torch import nn
 from ..constants import DEFAULT_CROP_FRACTION, DEFAULT_GLOBAL_SIZE, DEFAULT_LOCAL_SIZE, NUM_LABELS, NUM_LANDMARKS
 from ..faces.crops import cut_crops
 from .backbone import make_resnet18, resize_global
-from .fusion import DEFAULT_LAMBDA, ModelOutput, check_fusion_weights, fuse, module_probs
+from .fusion import ModelOutput, check_fusion_weights, fuse, module_probs, paper_fusion_weights
 
 
 class LoopLocalNets(nn.Module):
@@ -44,7 +44,7 @@ class MFJLE(nn.Module):
         self.global_net = make_resnet18(num_labels)
         self.local_nets = LoopLocalNets(num_labels)
         self.local_impl = "loop"  # `perf.set_local_impl` may swap in the fused form (same weights)
-        weights = fusion_weights if fusion_weights is not None else (1.0,) + (DEFAULT_LAMBDA,) * NUM_LANDMARKS
+        weights = fusion_weights if fusion_weights is not None else paper_fusion_weights()
         self.register_buffer("fusion_weights", check_fusion_weights(weights), persistent=False)
 
     def set_fusion_weights(self, weights: Sequence[float]) -> None:

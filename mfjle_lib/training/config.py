@@ -4,11 +4,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from ..constants import DEFAULT_CROP_FRACTION, DEFAULT_GLOBAL_SIZE, DEFAULT_LOCAL_SIZE, DEFAULT_SOURCE_SIZE, NUM_LANDMARKS
+from ..constants import DEFAULT_CROP_FRACTION, DEFAULT_GLOBAL_SIZE, DEFAULT_LOCAL_SIZE, DEFAULT_SOURCE_SIZE
 from ..errors import ConfigError
 from ..models.build import MODEL_NAMES
-from ..models.fusion import check_fusion_weights
-from .losses import check_lambdas
+from ..models.fusion import DEFAULT_LAMBDAS, check_fusion_weights, expand_lambdas, paper_fusion_weights
 from .precision import PRECISIONS
 
 #: What `--init-from` does with the source's classifier heads (`fc`): copy them, or start them afresh.
@@ -39,7 +38,7 @@ class TrainConfig:
     local_size: int = DEFAULT_LOCAL_SIZE
     crop_fraction: float = DEFAULT_CROP_FRACTION
     # Eq. 1 weights and the (separate) fusion weights; None -> (1, λ1..λ5).
-    lambdas: tuple[float, ...] = (0.01,) * NUM_LANDMARKS
+    lambdas: tuple[float, ...] = DEFAULT_LAMBDAS
     fusion_weights: tuple[float, ...] | None = None
     loss: str = "bce"
     split_scheme: str = "paper"
@@ -68,7 +67,7 @@ class TrainConfig:
 
     def effective_fusion_weights(self) -> tuple[float, ...]:
         """Fusion weights w0..w5: the explicit ones, else (1, λ1..λ5) as in the paper (Section III.C)."""
-        return tuple(self.fusion_weights) if self.fusion_weights is not None else (1.0, *self.lambdas)
+        return tuple(self.fusion_weights) if self.fusion_weights is not None else paper_fusion_weights(self.lambdas)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-type dict (lists, not tuples), safe for JSON and `weights_only` checkpoints."""
@@ -151,5 +150,5 @@ def validate_config(cfg: TrainConfig) -> None:
         raise ConfigError(f"--init-head must be one of {INIT_HEADS}, got {cfg.init_head!r}")
     if not 0 < cfg.crop_fraction <= 1:
         raise ConfigError("--crop-fraction must be in (0, 1]")
-    cfg.lambdas = check_lambdas(cfg.lambdas)
+    cfg.lambdas = expand_lambdas(cfg.lambdas)
     check_fusion_weights(cfg.effective_fusion_weights())

@@ -12,7 +12,6 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from ..constants import NUM_LANDMARKS
 from ..errors import ConfigError
 from ..models.fusion import ModelOutput
 
@@ -43,17 +42,6 @@ def module_loss(logits: torch.Tensor, targets: torch.Tensor, loss: str = "bce") 
     raise ConfigError(f"unknown loss {loss!r}; choose one of {LOSS_NAMES}")
 
 
-def check_lambdas(lambdas: float | Sequence[float]) -> tuple[float, ...]:
-    """One λ per local module: a single number is repeated five times."""
-    if isinstance(lambdas, (int, float)):
-        values = (float(lambdas),) * NUM_LANDMARKS
-    else:
-        values = tuple(float(x) for x in lambdas)
-    if len(values) != NUM_LANDMARKS:
-        raise ConfigError(f"--lambdas needs {NUM_LANDMARKS} values (one per local module), got {len(values)}")
-    if any(not (v >= 0) for v in values):
-        raise ConfigError(f"lambdas must be non-negative numbers, got {values}")
-    return values
 
 
 def joint_loss(

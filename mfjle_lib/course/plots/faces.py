@@ -9,6 +9,7 @@ import seaborn as sns
 from matplotlib.patches import FancyBboxPatch, Rectangle
 
 from ...constants import EMOTION_TITLES, LANDMARKS, TEMPLATE
+from ...models.fusion import DEFAULT_LAMBDAS
 from ...faces.crops import crops_for_display
 from .common import LANDMARK_COLOURS, draw_landmarks, label_names
 
@@ -149,7 +150,7 @@ def plot_crop_sizes(image: np.ndarray, landmarks: np.ndarray, fractions: Sequenc
 # ----------------------------------------------------------------------------- lessons 04, 05
 
 
-def plot_architecture(image: np.ndarray, landmarks: np.ndarray, crop_fraction: float, local_size: int, global_size: int, lambdas: Sequence[float] = (0.01,) * 5) -> plt.Figure:
+def plot_architecture(image: np.ndarray, landmarks: np.ndarray, crop_fraction: float, local_size: int, global_size: int, lambdas: Sequence[float] = DEFAULT_LAMBDAS) -> plt.Figure:
     """Fig. 1 of the paper drawn from one face: global ResNet-18, five crops into five local ResNet-18s, weighted fusion."""
 
     crops = crops_for_display(image, landmarks, crop_fraction, local_size)

@@ -1,0 +1,64 @@
+"""The committed real-face study (results/jaffe) is what the README and the lessons show (issue 18)."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mfjle_lib.constants import METRIC_KEYS
+from mfjle_lib.course import real_faces
+from mfjle_lib.evaluation import study_table
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "results" / "jaffe"
+
+
+def test_committed_table_is_rebuilt_byte_for_byte_from_the_committed_runs() -> None:
+    text, record = study_table.build(RESULTS)
+    assert text == (RESULTS / "table.md").read_text()
+    assert json.dumps(record, indent=2) + "\n" == (RESULTS / "table.json").read_text()
+
+
+def test_committed_study_holds_the_whole_grid() -> None:
+    runs = json.loads((RESULTS / "table.json").read_text())["runs"]
+    image = [n for n in runs if n.startswith("paper_")]
+    subject = [n for n in runs if n.startswith("subject_")]
+    assert len(image) == 2 * 3 * 3 and len(subject) == 2 * 3, sorted(runs)
+    for name, run in runs.items():
+        assert run["n_test"] in (42, 43) or name.startswith("subject_"), name
+        assert set(run["paper_fusion"]) == set(METRIC_KEYS) and set(run["val_fusion"]) == set(METRIC_KEYS)
+    assert not list(RESULTS.rglob("*.pt")) and not list(RESULTS.rglob("*.tif*")), "no checkpoint or image is committed"
+
+
+def test_readme_real_face_table_is_generated_from_the_artefacts(tmp_path: Path) -> None:
+    assert real_faces.sync_readme(REPO / "README.md", "jaffe", check=True), "run `python -m mfjle_lib.course.real_faces readme`"
+    # A number changed by hand in the README is caught.
+    copy = tmp_path / "README.md"
+    shutil.copyfile(REPO / "README.md", copy)
+    block = real_faces.readme_block(real_faces.load_study("jaffe"))
+    row = next(line for line in block.splitlines() if line.startswith("| MF-JLE"))
+    cells = row.split(" | ")
+    cells[1] = "0.001 ± 0.000"
+    copy.write_text(copy.read_text().replace(row, " | ".join(cells)))
+    assert not real_faces.sync_readme(copy, "jaffe", check=True)
+
+
+@pytest.mark.parametrize("lesson", ["01_datasets", "03_single_resnet_baseline", "04_mfjle_ensemble"])
+def test_lessons_read_the_committed_study(lesson: str) -> None:
+    nb = json.loads((REPO / "notebooks" / f"{lesson}.ipynb").read_text())
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert "real_faces.load_study(\"jaffe\")" in code
+    text = "\n".join("".join(c["source"]) for c in nb["cells"])
+    assert "outside this repository" not in text, "a real-data number that is not in results/"
+
+
+def test_study_helpers_pick_rows_and_gaps() -> None:
+    study = real_faces.load_study("jaffe")
+    rows = real_faces.study_rows(study, split="paper", model="resnet18", start="scratch")
+    assert len(rows) == 2 + 2  # paper rule and val choice, then the paper's two rows
+    gaps = real_faces.gaps(study, kind="mfjle_vs_resnet18", split="paper")
+    assert len(gaps) == 3 * 2
+    table = real_faces.gap_table(study, "micro_f1", kind="subject_vs_image")
+    assert list(table.columns) == ["seed 0", "seed 1", "seed 2", "mean ± std"]

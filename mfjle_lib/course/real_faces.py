@@ -129,7 +129,7 @@ def readme_block(study: dict[str, Any]) -> str:
     best = study.get("best_image_split_mfjle")
     if best:
         gap = study["best_minus_paper_mfjle"]
-        lines += [f"Best image-split MF-JLE row by mean micro-F1 (*{best}*) against the paper's MF-JLE row, + = better than "
+        lines += [f"The image-split MF-JLE row chosen on validation (highest mean validation micro-F1: *{best}*) against the paper's MF-JLE row, + = better than "
                   "the paper: " + ", ".join(f"{HEADERS[k]} {gap[k]:+.3f}" for k in METRIC_KEYS) + ".", ""]
     lines += [f"Command: `{rerun_command(study)}` (ROOT = your copy of the dataset); per-run artefacts, paired gaps per seed, "
               f"versions and times in `results/{d}/`.", "", README_END.format(d=d)]

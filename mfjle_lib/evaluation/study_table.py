@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from ..constants import LOWER_IS_BETTER, METRIC_KEYS
@@ -154,7 +155,9 @@ def build(results: str | Path) -> tuple[str, dict[str, Any]]:
             name = f"{group_name(split, model, start, fusion)} ({len(members)} seeds)"
             summaries[name] = summarise_runs([getattr(r, fusion) for r in members])
             rows[name] = summaries[name]
-            meta[name] = {"split": split, "model": model, "start": start, "fusion": fusion, "seeds": [r.seed for r in members]}
+            # Validation micro-F1 of this reading (the paper's fusion at 0.5, or the choice): what "best" is picked by.
+            val = float(np.mean([r.val["fusion_choice"]["paper_value" if fusion == "paper" else "value"] for r in members]))
+            meta[name] = {"split": split, "model": model, "start": start, "fusion": fusion, "seeds": [r.seed for r in members], "val_micro_f1": val}
     table = results_table(rows, dataset)
     gaps = gap_list(by)
     paper = paper_rows(dataset)
@@ -162,8 +165,8 @@ def build(results: str | Path) -> tuple[str, dict[str, Any]]:
     best = None
     if paper_mfjle is not None:
         image = {k: v for k, v in summaries.items() if k.startswith("MF-JLE") and SPLIT_NAMES["paper"] in k}
-        if image:  # the image-split MF-JLE row with the highest mean micro-F1 (one number to choose by)
-            best = max(image, key=lambda k: image[k]["micro_f1"][0])
+        if image:  # chosen on validation, never on test: the highest mean validation micro-F1 (ties: the earlier row)
+            best = max(image, key=lambda k: meta[k]["val_micro_f1"])
     record = _record(runs, summaries, meta, gaps, paper, best, paper_mfjle)
     return _markdown(table, gaps, by, runs, best, paper_mfjle, summaries), record
 
@@ -218,7 +221,7 @@ def _markdown(table: pd.DataFrame, gaps, by, runs: Sequence[RunResult], best, pa
         lines.append(f"- {name}: {vals}")
     if best:
         gap = to_paper(summaries[best], paper_mfjle)
-        lines += ["", f"## Against the paper's MF-JLE row (Table 2), best image-split MF-JLE row by mean micro-F1: {best}", "",
+        lines += ["", f"## Against the paper's MF-JLE row (Table 2), the image-split MF-JLE row with the highest mean *validation* micro-F1: {best}", "",
                   "Ours − paper, signed so that + is better than the paper: "
                   + ", ".join(f"{HEADERS[k]} {gap[k]:+.3f}" for k in METRIC_KEYS) + ".",
                   f"At or above the paper on {sum(v >= 0 for v in gap.values())} of 9 metrics (means)."]

@@ -101,3 +101,22 @@ def test_colab_without_gpu_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     lines = lesson.colab_lines("cpu")
     assert lines[0].startswith("no GPU") and str(tmp_path) in lines[1] and "kept across" in lines[1]
     assert not lesson.colab_lines("cuda")[0].startswith("no GPU")
+
+
+@pytest.mark.slow  # starts a Jupyter kernel
+def test_execute_tagged_runs_only_the_tagged_cells_and_keeps_the_rest(tmp_path) -> None:
+    import nbformat
+
+    from mfjle_lib.course.notebook_tools import execute_tagged
+
+    nb = nbformat.v4.new_notebook()
+    kept = nbformat.v4.new_code_cell("x = 1/0  # never run by execute_tagged", execution_count=7)
+    kept.outputs = [nbformat.v4.new_output("stream", name="stdout", text="from the full run\n")]
+    tagged = nbformat.v4.new_code_cell("print('fresh')", metadata={"tags": ["artefacts"]})
+    nb.cells = [kept, tagged]
+    path = tmp_path / "lesson.ipynb"
+    nbformat.write(nb, path)
+    assert execute_tagged(path) == 1
+    out = nbformat.read(path, as_version=4)
+    assert out.cells[0].outputs[0]["text"] == "from the full run\n" and out.cells[0].execution_count == 7
+    assert out.cells[1].outputs[0]["text"] == "fresh\n" and out.cells[1].execution_count == 8

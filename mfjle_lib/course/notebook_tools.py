@@ -208,9 +208,12 @@ def execute_tagged(path: Path, tag: str = ARTEFACT_TAG, timeout: int = 900) -> i
     sub = copy.deepcopy(nb)
     sub.cells = [copy.deepcopy(nb.cells[i]) for i in picked]
     NotebookClient(sub, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
-    for i, cell in zip(picked, sub.cells):
+    # Numbered after the lesson's last count: they ran later, in their own kernel (and nbval refuses an
+    # unnumbered cell with outputs).
+    last = max((c.get("execution_count") or 0 for i, c in enumerate(nb.cells) if c.cell_type == "code" and i not in picked), default=0)
+    for k, (i, cell) in enumerate(zip(picked, sub.cells), start=1):
         nb.cells[i].outputs = cell.outputs
-        nb.cells[i].execution_count = None  # run apart from the lesson's numbering
+        nb.cells[i].execution_count = last + k
     drop_unused_widget_state(nb)
     nbformat.write(nb, path)
     return len(picked)

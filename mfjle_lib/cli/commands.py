@@ -230,9 +230,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 def cmd_study(args: argparse.Namespace) -> int:
     """A real-dataset study: train what is missing, export each run, write the table (see training/study.py)."""
-    from ..evaluation import study_table  # lazy: torch
-    from ..training import study
-
+    evaluation, training = _torch_parts()
+    study, study_table = training.study, evaluation.study_table
     out = Path(args.out) if args.out else Path("results") / args.dataset
     if not args.table_only:
         d = study.STUDY_DEFAULTS

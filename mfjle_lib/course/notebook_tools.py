@@ -14,6 +14,7 @@ the metadata that asks Colab for a GPU runtime; cells without an id (nbformat 4.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import re
 import sys
@@ -196,9 +197,7 @@ def execute_tagged(path: Path, tag: str = ARTEFACT_TAG, timeout: int = 900) -> i
     Every other cell keeps the outputs of the lesson's last full run. Tagged cells must import what
     they use and read nothing a lesson's earlier cells compute.
     """
-    import copy
-
-    import nbformat
+    import nbformat  # lazy: optional extra `dev`, as in execute_notebook
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)

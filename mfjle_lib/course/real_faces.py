@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..constants import LOWER_IS_BETTER, METRIC_KEYS
 from ..errors import ConfigError
-from ..evaluation.reports import HEADERS, results_table, styled
+from ..evaluation.reports import HEADERS, markdown_table, results_table, styled
 from ..paths import work_dir
 
 
@@ -122,8 +122,6 @@ README_START, README_END = "<!-- study:{d}:start (generated from results/{d}/tab
 
 def readme_block(study: dict[str, Any]) -> str:
     """The README's real-face table: every row of the study with its paper rows, and the best row against the paper."""
-    from ..evaluation.reports import markdown_table  # the table format the CLI writes
-
     d = study.get("dataset")
     lines = [README_START.format(d=d), "", markdown_table(study_rows(study)), ""]
     best = study.get("best_image_split_mfjle")

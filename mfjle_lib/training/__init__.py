@@ -1,6 +1,7 @@
 """Training: config and presets, batches, losses, augmentation, the loop, checkpoints and resume, inference and predict."""
 from __future__ import annotations
 
+from . import study
 from .augment import AugmentConfig, augment_batch
 from .batches import Batch, DataBundle, get_batch, imagenet_normalise, load_data, model_input, on_device, to_unit_float
 from .checkpoints import CHECKPOINT_FORMAT, RESUME_FORMAT, load_checkpoint, save_checkpoint
@@ -26,6 +27,6 @@ __all__ = [
     "evaluate_val_fusion", "get_batch", "imagenet_normalise", "joint_loss", "launch", "load_checkpoint", "load_data", "load_trained_model",
     "make_adam", "make_config", "model_from_config", "model_input", "model_logits", "module_loss", "on_device", "plan_init",
     "predict_files", "predict_images", "prepare_photos", "reproduce", "resolve_settings", "run_differences", "run_val_fusion",
-    "same_run", "save_checkpoint", "softmax_ce_loss", "to_unit_float", "train", "train_one_epoch", "train_step", "validate",
+    "same_run", "save_checkpoint", "softmax_ce_loss", "study", "to_unit_float", "train", "train_one_epoch", "train_step", "validate",
     "validate_config",
 ]

@@ -105,8 +105,10 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, data: Dat
         val = validate(parts.model, data, cfg, device, epoch, ckpt_path)
         selected = selection.offer(epoch, val.score, val.loss)
         if selected:
-            pending = ({k: v.detach().clone() for k, v in canonical_state(parts.model).items()},
-                       {"epoch": epoch, "val_score": val.score, "val_loss": val.loss, "geometry": cfg.geometry()})
+            weights = canonical_state(parts.model)
+            if save_every_s > 0:  # kept until the next write, while training moves the live weights on
+                weights = {k: v.detach().clone() for k, v in weights.items()}
+            pending = (weights, {"epoch": epoch, "val_score": val.score, "val_loss": val.loss, "geometry": cfg.geometry()})
         history.append(history_row(epoch, lr, time.time() - t0, stats, val, selected))
         write_history(out_dir / "history.csv", history)
         if save_every_s <= 0 or epoch == cfg.epochs or time.monotonic() - last_save >= save_every_s:

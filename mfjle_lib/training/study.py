@@ -24,10 +24,15 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import pandas as pd
+import sklearn
+import torch
+import torchvision
 
+from .. import __version__
 from ..errors import ConfigError
-from ..evaluation.metrics import multilabel_report
-from ..evaluation.outputs import fuse_saved, load_outputs
+from ..evaluation.fusion_choice import micro_f1_at
+from ..evaluation.outputs import load_outputs
 from ..files import atomic_write_text, json_safe
 from .config import TrainConfig, make_config
 from .run import train
@@ -117,12 +122,6 @@ def settings(cfg: TrainConfig) -> dict[str, Any]:
 
 def _versions() -> dict[str, str]:
     """Package versions a result depends on."""
-    import sklearn
-    import torch
-    import torchvision
-
-    from .. import __version__
-
     return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
             "numpy": np.__version__, "scikit-learn": sklearn.__version__, "mfjle_lib": __version__}
 
@@ -173,8 +172,7 @@ def export(plan: StudyPlan, cfg: TrainConfig, name: str, wall_s: float, files: S
             shutil.copyfile(src / f, dst / f)
         else:
             atomic_write_text(dst / f, _scrub((src / f).read_text(), plan))
-    history = (src / "history.csv").read_text().splitlines()
-    trained_s = sum(float(row.split(",")[2]) for row in history[1:]) if len(history) > 1 else 0.0
+    trained_s = float(pd.read_csv(src / "history.csv")["time_s"].sum())
     record = {"name": name, "command": train_command(cfg, name), "study_command": plan.command, "settings": settings(cfg),
               "versions": _versions(), "machine": _machine(), "wall_s": round(wall_s, 1), "epochs_time_s": round(trained_s, 1)}
     atomic_write_text(dst / "run.json", json.dumps(json_safe(record), indent=2) + "\n")  # last: its presence marks the run done
@@ -194,7 +192,7 @@ def _train_and_export(plan: StudyPlan, cfg: TrainConfig, name: str, files: Seque
 def val_micro_f1(run_dir: Path) -> float:
     """Validation micro-F1 of a finished run at its own fusion and threshold 0.5 (validation outputs only)."""
     val = load_outputs(run_dir / "val_outputs.npz")
-    return float(multilabel_report(val["labels"], fuse_saved(val["module_probs"], val["fusion_weights"]), 0.5)["micro_f1"])
+    return float(micro_f1_at(val["labels"], val["fused_probs"], [0.5])[0])
 
 
 def chosen_head(plan: StudyPlan, split: str) -> tuple[str, dict[str, float]]:

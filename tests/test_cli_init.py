@@ -6,6 +6,7 @@ parts (matching by name and shape, the validation-only fusion chooser) are also 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 import shutil
 from pathlib import Path
 
@@ -41,14 +42,15 @@ def _report(stdout: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, data_dir: Path) -> dict[str, Path]:
+def runs(tmp_path_factory, data_dir: Path) -> Iterator[dict[str, Path]]:
     """One finished tiny run of each model (the starts of the `--init-from` tests)."""
     root = tmp_path_factory.mktemp("runs")
     out = {}
     for model in ("resnet18", "mfjle"):
         _train(data_dir, root / model, model)
         out[model] = root / model
-    return out
+    yield out
+    shutil.rmtree(root, ignore_errors=True)  # about 2 GB of checkpoints; the disk is shared
 
 
 def test_fresh_head_skips_every_classifier_head() -> None:

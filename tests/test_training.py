@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -36,7 +37,8 @@ def bundle(data_dir):
 @pytest.fixture(scope="module")
 def trained(bundle, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    return train(tiny(model="mfjle", epochs=4), out, data=bundle, show_progress=False)
+    yield train(tiny(model="mfjle", epochs=4), out, data=bundle, show_progress=False)
+    shutil.rmtree(out, ignore_errors=True)  # about 1 GB of checkpoints; the disk is shared
 
 
 def test_training_writes_every_output(trained) -> None:

@@ -7,6 +7,8 @@ determinism switch, one host sync per epoch, and one rule for "the same run".
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -135,10 +137,11 @@ def _state(path: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def fused_full(bundle, tmp_path_factory) -> Path:
+def fused_full(bundle, tmp_path_factory) -> Iterator[Path]:
     out = tmp_path_factory.mktemp("fused_full")
     train(small(model="mfjle", local_impl="fused", epochs=2, augment=True), out, data=bundle, show_progress=False)
-    return out
+    yield out
+    shutil.rmtree(out, ignore_errors=True)  # about 1 GB of checkpoints; the disk is shared
 
 
 def _resume_in_two(bundle, out: Path, cfg, env_first: str | None, env_then: str | None, monkeypatch) -> dict[str, torch.Tensor]:

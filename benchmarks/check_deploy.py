@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from mfjle_lib.models.build import model_spec  # noqa: E402
 from mfjle_lib.perf.deploy import DEFAULT_METHOD, METHODS, optimize_for_cpu  # noqa: E402
 from mfjle_lib.training.inference import load_trained_model  # noqa: E402
 from mfjle_lib.evaluation.metrics import multilabel_report  # noqa: E402
@@ -53,8 +54,8 @@ def fused_probs(outputs: dict[str, np.ndarray], cfg) -> np.ndarray:
 def check(checkpoint: str, methods: list[str], calibration_images: int = 256, batch_size: int = 64) -> dict:
     cpu = torch.device("cpu")
     model, cfg = load_trained_model(checkpoint, "cpu")
-    if cfg.model != "mfjle":
-        raise SystemExit(f"{checkpoint}: an mfjle checkpoint is needed, got {cfg.model}")
+    if not model_spec(cfg.model).has_locals:
+        raise SystemExit(f"{checkpoint}: a checkpoint of a model with local nets is needed, got {cfg.model}")
     data = load_data(cfg, cpu, show_progress=False)
     test_idx = data.splits["test"]
     labels = data.prepared.labels[test_idx]

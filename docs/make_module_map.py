@@ -1,7 +1,10 @@
 """Draw the module map of `mfjle_lib` from its import graph, and refresh the table in MODULES.md.
 
     python docs/make_module_map.py            # writes docs/module_map.png, updates docs/MODULES.md
-    python docs/make_module_map.py --check    # also exit 1 if a part imports a part above it
+    python docs/make_module_map.py --check    # writes nothing; exit 1 on an upward import, a cycle,
+                                              # a Python file over 300 lines, or a stale MODULES.md table
+
+The graph and the rules live in `module_graph.py`; this file draws.
 
 The import graph is read with `ast` (no module is imported, so this runs without torch): every
 `import mfjle_lib.x` / `from mfjle_lib.x import y` and every relative import (`from ..x import y`),
@@ -18,7 +21,6 @@ the script writes one row per module: path, lines, and the first paragraph of it
 from __future__ import annotations
 
 import argparse
-import ast
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -29,12 +31,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = ROOT / "mfjle_lib"
-DOCS = ROOT / "docs"
 
-#: Parts in dependency order: a part may import only parts to its left.
-PARTS = ("foundation", "data", "faces", "models", "evaluation", "perf", "training", "course", "cli")
+from module_graph import (  # noqa: E402  (run as a script: docs/ is on sys.path)
+    DOCS, MAX_LINES, PARTS, ROOT, SHIMS, cycles, is_empty_package, long_files, part_of, read_graph, table_in, upward_imports,
+)
+
 CAPTIONS = {
     "foundation": "names, errors,\nfiles, device",
     "data": "records, loaders,\nimage IO, splits",
@@ -57,152 +58,6 @@ COLOURS = {
     "course": "#f9f1c9",
     "cli": "#d9d9d9",
 }
-#: Top-level modules that only re-export a part's names under an older import path (DESIGN.md §4),
-#: filled in by `read_graph`; they belong to no part and break no rule.
-SHIMS: dict[str, str] = {}
-TABLE_START, TABLE_END = "<!-- module-table:start -->", "<!-- module-table:end -->"
-
-
-def module_name(path: Path) -> str:
-    """Dotted module name of a file under the package: mfjle_lib/faces/crops.py -> mfjle_lib.faces.crops."""
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
-    if parts[-1] == "__init__":
-        parts = parts[:-1]
-    return ".".join(parts)
-
-
-def part_of(name: str) -> str:
-    """The part a module belongs to: the first sub-package, or 'foundation' for top-level files."""
-    if name in SHIMS:
-        return "re-export"
-    pieces = name.split(".")
-    if len(pieces) < 2:
-        return "foundation"
-    if (PACKAGE / pieces[1]).is_dir():
-        return pieces[1]
-    return "cli" if pieces[1] == "__main__" else "foundation"
-
-
-def _type_checking_lines(tree: ast.Module) -> set[int]:
-    """Line numbers of the statements under `if TYPE_CHECKING:` blocks."""
-    lines: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If):
-            test = node.test
-            name = test.id if isinstance(test, ast.Name) else test.attr if isinstance(test, ast.Attribute) else ""
-            if name == "TYPE_CHECKING":
-                for child in node.body:
-                    for sub in ast.walk(child):
-                        if hasattr(sub, "lineno"):
-                            lines.add(sub.lineno)
-    return lines
-
-
-def resolve(importer: str, is_package: bool, node: ast.ImportFrom) -> list[str]:
-    """Absolute module names an ImportFrom refers to (the module, or its imported submodules)."""
-    if node.level:
-        base = importer.split(".") if is_package else importer.split(".")[:-1]
-        base = base[: len(base) - (node.level - 1)]
-        target = ".".join(base + ([node.module] if node.module else []))
-    else:
-        target = node.module or ""
-    names = []
-    for alias in node.names:  # `from . import crops` imports a submodule
-        candidate = f"{target}.{alias.name}"
-        if (ROOT / Path(*candidate.split("."))).with_suffix(".py").exists() or (ROOT / Path(*candidate.split("."))).is_dir():
-            names.append(candidate)
-    return names or [target]
-
-
-def read_graph() -> tuple[dict[str, Path], list[tuple[str, str, str]]]:
-    """Modules of the package and their imports of each other: (importer, imported, kind)."""
-    modules = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py")) if "__pycache__" not in p.parts}
-    edges: list[tuple[str, str, str]] = []
-    SHIMS.clear()
-    for name, path in modules.items():
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        if path.parent == PACKAGE and path.stem not in ("__init__", "__main__") and not any(
-                isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for n in tree.body):
-            sources = {n.module.split(".")[0] for n in tree.body if isinstance(n, ast.ImportFrom) and n.level == 1 and n.module}
-            if len(sources) == 1 and (PACKAGE / next(iter(sources))).is_dir():
-                SHIMS[name] = next(iter(sources))
-        typing_only = _type_checking_lines(tree)
-        top_level = {id(n) for n in tree.body}
-        top_level |= {id(c) for n in tree.body if isinstance(n, (ast.If, ast.Try)) for c in ast.walk(n)}
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                targets = [a.name for a in node.names if a.name.split(".")[0] == "mfjle_lib"]
-            elif isinstance(node, ast.ImportFrom):
-                if not node.level and not (node.module or "").startswith("mfjle_lib"):
-                    continue
-                targets = resolve(name, path.name == "__init__.py", node)
-            else:
-                continue
-            kind = "typing" if node.lineno in typing_only else "module" if id(node) in top_level else "function"
-            for target in targets:
-                while target and target not in modules:  # `mfjle_lib.faces.crops.cut_crops` -> module
-                    target = target.rpartition(".")[0]
-                if target and target != name:
-                    edges.append((name, target, kind))
-    return modules, sorted(set(edges))
-
-
-def docstring_line(path: Path) -> str:
-    """First paragraph of a module's docstring, on one line ('' when it has none)."""
-    doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
-    return " ".join(doc.strip().split("\n\n")[0].split()) if doc.strip() else ""
-
-
-def cycles(modules: dict[str, Path], edges: list[tuple[str, str, str]]) -> list[list[str]]:
-    """Import cycles among modules (strongly connected components of size > 1), runtime imports only."""
-    graph = defaultdict(set)
-    for a, b, kind in edges:
-        if kind != "typing":
-            graph[a].add(b)
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
-    counter = [0]
-
-    def visit(v: str) -> None:
-        index[v] = low[v] = counter[0]
-        counter[0] += 1
-        stack.append(v)
-        on_stack.add(v)
-        for w in graph[v]:
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on_stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            comp = []
-            while True:
-                w = stack.pop()
-                on_stack.discard(w)
-                comp.append(w)
-                if w == v:
-                    break
-            if len(comp) > 1:
-                found.append(sorted(comp))
-
-    sys.setrecursionlimit(10_000)
-    for v in modules:
-        if v not in index:
-            visit(v)
-    return found
-
-
-def is_empty_package(path: Path) -> bool:
-    """True for an `__init__.py` that holds nothing but its docstring."""
-    if path.name != "__init__.py":
-        return False
-    body = ast.parse(path.read_text(encoding="utf-8")).body
-    return all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in body)
-
-
 def short(name: str, part: str) -> str:
     """Module name as shown inside its part's box."""
     rest = name.split(".")[1:]
@@ -319,50 +174,37 @@ def draw(modules: dict[str, Path], edges: list[tuple[str, str, str]], out: Path)
     plt.close(fig)
 
 
-def table(modules: dict[str, Path]) -> str:
-    """Markdown table: one row per module (part, file, lines, first docstring line)."""
-    rows = ["| part | module | lines | what it holds (its docstring's first paragraph) |", "|---|---|---:|---|"]
-    rank = {p: i for i, p in enumerate((*PARTS, "re-export"))}
-    order = sorted(modules, key=lambda m: (rank[part_of(m)], str(modules[m].relative_to(ROOT))))
-    for name in order:
-        path = modules[name]
-        if is_empty_package(path):
-            continue
-        n_lines = len(path.read_text(encoding="utf-8").splitlines())
-        doc = docstring_line(path).replace("|", "\\|") or "*(no docstring)*"
-        rows.append(f"| {part_of(name)} | [`{path.relative_to(ROOT)}`](../{path.relative_to(ROOT)}) | {n_lines} | {doc} |")
-    return "\n".join(rows)
-
-
 def main(argv: list[str] | None = None) -> int:
+    """Draw and refresh (default), or check the house rules and write nothing (--check)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(DOCS / "module_map.png"))
     parser.add_argument("--markdown", default=str(DOCS / "MODULES.md"), help="file whose module table is refreshed")
-    parser.add_argument("--check", action="store_true", help="exit 1 if an import goes from a lower part to a higher one")
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a house rule is broken")
     args = parser.parse_args(argv)
 
     modules, edges = read_graph()
-    draw(modules, edges, Path(args.out))
     md = Path(args.markdown)
-    if md.exists():
-        text = md.read_text(encoding="utf-8")
-        if TABLE_START in text and TABLE_END in text:
-            head, rest = text.split(TABLE_START, 1)
-            _, tail = rest.split(TABLE_END, 1)
-            md.write_text(f"{head}{TABLE_START}\n{table(modules)}\n{TABLE_END}{tail}", encoding="utf-8")
+    text = md.read_text(encoding="utf-8") if md.exists() else ""
+    if not args.check:
+        draw(modules, edges, Path(args.out))
+        if text:
+            md.write_text(table_in(text, modules), encoding="utf-8")
+        print(f"wrote {args.out}")
 
-    upward = sorted({(a, b, k) for a, b, k in edges
-                     if a not in SHIMS and b not in SHIMS and PARTS.index(part_of(a)) < PARTS.index(part_of(b))})
+    upward, loops, long = upward_imports(edges), cycles(modules, edges), long_files()
     func = [(a, b) for a, b, k in edges if k == "function"]
-    loops = cycles(modules, edges)
     sizes = {m: len(p.read_text(encoding="utf-8").splitlines()) for m, p in modules.items()}
     biggest = max(sizes, key=sizes.get)
     print(f"{len(modules)} modules in {len(PARTS)} parts; largest {biggest} ({sizes[biggest]} lines); "
           f"{len(edges)} internal imports, {len(func)} inside functions; cycles: {loops or 'none'}")
     for a, b, k in upward:
         print(f"upward import ({k}): {a} -> {b}")
-    print(f"wrote {args.out}")
-    return 1 if args.check and (upward or loops) else 0
+    for path, n in long.items():
+        print(f"over {MAX_LINES} lines: {path} ({n})")
+    stale = args.check and bool(text) and table_in(text, modules) != text
+    if stale:
+        print(f"{md.relative_to(ROOT)}: its module table is stale; run python docs/make_module_map.py")
+    return 1 if args.check and (upward or loops or long or stale) else 0
 
 
 if __name__ == "__main__":

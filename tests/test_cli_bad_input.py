@@ -41,7 +41,7 @@ def checkpoint(tmp_path_factory) -> Path:
 def test_data_loads_every_unusual_but_valid_image(faces: Path, tmp_path: Path) -> None:
     """All decode; MTCNN finds the face in each (so none decoded black, inverted or sideways)."""
     data_dir = tmp_path / "data"  # private, so the one cache folder below is this run's
-    summary = ok_json(run_cli(data_dir, "data", "--dataset", "folder", "--root", faces, "--image-size", 64, "--json"))
+    summary = ok_json(run_cli(data_dir, "data", "--dataset", "folder", "--root", faces, "--source-size", 64, "--json"))
     assert summary["num_images"] == 8
     assert summary["skipped"] == 0 and summary["problems"] == []
     assert summary["landmarks"] == {"dataset": 0, "mtcnn": 7, "fallback": 1}
@@ -110,7 +110,7 @@ DECODED_CASES = {"random_bytes", "truncated_jpeg", "text_named_jpg", "empty_file
 @pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c in DECODED_CASES else c for c in BAD_CASES])
 def test_data_bad_input_stops_with_one_line(case: str, tmp_path: Path, data_dir: Path) -> None:
     root, needles = _bad_folder(tmp_path / case, case)
-    proc = run_cli(data_dir, "data", "--dataset", "folder", "--root", root, "--image-size", 32, "--json")
+    proc = run_cli(data_dir, "data", "--dataset", "folder", "--root", root, "--source-size", 32, "--json")
     one_line_error(proc, "error: ", *needles)
     assert proc.stdout == ""
 
@@ -129,7 +129,7 @@ def test_data_skip_bad_skips_counts_and_lists(tmp_path: Path, data_dir: Path) ->
     rows = ["good.png,1,0,0,0,0,0", "noise.jpg,1,0,0,0,0,0", "cut.jpg,1,0,0,0,0,0", "notes.jpg,1,0,0,0,0,0",
             "empty.png,1,0,0,0,0,0", "nothere.jpg,1,0,0,0,0,0", "good2.png,0,1", "good2.png,0,x,0,0,0,0", "good2.png,0,0,0,0,0,1"]
     labels = write_labels(root, rows)
-    summary = ok_json(run_cli(data_dir, "data", "--dataset", "folder", "--root", root, "--image-size", 32, "--skip-bad", "--json"))
+    summary = ok_json(run_cli(data_dir, "data", "--dataset", "folder", "--root", root, "--source-size", 32, "--skip-bad", "--json"))
     assert summary["num_images"] == 2
     assert summary["skipped"] == 7
     assert sum(summary["landmarks"].values()) == 2 and summary["landmarks"]["fallback"] == 2
@@ -156,7 +156,7 @@ def test_data_utf16_label_file_loads(tmp_path: Path, data_dir: Path) -> None:
     root = tmp_path / "u16"
     small_image(root / "good.png")
     write_labels(root, [], raw=(FOLDER_HEADER + "\r\ngood.png,0,1,0,0,0,0\r\n").encode("utf-16"))
-    summary = ok_json(run_cli(data_dir, "data", "--dataset", "folder", "--root", root, "--image-size", 32, "--json"))
+    summary = ok_json(run_cli(data_dir, "data", "--dataset", "folder", "--root", root, "--source-size", 32, "--json"))
     assert summary["num_images"] == 1 and summary["label_counts"]["fear"] == 1
 
 
@@ -181,7 +181,7 @@ def test_rafml_malformed_label_line(tmp_path: Path, data_dir: Path) -> None:
     dist = root / "EmoLabel" / "distribution.txt"
     _replace_line(dist, 2, "0002.jpg 0.1 0.2 0.3 oops 0.2 0.2")
     one_line_error(run_cli(data_dir, "data", "--dataset", "rafml", "--root", root, "--json"), f"{dist}:2:", "'oops' is not a number")
-    summary = ok_json(run_cli(data_dir, "data", "--dataset", "rafml", "--root", root, "--image-size", 32, "--skip-bad", "--json"))
+    summary = ok_json(run_cli(data_dir, "data", "--dataset", "rafml", "--root", root, "--source-size", 32, "--skip-bad", "--json"))
     assert summary["num_images"] == len(trees.RAFML_IDS) - 1
     assert summary["skipped"] == 1  # one image dropped; its knock-on mismatches are listed, not recounted
     assert any(p.startswith(f"{dist}:2:") for p in summary["problems"])
@@ -192,7 +192,7 @@ def test_rafml_bad_image_file(tmp_path: Path, data_dir: Path) -> None:
     root = trees.build_rafml(tmp_path / "RAF-ML")
     bad = root / "Image" / "aligned" / "0003_aligned.jpg"
     bad.write_text("not a jpeg\n")
-    one_line_error(run_cli(data_dir, "data", "--dataset", "rafml", "--root", root, "--image-size", 32, "--json"), str(bad), "not an image")
+    one_line_error(run_cli(data_dir, "data", "--dataset", "rafml", "--root", root, "--source-size", 32, "--json"), str(bad), "not an image")
 
 
 @pytest.mark.slow  # a CLI subprocess that imports torch and decodes images
@@ -205,7 +205,7 @@ def test_jaffe_malformed_rating_row_and_bad_tiff(tmp_path: Path, data_dir: Path)
     one_line_error(run_cli(data_dir, "data", "--dataset", "jaffe", "--root", root, "--json"), f"{readme}:{lineno}:", "'n/a' is not a number")
     tiff = next(root.glob("KA.SU1.*.tiff"))
     tiff.write_bytes(tiff.read_bytes()[:40])  # header survives, pixels are gone
-    summary = ok_json(run_cli(data_dir, "data", "--dataset", "jaffe", "--root", root, "--image-size", 32, "--skip-bad", "--json"))
+    summary = ok_json(run_cli(data_dir, "data", "--dataset", "jaffe", "--root", root, "--source-size", 32, "--skip-bad", "--json"))
     n = len(trees.JAFFE_SUBJECTS) * len(trees.JAFFE_POSES)
     assert summary["num_images"] == n - 2
     assert summary["skipped"] == 2
@@ -219,7 +219,7 @@ def test_ferplus_malformed_vote_row(tmp_path: Path, data_dir: Path) -> None:
     new = root / "fer2013new.csv"
     _replace_line(new, 2, "Training,fer0000000.png,0,6,4,0,0,0,0,0,0")  # ten fields, not twelve
     one_line_error(run_cli(data_dir, "data", "--dataset", "ferplus", "--root", root, "--json"), f"{new}:2:", "expected 12 fields")
-    summary = ok_json(run_cli(data_dir, "data", "--dataset", "ferplus", "--root", root, "--image-size", 32, "--skip-bad", "--json"))
+    summary = ok_json(run_cli(data_dir, "data", "--dataset", "ferplus", "--root", root, "--source-size", 32, "--skip-bad", "--json"))
     assert summary["skipped"] == 1 and len(summary["problems"]) == 1
     assert summary["problems"][0].startswith(f"{new}:2:")
     assert summary["num_images"] == 4  # the builder's 5 kept rows minus the malformed one
@@ -262,10 +262,11 @@ def test_cuda_device_without_a_gpu_is_one_line(tmp_path: Path, data_dir: Path) -
     "extra, needles",
     [
         (["--dataset", "jaffe"], ["jaffe needs --root"]),
-        (["--image-size", "4"], ["at least 16 pixels"]),
+        (["--source-size", "4"], ["at least 16 pixels"]),
         (["--num-images", "0"], ["--num-images", "must be at least 1"]),
+        (["--image-size", "64"], ["--image-size is gone", "use --source-size"]),
     ],
-    ids=["root_missing", "tiny_size", "zero_images"],
+    ids=["root_missing", "tiny_size", "zero_images", "renamed_flag"],
 )
 def test_data_bad_options_one_line(extra: list[str], needles: list[str], data_dir: Path) -> None:
     one_line_error(run_cli(data_dir, "data", "--json", *extra), *needles)

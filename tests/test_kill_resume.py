@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 HEAVY = bool(os.environ.get("MFJLE_HEAVY_TESTS"))
 # 60 faces -> 36 train images, 3 batches per epoch; --augment puts the data RNG in the resume state;
 # the fast preset's StepLR (step 2) puts a learning-rate change inside the run.
-SMALL = ["--dataset", "synthetic", "--num-images", "60", "--preset", "fast", "--source-size", "32", "--image-size", "32",
+SMALL = ["--dataset", "synthetic", "--num-images", "60", "--preset", "fast", "--source-size", "32", "--global-size", "32",
          "--local-size", "16", "--epochs", "3", "--batch-size", "16", "--augment", "--seed", "3", "--device", "cpu", "--no-progress"]
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import dataset_trees as trees
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from mfjle_lib.constants import EMOTIONS, PAPER_TABLES
-from mfjle_lib.data.registry import DATASET_NAMES, PAPER_TABLE_KEY, has_official_split, load_index
+from mfjle_lib.data.registry import DATASETS, dataset_names, has_official_split, load_index, loader_options
 from mfjle_lib.errors import ConfigError, DataError
 from mfjle_lib.data.image_io import load_record_image
 
@@ -500,7 +501,8 @@ def test_folder_bad_header_and_missing_file(folder_root: Path) -> None:
 
 
 def test_load_index_names_and_errors(tmp_path: Path) -> None:
-    assert DATASET_NAMES == ("synthetic", "rafml", "jaffe", "ferplus", "folder")
+    assert dataset_names() == ("synthetic", "rafml", "jaffe", "ferplus", "folder")
+    assert dataset_names(real_only=True) == ("rafml", "jaffe", "ferplus", "folder")
     with pytest.raises(ConfigError, match="synthetic, rafml, jaffe, ferplus, folder"):
         load_index("affectnet")
     for name in ("rafml", "jaffe", "ferplus", "folder"):
@@ -519,7 +521,7 @@ def test_load_index_synthetic_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
         calls.update(num_images=num_images, size=size, seed=seed, cache=cache)
         return "index"
 
-    monkeypatch.setattr(registry, "load_synthetic", fake)
+    monkeypatch.setitem(registry.DATASETS, "synthetic", replace(registry.DATASETS["synthetic"], load=fake))
     assert load_index("synthetic", num_images=10, size=32, seed=3) == "index"
     assert calls == {"num_images": 10, "size": 32, "seed": 3, "cache": True}
 
@@ -527,9 +529,14 @@ def test_load_index_synthetic_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_official_split_and_paper_table_keys() -> None:
     assert has_official_split("rafml") and has_official_split("ferplus")
     assert not has_official_split("jaffe") and not has_official_split("synthetic")
-    assert set(PAPER_TABLE_KEY) == set(DATASET_NAMES)
-    assert {k for k, v in PAPER_TABLE_KEY.items() if v} == {"rafml", "jaffe"}
-    assert all(v in PAPER_TABLES for v in PAPER_TABLE_KEY.values() if v)
+    assert {k for k, s in DATASETS.items() if s.paper_table} == {"rafml", "jaffe"}
+    assert all(s.paper_table in PAPER_TABLES for s in DATASETS.values() if s.paper_table)
+
+
+def test_loader_options_only_for_the_built_in_dataset() -> None:
+    assert loader_options("synthetic", 64, num_images=10, render_seed=2) == {"size": 64, "num_images": 10, "seed": 2}
+    assert loader_options("synthetic", 64) == {"size": 64}  # seed 0 and no count: the loader's defaults
+    assert loader_options("jaffe", 64, num_images=10) == {}
 
 
 def test_csv_module_quotes_box_as_one_field(tmp_path: Path) -> None:

@@ -2,6 +2,6 @@
 from __future__ import annotations
 
 from .main import main
-from .parser import DATASETS, build_parser
+from .parser import build_parser
 
-__all__ = ["DATASETS", "build_parser", "main"]
+__all__ = ["build_parser", "main"]

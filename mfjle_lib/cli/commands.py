@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from ..data import load_index, make_splits, read_images
+from ..data import dataset_spec, load_index, loader_options, make_splits, read_images
 from ..errors import ConfigError
 from ..files import json_safe
 from ..paths import runs_dir
@@ -84,10 +84,8 @@ def _val_fusion_label(metrics: dict) -> str:
 
 def cmd_data(args: argparse.Namespace) -> int:
     """Summarise a dataset (docs/DESIGN.md §4 `data`)."""
-    size = args.source_size or (128 if args.dataset == "synthetic" else 224)
-    options = {"size": size} if args.dataset == "synthetic" else {}
-    if args.num_images and args.dataset == "synthetic":
-        options["num_images"] = args.num_images
+    size = args.source_size or dataset_spec(args.dataset).source_size
+    options = loader_options(args.dataset, size, args.num_images)
     index = load_index(args.dataset, args.root, skip_bad=args.skip_bad, **options)  # label errors: before torch loads
     from ..faces import prepare_dataset  # lazy: torch
 
@@ -186,7 +184,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(f"{p.source}: {', '.join(p.positives) or '(no emotion above threshold)'}\n  {probs}")
         for line in problems:
             print(f"skipped {line}", file=sys.stderr)
-    if cfg.dataset == "synthetic" and not args.json:
+    if dataset_spec(cfg.dataset).built_in and not args.json:
         print("note: this checkpoint learned from rendered synthetic faces; its answers on real photos mean little.", file=sys.stderr)
     return 1 if len(failed) == len(preds) else 0  # nothing predicted (no face, or every file skipped)
 

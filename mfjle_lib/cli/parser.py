@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-DATASETS = ("synthetic", "rafml", "jaffe", "ferplus", "folder")
+from ..data.registry import dataset_names
+from ..models.build import MODEL_NAMES
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -30,6 +31,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+class _Gone(argparse.Action):
+    """A flag that changed meaning: one line that says what to use instead, exit status 2."""
+
+    def __init__(self, option_strings: list[str], dest: str, use: str = "", **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs="?", help=argparse.SUPPRESS, **kwargs)
+        self.use = use
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object, option_string: str | None = None) -> None:
+        parser.error(f"{option_string} is gone (it meant S_g on train and R on data); use {self.use}")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors as one line with exit status 2."""
 
@@ -38,7 +50,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_data_args(p: argparse.ArgumentParser, required_dataset: bool = False) -> None:
-    p.add_argument("--dataset", choices=DATASETS, default=None if required_dataset else "synthetic", required=required_dataset, help="dataset name (default: synthetic, built in)")
+    p.add_argument("--dataset", choices=dataset_names(), default=None if required_dataset else "synthetic", required=required_dataset, help="dataset name (default: synthetic, built in)")
     p.add_argument("--root", default=None, help="dataset folder (not needed for synthetic)")
     p.add_argument("--skip-bad", action="store_true", help="skip, count and list bad files instead of stopping")
     p.add_argument("--num-images", type=_positive_int, default=None, help="synthetic only: number of faces to render")
@@ -49,7 +61,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=_positive_int)
     p.add_argument("--batch-size", type=_positive_int)
     p.add_argument("--lr", type=float, help="learning rate (paper: 1e-4)")
-    p.add_argument("--global-size", "--image-size", dest="global_size", type=_positive_int, help="S_g: side of the global branch's input (--image-size is an alias)")
+    p.add_argument("--global-size", type=_positive_int, help="S_g: side of the global branch's input")
+    p.add_argument("--image-size", action=_Gone, use="--global-size (S_g, the global input) or --source-size (R, the aligned face)")
     p.add_argument("--source-size", type=_positive_int, help="R: side of the aligned, cached face")
     p.add_argument("--local-size", type=_positive_int, help="S_l: side of each local crop")
     p.add_argument("--crop-fraction", type=float, help="c: crop side as a fraction of R")
@@ -85,14 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="summarise a dataset")
     _add_data_args(p)
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    p.add_argument("--source-size", "--image-size", dest="source_size", type=_positive_int, default=None, help="R: side of the decoded, aligned face (default: 128 synthetic, 224 others; --image-size is an alias)")
+    p.add_argument("--source-size", type=_positive_int, default=None, help="R: side of the decoded, aligned face (default: the dataset's, 128 synthetic, 224 others)")
+    p.add_argument("--image-size", action=_Gone, use="--source-size (R, the aligned face)")
     p.add_argument("--split-scheme", default="paper", choices=["paper", "official", "subject"])
     p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--figure", default=None, help="also save a figure of sample faces with landmarks and labels")
 
     p = sub.add_parser("train", help="train resnet18 or mfjle")
     _add_data_args(p)
-    p.add_argument("--model", choices=["resnet18", "mfjle"], required=True)
+    p.add_argument("--model", choices=MODEL_NAMES, required=True)
     _add_train_args(p)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--sync-bn", action="store_true", help="under torchrun: BatchNorm statistics over the whole global batch (SyncBatchNorm; CUDA only)")
@@ -101,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="nine metrics of a checkpoint")
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--dataset", choices=DATASETS)
+    p.add_argument("--dataset", choices=dataset_names())
     p.add_argument("--root")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--fusion-weights", type=_fusion_weights, help="w0,...,w5, or 'val': also report weights and threshold chosen on the validation split (the run's val_outputs.npz, else a forward pass over val)")
@@ -124,8 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output folder (default runs/reproduce_<dataset>)")
 
     p = sub.add_parser("pretrain", help="train a start for a real dataset on built-in faces (then train --init-from OUT)")
-    p.add_argument("--like", choices=[d for d in DATASETS if d != "synthetic"], required=True, help="render the built-in faces at the geometry (R, S_g, S_l, c) `train --dataset LIKE` uses with the same preset and size options")
-    p.add_argument("--model", choices=["resnet18", "mfjle"], default="mfjle")
+    p.add_argument("--like", choices=dataset_names(real_only=True), required=True, help="render the built-in faces at the geometry (R, S_g, S_l, c) `train --dataset LIKE` uses with the same preset and size options")
+    p.add_argument("--model", choices=MODEL_NAMES, default="mfjle")
     p.add_argument("--num-images", type=_positive_int, default=None, help="built-in faces to render (default: the preset's, else 3000)")
     p.add_argument("--synthetic-seed", type=_positive_int, default=1, help="render seed, at least 1: the built-in evaluation set is seed 0, so no face is shared with it")
     _add_train_args(p)
@@ -133,14 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
 
     p = sub.add_parser("study", help="a real-dataset study: ResNet-18 and MF-JLE, from scratch and started, image and subject splits; resumable; results and table in one folder")
-    p.add_argument("--dataset", choices=[d for d in DATASETS if d != "synthetic"], required=True)
+    p.add_argument("--dataset", choices=dataset_names(real_only=True), required=True)
     p.add_argument("--root", required=True, help="dataset folder")
     p.add_argument("--skip-bad", action="store_true", help="skip, count and list bad files instead of stopping")
     p.add_argument("--out", default=None, help="results folder: per-run artefacts and table.md/table.json (default results/DATASET)")
     p.add_argument("--work", default=None, help="work folder for checkpoints, never committed (default runs/study_DATASET)")
     p.add_argument("--seeds", type=_positive_int, default=3, help="seeds 0..N-1 (training seed = split seed)")
     p.add_argument("--splits", type=lambda t: tuple(x for x in t.split(",") if x), default=None, help="split schemes, e.g. paper,subject (default: paper, plus subject for jaffe)")
-    p.add_argument("--models", type=lambda t: tuple(x for x in t.split(",") if x), default=("resnet18", "mfjle"), help="default resnet18,mfjle")
+    p.add_argument("--models", type=lambda t: tuple(x for x in t.split(",") if x), default=("resnet18", "mfjle"), help="default resnet18,mfjle (the study compares these two)")
     p.add_argument("--starts", type=lambda t: tuple(x for x in t.split(",") if x), default=("scratch", "started", "started_fresh_head"), help="default scratch,started,started_fresh_head")
     p.add_argument("--preset", default=None, choices=["paper", "gpu", "cpu", "fast"], help="recipe and geometry (default cpu)")
     p.add_argument("--epochs", type=_positive_int, default=None, help="default 30")

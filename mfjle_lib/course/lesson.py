@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from ..models.build import model_spec
 from ..paths import runs_dir
 from ..runtime import get_device
 from ..training.checkpoints import load_checkpoint
@@ -116,7 +117,7 @@ def run_name(cfg: TrainConfig) -> str:
     settings = {k: v for k, v in cfg.to_dict().items() if k not in ("device", "init")}
     digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
     lam = "-".join(f"{x:g}" for x in cfg.lambdas) if len(set(cfg.lambdas)) > 1 else f"{cfg.lambdas[0]:g}"
-    parts = [cfg.model, cfg.loss] + ([f"lam{lam}"] if cfg.model == "mfjle" else []) + [f"seed{cfg.seed}", digest]
+    parts = [cfg.model, cfg.loss] + ([f"lam{lam}"] if model_spec(cfg.model).has_locals else []) + [f"seed{cfg.seed}", digest]
     return "_".join(parts)
 
 

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from skimage import data as skdata
 
+from ..data.registry import dataset_spec
 from ..training.config import TrainConfig
 
 
@@ -22,7 +23,7 @@ def sample_photos() -> dict[str, Any]:
 
 def checkpoint_caption(cfg: TrainConfig) -> str:
     """One honest line on what a checkpoint learned from (lesson 07's caption)."""
-    if cfg.dataset == "synthetic":
+    if dataset_spec(cfg.dataset).built_in:
         data = f"{cfg.num_images or 'the default number of'} rendered synthetic faces (built-in dataset)"
         note = ("These are drawn cartoons, not photos: what it says about a real face means little; "
                 "it shows the pipeline, not a judgement.")

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..constants import LOWER_IS_BETTER, METRIC_KEYS, PAPER_TABLES
+from ..data.registry import DATASETS
 
 __all__ = [
     "HEADERS",
@@ -49,9 +50,8 @@ _PAPER_DIGITS = 3
 
 def paper_rows(dataset: str | None) -> dict[str, dict[str, float]]:
     """The paper's ResNet-18 and MF-JLE rows for 'rafml' (Table 1) or 'jaffe' (Table 2); {} otherwise."""
-    if dataset is None:
-        return {}
-    table = PAPER_TABLES.get(dataset.lower(), {})
+    key = DATASETS[dataset.lower()].paper_table if dataset and dataset.lower() in DATASETS else None
+    table = PAPER_TABLES.get(key, {}) if key else {}
     return {name: dict(zip(METRIC_KEYS, values)) for name, values in table.items()}
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 from ..constants import LOWER_IS_BETTER, METRIC_KEYS
 from ..errors import ConfigError
 from ..files import atomic_write_text, json_safe
+from ..models.build import model_spec
 from .fusion_choice import report_val_fusion
 from .outputs import load_outputs
 from .reports import HEADERS, markdown_table, paper_rows, results_table, summarise_runs
@@ -31,7 +32,6 @@ _RUN = re.compile(r"^(?P<split>[a-z]+)_(?P<model>resnet18|mfjle)_(?P<start>[a-z_
 #: How rows name the starts, splits and models.
 START_NAMES = {"scratch": "from scratch", "started": "started (head carried over)", "started_fresh_head": "started (fresh head)"}
 SPLIT_NAMES = {"paper": "image split", "subject": "subject split", "official": "official split"}
-MODEL_NAMES = {"resnet18": "ResNet-18", "mfjle": "MF-JLE"}
 FUSIONS = {"paper": "paper fusion, t 0.5", "val": "fusion + t on val"}
 
 
@@ -69,7 +69,7 @@ def read_runs(results: str | Path) -> list[RunResult]:
 
 def group_name(split: str, model: str, start: str, fusion: str) -> str:
     """Row name, e.g. 'MF-JLE, started (fresh head), image split — fusion + t on val'."""
-    return f"{MODEL_NAMES[model]}, {START_NAMES.get(start, start)}, {SPLIT_NAMES.get(split, split)} — {FUSIONS[fusion]}"
+    return f"{model_spec(model).title}, {START_NAMES.get(start, start)}, {SPLIT_NAMES.get(split, split)} — {FUSIONS[fusion]}"
 
 
 def groups(runs: Sequence[RunResult]) -> dict[tuple[str, str, str], list[RunResult]]:
@@ -114,12 +114,12 @@ def gap_list(by: Mapping[tuple[str, str, str], list[RunResult]]) -> dict[str, di
                 add(f"MF-JLE − ResNet-18, {where}, {FUSIONS[fusion]}", paired_gap(runs, fusion, by[(split, "resnet18", start)], fusion),
                     kind="mfjle_vs_resnet18", split=split, model=model, start=start, fusion=fusion)
         if start != "scratch" and (split, model, "scratch") in by:
-            add(f"{MODEL_NAMES[model]}: {START_NAMES[start]} − from scratch, {SPLIT_NAMES.get(split, split)}, paper fusion",
+            add(f"{model_spec(model).title}: {START_NAMES[start]} − from scratch, {SPLIT_NAMES.get(split, split)}, paper fusion",
                 paired_gap(runs, "paper", by[(split, model, "scratch")], "paper"), kind="started_vs_scratch", split=split, model=model, start=start, fusion="paper")
-        add(f"{MODEL_NAMES[model]}, {where}: fusion + t on val − paper fusion", paired_gap(runs, "val", runs, "paper"),
+        add(f"{model_spec(model).title}, {where}: fusion + t on val − paper fusion", paired_gap(runs, "val", runs, "paper"),
             kind="val_vs_paper", split=split, model=model, start=start, fusion="val")
         if split == "subject" and ("paper", model, start) in by:
-            add(f"{MODEL_NAMES[model]}, {START_NAMES.get(start, start)}: subject split − image split, paper fusion",
+            add(f"{model_spec(model).title}, {START_NAMES.get(start, start)}: subject split − image split, paper fusion",
                 paired_gap(runs, "paper", by[("paper", model, start)], "paper"), kind="subject_vs_image", split=split, model=model, start=start, fusion="paper")
     return gaps  # type: ignore[return-value]
 

@@ -1,5 +1,12 @@
-"""`build_model(name, ...)`: the one entry point to the two models (resnet18, mfjle)."""
+"""The model registry: `MODELS` (name -> what it is and the options it takes) and `build_model(name, ...)`.
+
+Adding a model: a module beside this one with its `nn.Module`, and one `ModelSpec` line in
+`MODELS` (docs/CONTRIBUTING.md). Code outside `models/` asks the spec (`has_locals`), never the name.
+"""
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 from torch import nn
 
@@ -9,42 +16,60 @@ from .backbone import load_backbone_weights
 from .baseline import ResNet18Baseline
 from .mfjle import MFJLE
 
-MODEL_NAMES = ("resnet18", "mfjle")
-
-
 ACTIVATIONS = ("sigmoid", "softmax")
 
 
-def build_model(name: str, num_labels: int = NUM_LABELS, **options) -> nn.Module:
-    """Build 'resnet18' or 'mfjle' (docs/DESIGN.md §4); options: global_size, local_size, crop_fraction, ...
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model: its class, the build options it takes, and what the rest of the library may ask of it."""
 
-    `pretrained=True` or `weights=FILE` load ImageNet backbone weights into every module; one that
-    cannot is a ConfigError. `model.init_source` records what was loaded.
-    Unknown options are an error, so a typo never passes silently.
+    name: str
+    title: str  # as tables and figures print it
+    make: Callable[..., nn.Module]
+    options: tuple[str, ...]  # keyword options `make` takes (besides num_labels)
+    has_locals: bool  # five local nets on landmark crops: λ, fusion weights, S_l, c and the local-net form apply
+    nets: Callable[[nn.Module], list[nn.Module]]  # its ResNet-18s, global first (ImageNet weights go into each)
+
+
+#: Every model `--model` accepts, in the order tables list them.
+MODELS: dict[str, ModelSpec] = {
+    "resnet18": ModelSpec("resnet18", "ResNet-18", ResNet18Baseline, ("global_size", "activation"), False,
+                          lambda m: [m.global_net]),
+    "mfjle": ModelSpec("mfjle", "MF-JLE", MFJLE, ("global_size", "local_size", "crop_fraction", "fusion_weights", "activation"), True,
+                       lambda m: [m.global_net, *m.local_nets.nets]),
+}
+MODEL_NAMES = tuple(MODELS)
+
+# Settings every run carries whether or not its model uses them (a baseline run still records S_l, c, λ).
+RUN_SETTINGS = ("global_size", "local_size", "crop_fraction", "fusion_weights", "activation")
+
+
+def model_spec(name: str) -> ModelSpec:
+    """The registry entry of `name`; ConfigError listing the models when there is none."""
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}; choose one of {MODEL_NAMES}")
+    return MODELS[name]
+
+
+def build_model(name: str, num_labels: int = NUM_LABELS, **options) -> nn.Module:
+    """Build a registered model (docs/DESIGN.md §4); options: global_size, local_size, crop_fraction, ...
+
+    `pretrained=True` or `weights=FILE` load ImageNet backbone weights into every net; one that
+    cannot is a ConfigError. `model.init_source` records what was loaded. A run setting the model
+    does not use (S_l for the baseline) is dropped; anything else unknown is an error, so a typo never
+    passes silently.
     """
+    spec = model_spec(name)
     pretrained = bool(options.pop("pretrained", False))
     weights = options.pop("weights", None)
     activation = options.get("activation", "sigmoid")
     if activation not in ACTIVATIONS:
         raise ConfigError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-    if name == "resnet18":
-        allowed = {"global_size", "activation"}
-        ignored = {"local_size", "crop_fraction", "fusion_weights"}
-        extra = set(options) - allowed - ignored
-        if extra:
-            raise ConfigError(f"unknown option(s) for resnet18: {sorted(extra)}")
-        model: nn.Module = ResNet18Baseline(num_labels, **{k: v for k, v in options.items() if k in allowed})
-        nets = [model.global_net]
-    elif name == "mfjle":
-        allowed = {"global_size", "local_size", "crop_fraction", "fusion_weights", "activation"}
-        extra = set(options) - allowed
-        if extra:
-            raise ConfigError(f"unknown option(s) for mfjle: {sorted(extra)}")
-        model = MFJLE(num_labels, **options)
-        nets = [model.global_net, *model.local_nets.nets]
-    else:
-        raise ConfigError(f"unknown model {name!r}; choose one of {MODEL_NAMES}")
-    model.init_source = load_backbone_weights(nets, pretrained, weights)  # 'random' | 'imagenet' | 'file:<path> sha256:<hex>'
+    extra = set(options) - set(spec.options) - set(RUN_SETTINGS)
+    if extra:
+        raise ConfigError(f"unknown option(s) for {name}: {sorted(extra)}")
+    model = spec.make(num_labels, **{k: v for k, v in options.items() if k in spec.options})
+    model.init_source = load_backbone_weights(spec.nets(model), pretrained, weights)  # 'random' | 'imagenet' | 'file:<path> sha256:<hex>'
     return model
 
 

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 import torch
 
 from ..constants import IMAGENET_MEAN, IMAGENET_STD
-from ..data.registry import load_index
+from ..data.registry import load_index, loader_options
 from ..data.splits import make_splits
 from ..errors import ConfigError
 from ..faces.prepare import prepare_dataset
@@ -36,13 +35,7 @@ class DataBundle:
 
 def load_data(cfg: TrainConfig, device: torch.device | None = None, show_progress: bool = True) -> DataBundle:
     """Load, decode (cached), align and split the dataset named in `cfg`; keep it on `device` if it fits."""
-    options: dict[str, Any] = {}
-    if cfg.dataset == "synthetic":
-        options = {"size": cfg.source_size}
-        if cfg.num_images:
-            options["num_images"] = cfg.num_images
-        if cfg.synthetic_seed:  # other faces than the built-in evaluation set's (seed 0): `pretrain`
-            options["seed"] = cfg.synthetic_seed
+    options = loader_options(cfg.dataset, cfg.source_size, cfg.num_images, cfg.synthetic_seed)
     index = load_index(cfg.dataset, cfg.root, skip_bad=cfg.skip_bad, **options)
     prepared = prepare_dataset(index, size=cfg.source_size, skip_bad=cfg.skip_bad, show_progress=show_progress)
     splits = make_splits(prepared, cfg.split_scheme, cfg.split_seed)

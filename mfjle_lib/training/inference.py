@@ -11,6 +11,7 @@ from .. import __version__
 from ..constants import EMOTIONS
 from ..errors import CheckpointError, ConfigError
 from ..evaluation.outputs import metrics_record
+from ..models.build import model_spec
 from ..models.fusion import check_fusion_weights
 from ..perf.memory_format import plan_memory_format
 from ..runtime import get_device
@@ -42,8 +43,8 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | None = None, root
         cfg.dataset, cfg.root = dataset, root
     elif root is not None:
         cfg.root = root
-    if cfg.model == "resnet18" and fusion_weights is not None:
-        raise ConfigError("--fusion-weights applies to mfjle checkpoints only")
+    if fusion_weights is not None and not model_spec(cfg.model).has_locals:
+        raise ConfigError(f"--fusion-weights applies to a model with local nets; this checkpoint is {cfg.model}")
     weights = tuple(float(w) for w in check_fusion_weights(fusion_weights).tolist()) if fusion_weights is not None else cfg.effective_fusion_weights()
     dev = next(model.parameters()).device
     data = data or load_data(cfg, dev, show_progress)

@@ -23,6 +23,7 @@ import torch
 from ..constants import NUM_LABELS, NUM_LANDMARKS
 from ..errors import ConfigError
 from ..models.backbone import file_sha256, load_backbone_weights, make_resnet18
+from ..models.build import MODELS, model_spec
 from ..perf.fused_locals import loop_state_dict, state_in_layout_of
 from .checkpoints import load_checkpoint
 from .config import TrainConfig
@@ -102,7 +103,7 @@ def target_shapes(model: str, num_labels: int = NUM_LABELS) -> dict[str, tuple[i
     """Canonical tensor names and shapes of `model` without building it (one ResNet-18 is enough)."""
     net = {k: tuple(v.shape) for k, v in make_resnet18(num_labels).state_dict().items()}
     shapes = {f"global_net.{k}": s for k, s in net.items()}
-    if model == "mfjle":
+    if model_spec(model).has_locals:
         shapes.update({f"{LOCAL_PREFIX}{i}.{k}": s for i in range(NUM_LANDMARKS) for k, s in net.items()})
     return shapes
 
@@ -162,8 +163,8 @@ def plan_init(cfg: TrainConfig) -> InitPlan | None:
         load_backbone_weights([make_resnet18()], cfg.pretrained, cfg.weights)
     if cfg.init_locals_from_global and not cfg.init_from:
         raise ConfigError("--init-locals-from-global needs --init-from RUN")
-    if cfg.init_locals_from_global and cfg.model != "mfjle":
-        raise ConfigError("--init-locals-from-global applies to --model mfjle only (the local nets)")
+    if cfg.init_locals_from_global and not model_spec(cfg.model).has_locals:
+        raise ConfigError(f"--init-locals-from-global applies to a model with local nets ({', '.join(n for n, s in MODELS.items() if s.has_locals)}), not {cfg.model}")
     if not cfg.init_from:
         if cfg.init_head != "carry":
             raise ConfigError("--init-head fresh needs --init-from RUN")
@@ -171,7 +172,8 @@ def plan_init(cfg: TrainConfig) -> InitPlan | None:
     path = checkpoint_of(cfg.init_from)
     payload = load_checkpoint(path)
     source_config, source_state = payload["config"], payload["model_state"]
-    copies_locals = cfg.model == "mfjle" and source_config.get("model") == "mfjle" and not cfg.init_locals_from_global
+    source_has_locals = source_config.get("model") in MODELS and model_spec(source_config["model"]).has_locals
+    copies_locals = model_spec(cfg.model).has_locals and source_has_locals and not cfg.init_locals_from_global
     lines = geometry_table(source_config, cfg, copies_locals)
     pairs, skipped, unused = match(target_shapes(cfg.model), source_state, cfg.init_locals_from_global, cfg.init_head == "fresh")
     if not pairs:

@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import torch
 
-from ..models.build import build_model
+from ..models.build import build_model, model_spec
 from ..models.fusion import ModelOutput
 from ..perf.fused_locals import IMPLS, loop_state_dict, set_local_impl, state_in_layout_of
 from ..perf.local_impl import pick_local_impl
@@ -23,7 +23,7 @@ def resolve_local_impl(cfg: TrainConfig, device: torch.device) -> TrainConfig:
     or repeated run then uses the same form, whatever a later timing on a busy card would pick.
     The timing uses the run's batch size, S_l and precision, so resolve the precision first.
     """
-    if cfg.model != "mfjle":
+    if not model_spec(cfg.model).has_locals:
         return replace(cfg, local_impl="loop")
     if cfg.local_impl in IMPLS:
         return cfg
@@ -56,18 +56,11 @@ def model_from_config(cfg: TrainConfig, device: torch.device | None = None) -> t
 
     Same seed -> same global init for both models. An unresolved form ('auto') builds the loop.
     """
-    options: dict[str, Any] = {
-        "global_size": cfg.global_size,
-        "activation": cfg.activation,
-        "pretrained": cfg.pretrained,
-        "weights": cfg.weights,
-    }
-    if cfg.model == "mfjle":
-        options.update(local_size=cfg.local_size, crop_fraction=cfg.crop_fraction, fusion_weights=cfg.effective_fusion_weights())
-    model = build_model(cfg.model, **options)
+    model = build_model(cfg.model, global_size=cfg.global_size, local_size=cfg.local_size, crop_fraction=cfg.crop_fraction,
+                        fusion_weights=cfg.effective_fusion_weights(), activation=cfg.activation, pretrained=cfg.pretrained, weights=cfg.weights)
     if device is not None:
         model = model.to(device)
-    if cfg.model == "mfjle" and cfg.local_impl == "fused":
+    if model_spec(cfg.model).has_locals and cfg.local_impl == "fused":
         set_local_impl(model, "fused")
     return model
 

@@ -30,6 +30,7 @@ import torch
 import torchvision
 
 from .. import __version__
+from ..data.registry import dataset_names, dataset_spec
 from ..errors import ConfigError
 from ..evaluation.fusion_choice import micro_f1_at
 from ..evaluation.outputs import load_outputs
@@ -231,8 +232,8 @@ def make_plan(dataset: str, root: str | None, out: str | Path, work: str | Path,
     """The study's plan: base config from `preset` + `overrides` at the dataset's geometry, the pretrain, the grid."""
     if seeds < 1:
         raise ConfigError("--seeds must be at least 1")
-    if dataset == "synthetic":
-        raise ConfigError("study is for a real dataset (jaffe, rafml, ferplus, folder): the built-in faces have `reproduce`")
+    if dataset_spec(dataset).built_in:
+        raise ConfigError(f"study is for a real dataset ({', '.join(dataset_names(real_only=True))}): the built-in faces have `reproduce`")
     base = make_config(preset, dataset=dataset, root=root, **overrides)
     runs = grid(tuple(splits or default_splits(dataset)), models, starts, seeds)
     pretrain = None

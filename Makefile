@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # Cell timeout for nbval (seconds); each FAST notebook should finish in a few minutes.
 NB_TIMEOUT ?= 600
 
-.PHONY: demo test check unit nbtest nbtimes lab notebooks bench install clean
+.PHONY: demo test check house unit nbtest nbtimes lab notebooks bench install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,8 +26,14 @@ unit: $(STAMP)
 
 # The fast tier: everything in tests/ except @pytest.mark.slow (benchmark, allocator, deploy,
 # training and CLI subprocesses). `make test` runs these too, plus the slow ones and the notebooks.
-check: $(STAMP)
+check: house
 	$(PY) -m pytest tests -q -m "not slow" --timeout=300
+
+# The house rules, read from the code (nothing is imported or written): imports flow one way
+# (data → faces → models → evaluation → perf → training → course → cli), no cycles, no Python file
+# over 300 lines, docs/MODULES.md's module table current. `make test` runs it first too.
+house: $(STAMP)
+	$(PY) docs/make_module_map.py --check
 
 nbtest: $(STAMP)
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
@@ -35,7 +41,7 @@ nbtest: $(STAMP)
 			--nbval-cell-timeout=$(NB_TIMEOUT) -p no:cacheprovider notebooks -q $(NBVAL_ARGS); \
 	else echo "no notebooks yet"; fi
 
-test: unit nbtest
+test: house unit nbtest
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks

@@ -1,4 +1,4 @@
-"""Device, seed/determinism, allocator and progress-bar helpers."""
+"""Device, seed/determinism and progress-bar helpers (the CPU allocator setting lives in `perf/allocator.py`)."""
 from __future__ import annotations
 
 import os

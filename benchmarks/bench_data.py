@@ -90,7 +90,7 @@ def bench_cache_vs_jpeg(num_images: int = 256, size: int = 128, batch_size: int 
         "cache_vs_jpeg_target": CACHE_TARGET_RATIO,
         "cache_vs_jpeg_ok": cache_ips / jpeg_ips >= CACHE_TARGET_RATIO,
         "batch_size": n,
-        "image_size": size,
+        "source_size": size,  # R, the side of the cached faces
     }
 
 

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
-from bench import interleaved  # noqa: E402
+from bench_common import interleaved  # noqa: E402
 
 from mfjle_lib.perf.memory_format import cpu_stage_formats, set_stage_formats, stage_sides
 from mfjle_lib.models.backbone import make_resnet18  # noqa: E402

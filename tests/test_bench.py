@@ -22,7 +22,7 @@ import torchvision
 from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parents[1]
-QUICK = {"batch_size": 8, "source_size": 64, "image_size": 64, "local_size": 32, "repeats": 2}
+QUICK = {"batch_size": 8, "source_size": 64, "global_size": 64, "local_size": 32, "repeats": 2}
 
 pytestmark = pytest.mark.slow  # a real benchmark run: ~1 minute on 2 cores
 
@@ -63,6 +63,7 @@ def test_design_keys_types_and_geometry(report) -> None:
     assert not missing, missing
     assert r["device"] == "cpu" and r["gpu"] is None and isinstance(r["cpu"], str) and r["cpu"]
     assert {k: r[k] for k in QUICK} == QUICK  # the geometry --quick asked for, under the §4 names
+    assert "image_size" not in r  # one name per size: S_g is `global_size`, as in configs and checkpoints
     assert r["crop_fraction"] == pytest.approx(0.25)
     timed = [k for k in r if k.endswith(("_infer_ms_per_img", "_train_step_s")) and not k.startswith("process_cpu")]
     assert len(timed) >= 8
@@ -119,4 +120,4 @@ def test_markdown_table_shows_the_json_figures(report) -> None:
     assert f"{r['train_step_ratio']:.3f}" in rows["training step ratio MF-JLE / ResNet-18"]
     assert f"{r['resnet18_infer_ms_per_img']:.2f}" in rows["ResNet-18 inference, ms/image"]
     assert "per round: min / median / max" in table and r["train_step_ratio_spread"] in table
-    assert f"S_g = {r['image_size']}, S_l = {r['local_size']}" in table
+    assert f"S_g = {r['global_size']}, S_l = {r['local_size']}" in table

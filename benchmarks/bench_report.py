@@ -1,0 +1,121 @@
+"""Reporting for `bench.py`: the speed targets, the stderr table and the README's markdown table."""
+from __future__ import annotations
+
+import torch
+
+PAPER_MS_PER_IMAGE = 10.52  # MF-JLE on a GTX 1060, Section IV.C
+
+
+def add_targets(r: dict, device: torch.device) -> None:
+    """The issue's targets as ratios and flags (met = True/False)."""
+    t = {}
+    t["infer_ms_target"] = PAPER_MS_PER_IMAGE
+    t["infer_met"] = r["mfjle_infer_ms_per_img"] <= PAPER_MS_PER_IMAGE
+    r["train_step_ratio"] = r["mfjle_train_step_s"] / r["resnet18_train_step_s"]
+    r["train_step_ratio_spread"] = ratio_spread(r)
+    t["train_step_ratio_limit"] = 1.1 * r["flop_ratio"]
+    t["train_met"] = r["train_step_ratio"] <= t["train_step_ratio_limit"]
+    best_inf = min(r["mfjle_naive_infer_ms_per_img"], r["mfjle_fused_infer_ms_per_img"])
+    best_train = min(r["mfjle_naive_train_step_s"], r["mfjle_fused_train_step_s"])
+    r["picked_vs_best_infer"] = r["mfjle_auto_infer_ms_per_img"] / best_inf
+    r["picked_vs_best_train"] = r["mfjle_train_step_s"] / best_train
+    t["picked_met"] = r["picked_vs_best_infer"] <= 1.05 and r["picked_vs_best_train"] <= 1.05
+    if device.type == "cuda":
+        t["fused_le_naive_met"] = (r["mfjle_fused_infer_ms_per_img"] <= r["mfjle_naive_infer_ms_per_img"]
+                                   and r["mfjle_fused_train_step_s"] <= r["mfjle_naive_train_step_s"])
+    train_ips = r["batch_size"] / r["mfjle_train_step_s"]
+    r["data_vs_train_throughput"] = r["data_images_per_s"] / train_ips
+    t["data_met"] = r["data_vs_train_throughput"] >= 5
+    if "projected_218_epochs_min" in r:
+        t["epochs_218_min_target_h100"] = 5.0
+        t["epochs_met"] = r["projected_218_epochs_min"] <= 5.0
+    r["targets"] = t
+
+
+def ratio_spread(r: dict) -> str:
+    """min / median / max of the per-round training step ratios."""
+    v = sorted(r.get("train_step_ratio_per_round") or [])
+    return f"{v[0]:.3f} / {v[len(v) // 2]:.3f} / {v[-1]:.3f}" if v else "-"
+
+
+def table(r: dict) -> str:
+    """The report of one device as a plain-text table (printed on stderr)."""
+    dev = r["gpu"] or r["cpu"]
+    lines = [f"device {r['device']}: {dev}; torch {r['torch']}, {r['threads']} threads; batch {r['batch_size']}, "
+             f"R {r['source_size']}, S_g {r['global_size']}, S_l {r['local_size']}, c {r['crop_fraction']}"]
+    row = "  {:<44s} {:>12s}"
+    lines.append(row.format("inference (ms/image)", ""))
+    for k, label in [("resnet18_infer_ms_per_img", "ResNet-18"), ("mfjle_naive_infer_ms_per_img", "MF-JLE naive (loop)"),
+                     ("mfjle_fused_infer_ms_per_img", "MF-JLE fused (grouped conv)"), ("mfjle_auto_infer_ms_per_img", f"MF-JLE picked ({r['local_impl_picked']})")]:
+        lines.append(row.format("    " + label, f"{r[k]:.2f}"))
+    for k in sorted(r):
+        if k.endswith("_infer_ms_per_img") and "_deploy_" in k:
+            lines.append(row.format("    " + k.replace("_infer_ms_per_img", ""), f"{r[k]:.2f}"))
+    lines.append(row.format(f"    MF-JLE default path ({r['mfjle_infer_path']})", f"{r['mfjle_infer_ms_per_img']:.2f}"))
+    lines.append(row.format("training step (s, batch %d)" % r["batch_size"], ""))
+    for k, label in [("resnet18_train_step_s", "ResNet-18"), ("mfjle_naive_train_step_s", "MF-JLE naive"),
+                     ("mfjle_fused_train_step_s", "MF-JLE fused"), ("mfjle_train_step_s", "MF-JLE picked")]:
+        lines.append(row.format("    " + label, f"{r[k]:.3f}"))
+    lines.append(row.format("FLOP ratio MF-JLE/ResNet-18 (fwd / train)", f"{r['flop_ratio']:.3f} / {r['train_flop_ratio']:.3f}"))
+    lines.append(row.format("train step ratio (limit 1.1 x flop ratio)", f"{r['train_step_ratio']:.3f} / {r['targets']['train_step_ratio_limit']:.3f}"))
+    lines.append(row.format("    per round: min / median / max", r["train_step_ratio_spread"]))
+    if r.get("page_faults_per_train_step"):
+        lines.append(row.format("    page faults per step (median)", " / ".join(str(v) for v in r["page_faults_per_train_step"].values())))
+    lines.append(row.format("data path images/s (aug / no aug)", f"{r['data_images_per_s']:.0f} / {r['data_images_per_s_no_augment']:.0f}"))
+    lines.append(row.format("data / training throughput (target >= 5)", f"{r['data_vs_train_throughput']:.1f}"))
+    lines.append(row.format(f"peak memory MB ({r['peak_memory_kind']})", f"{r['peak_memory_mb']:.0f}"))
+    if "epoch_time_s" in r:
+        lines.append(row.format("epoch 4,908 img @224, batch 128 (s)", f"{r['epoch_time_s']:.1f}"))
+        lines.append(row.format("projected 218 epochs (min)", f"{r['projected_218_epochs_min']:.1f}"))
+    chk = r.get("deploy_check")
+    if chk:
+        for m, c in (chk.get("methods") or {chk.get("method"): chk}).items():
+            lines.append(f"  deploy check {m}: micro-F1 change {c.get('micro_f1_change'):+.4f} (limit 0.005), "
+                         f"{c.get('decisions_flipped')}/{c.get('decisions_total')} decisions flipped -> "
+                         f"{'passed' if c.get('passed') else 'FAILED'}" + ("" if chk.get("same_geometry") else " [other geometry: not used]"))
+    lines.append("  targets: " + ", ".join(f"{k}={v}" for k, v in r["targets"].items() if k.endswith("_met")))
+    lines.append(f"  load average at start/end: {r['load_average_start']} / {r['load_average_end']}")
+    return "\n".join(lines)
+
+
+def markdown(reports: dict[str, dict], command: str) -> str:
+    """The README table: one column per device, with the device named."""
+    keys = [
+        ("resnet18_infer_ms_per_img", "ResNet-18 inference, ms/image", "{:.2f}"),
+        ("mfjle_naive_infer_ms_per_img", "MF-JLE naive (5 resnet18s in a loop), ms/image", "{:.2f}"),
+        ("mfjle_fused_infer_ms_per_img", "MF-JLE fused (grouped conv), ms/image", "{:.2f}"),
+        ("mfjle_deploy_fp32_infer_ms_per_img", "MF-JLE deploy fp32 (folded BN), ms/image", "{:.2f}"),
+        ("mfjle_deploy_bf16_infer_ms_per_img", "MF-JLE deploy bf16, ms/image", "{:.2f}"),
+        ("mfjle_deploy_mixed_infer_ms_per_img", "MF-JLE deploy mixed (bf16 global, int8 locals), ms/image", "{:.2f}"),
+        ("mfjle_deploy_int8_infer_ms_per_img", "MF-JLE deploy int8, ms/image", "{:.2f}"),
+        ("mfjle_infer_ms_per_img", "**MF-JLE default path**, ms/image (paper: 10.52 on a GTX 1060)", "**{:.2f}**"),
+        ("mfjle_infer_path", "default path", "{}"),
+        ("resnet18_train_step_s", "ResNet-18 training step, s", "{:.3f}"),
+        ("mfjle_naive_train_step_s", "MF-JLE naive training step, s", "{:.3f}"),
+        ("mfjle_fused_train_step_s", "MF-JLE fused training step, s", "{:.3f}"),
+        ("local_impl_picked", "local implementation picked", "{}"),
+        ("flop_ratio", "FLOP ratio MF-JLE / ResNet-18", "{:.3f}"),
+        ("train_step_ratio", "training step ratio MF-JLE / ResNet-18", "{:.3f}"),
+        ("train_step_ratio_spread", "same, per round: min / median / max", "{}"),
+        ("data_images_per_s", "data path, images/s (with augmentation)", "{:.0f}"),
+        ("data_vs_train_throughput", "data path / MF-JLE training throughput", "{:.1f}"),
+        ("peak_memory_mb", "peak memory, MB", "{:.0f}"),
+        ("epoch_time_s", "epoch, 4,908 images @224, batch 128, s", "{:.1f}"),
+        ("projected_218_epochs_min", "projected 218 epochs, min", "{:.1f}"),
+    ]
+    devs = list(reports)
+    names = [f"{d}: {reports[d]['gpu'] or reports[d]['cpu']}" for d in devs]
+    r0 = reports[devs[0]]
+    lines = [f"Batch {r0['batch_size']}, R = {r0['source_size']}, S_g = {r0['global_size']}, S_l = {r0['local_size']}, "
+             f"c = {r0['crop_fraction']}; torch {r0['torch']}; medians of {r0['repeats']} interleaved rounds after warm-up; "
+             f"`{command}`", "", "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(devs)]
+    for key, label, fmt in keys:
+        if any(key in reports[d] and reports[d][key] is not None for d in devs):
+            cells = [fmt.format(reports[d][key]) if reports[d].get(key) is not None else "–" for d in devs]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    for d in devs:
+        la = reports[d]
+        lines.append("")
+        lines.append(f"{d}: targets " + ", ".join(f"{k[:-4]} {'met' if v else 'MISSED'}" for k, v in la["targets"].items() if k.endswith("_met"))
+                     + f"; load average {la['load_average_start']:.1f} at start, {la['load_average_end']:.1f} at end.")
+    return "\n".join(lines) + "\n"

@@ -19,7 +19,7 @@ from mfjle_lib.constants import TEMPLATE  # noqa: E402
 from mfjle_lib.models.build import build_model  # noqa: E402
 from mfjle_lib.perf.fused_locals import set_local_impl  # noqa: E402
 from mfjle_lib.perf.memory_format import plan_memory_format  # noqa: E402
-from mfjle_lib.training.batches import imagenet_normalise, to_unit_float  # noqa: E402
+from mfjle_lib.faces.normalise import imagenet_normalise, to_unit_float  # noqa: E402
 
 
 def sync(device: torch.device) -> None:

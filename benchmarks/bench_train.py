@@ -11,15 +11,16 @@ from bench_common import (LAST_CPU_TIMES, LAST_PAGE_FAULTS, LAST_SAMPLES, fake_d
 
 from mfjle_lib.faces.crops import cut_crops
 from mfjle_lib.models.build import build_model
-from mfjle_lib.models.fusion import DEFAULT_LAMBDAS, ModelOutput
+from mfjle_lib.models.fusion import DEFAULT_LAMBDAS
 from mfjle_lib.perf.allocator import keep_freed_memory
 from mfjle_lib.perf.fused_locals import set_local_impl
 from mfjle_lib.perf.memory_format import plan_memory_format
 from mfjle_lib.training.augment import augment_batch
-from mfjle_lib.training.batches import Batch, imagenet_normalise, to_unit_float
+from mfjle_lib.faces.normalise import imagenet_normalise, to_unit_float
+from mfjle_lib.training.batches import Batch
 from mfjle_lib.training.config import make_config
 from mfjle_lib.training.losses import joint_loss
-from mfjle_lib.training.loop import train_step
+from mfjle_lib.training.loop import as_float32, train_step
 from mfjle_lib.training.precision import autocast_for, choose_precision, make_scaler
 from mfjle_lib.training.setup import TrainingParts, make_adam
 
@@ -70,13 +71,6 @@ def measure_train_step(device: torch.device, args: argparse.Namespace, models: d
     return report
 
 
-def _float(out: ModelOutput) -> ModelOutput:
-    """The model's outputs in float32 (the joint loss is computed in float32)."""
-    if out.global_logits.dtype == torch.float32:
-        return out
-    return ModelOutput(out.global_logits.float(), None if out.local_logits is None else out.local_logits.float(), out.probs.float())
-
-
 def bench_compiled_train(device: torch.device, args: argparse.Namespace, x: torch.Tensor, lm: torch.Tensor,
                          y: torch.Tensor, picked: str, precision: str) -> dict:
     """Opt-in: the MF-JLE training step under torch.compile (compile time reported separately)."""
@@ -87,7 +81,7 @@ def bench_compiled_train(device: torch.device, args: argparse.Namespace, x: torc
     def run():
         with autocast_for(device, precision):
             out = fn(x, lm)
-        total, _, _ = joint_loss(_float(out), y, LAMBDAS, "bce")
+        total, _, _ = joint_loss(as_float32(out), y, LAMBDAS, "bce")
         opt.zero_grad(set_to_none=True)
         total.backward()
         opt.step()

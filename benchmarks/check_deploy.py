@@ -40,7 +40,8 @@ from mfjle_lib.training.inference import load_trained_model  # noqa: E402
 from mfjle_lib.evaluation.metrics import multilabel_report  # noqa: E402
 from mfjle_lib.training.inference import collect_outputs  # noqa: E402
 from mfjle_lib.evaluation.outputs import fuse_saved, outputs_module_probs  # noqa: E402
-from mfjle_lib.training.batches import imagenet_normalise, load_data, to_unit_float  # noqa: E402
+from mfjle_lib.faces.normalise import imagenet_normalise, to_unit_float  # noqa: E402
+from mfjle_lib.training.batches import load_data  # noqa: E402
 
 TOLERANCE = 0.005
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "deploy_check.json"

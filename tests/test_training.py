@@ -17,7 +17,11 @@ from mfjle_lib.evaluation.metrics import multilabel_metrics
 from mfjle_lib.training.batches import load_data
 from mfjle_lib.evaluation.outputs import load_outputs
 from mfjle_lib.training.checkpoints import RESUME_FORMAT, load_checkpoint
+from mfjle_lib.training.loop import validate
 from mfjle_lib.training.run import train
+from mfjle_lib.training.val_fusion import evaluate_val_fusion
+from mfjle_lib.course.ablations import split_outputs
+from mfjle_lib.constants import METRIC_KEYS
 
 pytestmark = pytest.mark.slow
 
@@ -78,6 +82,27 @@ def test_refusing_saved_outputs_equals_evaluating_with_those_weights(trained, bu
     refused = fused_metrics(load_outputs(trained.out_dir / "test_outputs.npz"), weights)
     for key in refused:
         assert refused[key] == pytest.approx(direct[key], abs=1e-9)
+
+
+def test_every_caller_of_run_split_sees_the_same_outputs(trained, bundle) -> None:
+    """The end of `train`, the lessons' `split_outputs`, `--fusion-weights val` and validation: one forward pass, one result."""
+    ckpt = trained.out_dir / "checkpoint.pt"
+    model, cfg = load_trained_model(ckpt, "cpu")
+    for split in ("val", "test"):
+        saved = load_outputs(trained.out_dir / f"{split}_outputs.npz")
+        lesson = split_outputs(ckpt, bundle, split)
+        assert set(saved) == set(lesson)
+        for key in saved:
+            np.testing.assert_array_equal(saved[key], lesson[key])
+    fixed, _ = evaluate_val_fusion(ckpt, show_progress=False)
+    assert {k: fixed[k] for k in METRIC_KEYS + ("modules", "fusion_weights")} == {k: trained.metrics[k] for k in METRIC_KEYS + ("modules", "fusion_weights")}
+    # Validation of the selected weights: the same outputs, and the loss the history recorded at that epoch.
+    val = validate(model, bundle, cfg, torch.device("cpu"), 0, ckpt)
+    saved = load_outputs(trained.out_dir / "val_outputs.npz")
+    for key in val.outputs:
+        np.testing.assert_array_equal(val.outputs[key], saved[key])
+    row = trained.history[trained.history["epoch"] == trained.metrics["selected_epoch"]].iloc[0]
+    assert val.loss == row["val_loss"]
 
 
 def test_resume_gives_the_same_result_as_an_uninterrupted_run(bundle, tmp_path) -> None:

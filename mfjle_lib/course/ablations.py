@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 
 from ..constants import METRIC_KEYS, NUM_LANDMARKS
-from ..evaluation.outputs import fused_metrics, load_outputs, with_probabilities
+from ..evaluation.outputs import fused_metrics, load_outputs
 from ..evaluation.reports import styled, summarise_runs
 from ..models.fusion import DEFAULT_LAMBDA, MODULE_NAMES, MODULE_TITLES, paper_fusion_weights
 from ..training.checkpoints import CHECKPOINT_FORMAT, RESUME_FORMAT, load_checkpoint
-from ..training.inference import collect_outputs, load_trained_model
+from ..training.inference import load_trained_model, run_split
 from .lesson import train_cached
 
 
@@ -43,9 +43,7 @@ def train_seeds(params: Any, data: Any, seeds: Sequence[int] | None = None, show
 def split_outputs(checkpoint: str | Path, data: Any, split: str = "val") -> dict[str, np.ndarray]:
     """Per-module outputs of a saved model on a split, in the form of `test_outputs.npz` (for re-fusion)."""
     model, cfg = load_trained_model(checkpoint)
-    idx = data.splits[split]
-    out = collect_outputs(model, data, idx)  # float32, as in training and evaluate
-    return with_probabilities(out, data.prepared.labels[idx], [data.prepared.ids[i] for i in idx], cfg.activation, cfg.effective_fusion_weights())
+    return run_split(model, data, split, cfg.activation, cfg.effective_fusion_weights())  # the forward pass of training and evaluate
 
 
 def refuse_over_seeds(outputs: Sequence[Mapping[str, np.ndarray]], weights: Mapping[Any, Sequence[float]], threshold: float = 0.5) -> pd.DataFrame:

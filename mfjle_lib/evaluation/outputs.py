@@ -39,17 +39,18 @@ def fused_metrics(outputs: Outputs, weights: Sequence[float], threshold: float =
     return multilabel_metrics(outputs["labels"], fuse_saved(outputs["module_probs"], weights), threshold)
 
 
-def metrics_record(outputs: Outputs, labels: np.ndarray, activation: str, weights: Sequence[float], settings: Mapping[str, Any], threshold: float = 0.5) -> dict[str, Any]:
-    """The metrics.json object: nine metrics of the fused output, counts, each module's metrics, and `settings`."""
-    per_module = outputs_module_probs(outputs, activation)
-    weights = tuple(float(w) for w in weights)[: per_module.shape[1]]
-    probs = fuse_saved(per_module, weights)
+def metrics_record(outputs: Outputs, settings: Mapping[str, Any], threshold: float = 0.5) -> dict[str, Any]:
+    """The metrics.json object of outputs in the saved form (`with_probabilities`): nine metrics of the fused output, counts, each module's metrics, and `settings`.
+
+    It reads the fused probabilities the outputs carry: one fusion per evaluation.
+    """
+    labels, per_module, probs = outputs["labels"], outputs["module_probs"], outputs["fused_probs"]
     record: dict[str, Any] = dict(multilabel_report(labels, probs, threshold))
     record["modules"] = {name: {k: v for k, v in multilabel_report(labels, per_module[:, m]).items() if k in METRIC_KEYS}
                          for m, name in enumerate(MODULE_NAMES[: per_module.shape[1]])}
-    if activation == "softmax":
+    if str(outputs["activation"]) == "softmax":
         record["decision_rules"] = decision_rules_softmax(labels, probs)
-    record.update({"fusion_weights": list(weights), "threshold": float(threshold), **settings})
+    record.update({"fusion_weights": np.asarray(outputs["fusion_weights"], np.float64).tolist(), "threshold": float(threshold), **settings})
     return record
 
 

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from torchvision.ops import roi_align
 
-from ..constants import FLIP_PERMUTATION, IMAGENET_MEAN, IMAGENET_STD, NUM_LANDMARKS
+from ..constants import FLIP_PERMUTATION, NUM_LANDMARKS
+from .normalise import imagenet_denormalise, imagenet_normalise, to_unit_float
 
 #: Bilinear samples per bin and axis (see the module docstring for why it is fixed).
 SAMPLING_RATIO = 2
@@ -78,12 +79,9 @@ def crops_for_display(image: np.ndarray, landmarks: np.ndarray, crop_fraction: f
     Cutting happens in normalised space exactly as in the model, then is undone for display, so
     regions outside the face show the ImageNet mean colour the network gets there.
     """
-    mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=torch.float32).view(1, 3, 1, 1)
     # np.array copies: a read-only memmap face would make torch.from_numpy warn.
-    x = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float().div(255.0)
-    x = (x - mean) / std
+    x = imagenet_normalise(to_unit_float(torch.from_numpy(np.array(image)).permute(2, 0, 1)[None], torch.device("cpu")))
     lm = torch.as_tensor(np.asarray(landmarks, np.float32))[None]
     crops = cut_crops(x, lm, crop_fraction, out_size)[0]  # (5,3,S,S)
-    crops = (crops * std + mean).mul(255.0).round().clamp(0, 255).to(torch.uint8)
+    crops = imagenet_denormalise(crops).mul(255.0).round().clamp(0, 255).to(torch.uint8)
     return [np.ascontiguousarray(c.permute(1, 2, 0).numpy()) for c in crops]

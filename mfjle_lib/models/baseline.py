@@ -6,7 +6,7 @@ from torch import nn
 
 from ..constants import DEFAULT_GLOBAL_SIZE, NUM_LABELS
 from .backbone import make_resnet18, resize_global
-from .fusion import ModelOutput, activate
+from .fusion import ModelOutput
 
 
 class ResNet18Baseline(nn.Module):
@@ -21,4 +21,4 @@ class ResNet18Baseline(nn.Module):
     def forward(self, images: torch.Tensor, landmarks: torch.Tensor | None = None) -> ModelOutput:
         """Classify the face; landmarks are accepted and ignored."""
         logits = self.global_net(resize_global(images, self.global_size))
-        return ModelOutput(global_logits=logits, local_logits=None, probs=activate(logits, self.activation))
+        return ModelOutput(logits, None, self.activation)  # one module: `.probs` is its own activation

@@ -1,7 +1,8 @@
 """What every model returns, and the one fusion rule of module probabilities (paper Section III.C)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Sequence
 
 import torch
@@ -37,11 +38,21 @@ def paper_fusion_weights(lambdas: float | Sequence[float] = DEFAULT_LAMBDA) -> t
 
 @dataclass
 class ModelOutput:
-    """What every model returns: per-module logits and the fused probabilities."""
+    """What every model returns: per-module logits, and `.probs`, their fused probabilities, computed when first read.
+
+    Fusing on read, not in `forward`: training and evaluation use only the logits (evaluation fuses
+    them once, in float64, in `evaluation/outputs.py`), so a fusion in the model would be thrown away.
+    """
 
     global_logits: torch.Tensor  # (B, L)
     local_logits: torch.Tensor | None  # (B, 5, L); None for the single ResNet-18
-    probs: torch.Tensor  # (B, L) final probabilities
+    activation: str = "sigmoid"  # how logits become module probabilities (`activate`)
+    fusion_weights: torch.Tensor | Sequence[float] = field(default_factory=paper_fusion_weights)  # w0..w5
+
+    @cached_property
+    def probs(self) -> torch.Tensor:
+        """(B, L) final probabilities: the module probabilities fused with `fusion_weights` (`fuse`)."""
+        return fuse(module_probs(self.global_logits, self.local_logits, self.activation), self.fusion_weights)
 
 
 def activate(logits: torch.Tensor, activation: str) -> torch.Tensor:
@@ -72,8 +83,8 @@ def fuse(probs: torch.Tensor, weights: torch.Tensor | Sequence[float]) -> torch.
 
     The paper sums module probabilities with the weights of its joint loss (1, λ1..λ5); dividing
     by the sum keeps the result a probability, so one threshold (0.5) serves every λ. No second
-    sigmoid. The one fusion rule of this library: the model, evaluation, re-fusion and `predict`
-    all call it. A single module (the baseline) is its own fusion.
+    sigmoid. The one fusion rule of this library: a model's output (`ModelOutput.probs`),
+    evaluation, re-fusion and `predict` all call it. A single module (the baseline) is its own fusion.
     """
     if probs.shape[1] == 1:
         return probs[:, 0]

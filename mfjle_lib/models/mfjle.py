@@ -9,7 +9,7 @@ from torch import nn
 from ..constants import DEFAULT_CROP_FRACTION, DEFAULT_GLOBAL_SIZE, DEFAULT_LOCAL_SIZE, NUM_LABELS, NUM_LANDMARKS
 from ..faces.crops import cut_crops
 from .backbone import make_resnet18, resize_global
-from .fusion import ModelOutput, check_fusion_weights, fuse, module_probs, paper_fusion_weights
+from .fusion import ModelOutput, check_fusion_weights, paper_fusion_weights
 
 
 class LoopLocalNets(nn.Module):
@@ -56,11 +56,10 @@ class MFJLE(nn.Module):
         return cut_crops(images, landmarks, self.crop_fraction, self.local_size)
 
     def forward(self, images: torch.Tensor, landmarks: torch.Tensor) -> ModelOutput:
-        """Run all six modules and fuse their probabilities with the fusion weights."""
+        """Run all six modules; the output fuses their probabilities with the fusion weights when `.probs` is read."""
         global_logits = self.global_net(resize_global(images, self.global_size))
         crops = self.crops(images, landmarks)
         if images.is_contiguous(memory_format=torch.channels_last):
             crops = crops.contiguous()
         local_logits = self.local_nets(crops)
-        probs = fuse(module_probs(global_logits, local_logits, self.activation), self.fusion_weights)
-        return ModelOutput(global_logits=global_logits, local_logits=local_logits, probs=probs)
+        return ModelOutput(global_logits, local_logits, self.activation, self.fusion_weights)

@@ -47,7 +47,7 @@ from ..constants import TEMPLATE
 from ..faces.crops import cut_crops
 from ..models.backbone import resize_global
 from ..models.baseline import ResNet18Baseline
-from ..models.fusion import ModelOutput, activate, fuse, module_probs
+from ..models.fusion import ModelOutput
 from ..models.mfjle import MFJLE
 from .fused_locals import set_local_impl
 
@@ -155,11 +155,10 @@ class DeployedModel(nn.Module):
         x = resize_global(images, self.global_size)
         global_logits = self.global_net(x.to(self.dtype)).float()
         if not self.is_mfjle:
-            return ModelOutput(global_logits, None, activate(global_logits, self.activation))
+            return ModelOutput(global_logits, None, self.activation)
         crops = self.crops(images, landmarks).contiguous()  # cut in fp32 from the fp32 image
         local_logits = self.local_nets(crops.to(self.local_dtype)).float()
-        probs = fuse(module_probs(global_logits, local_logits, self.activation), self.fusion_weights)
-        return ModelOutput(global_logits, local_logits, probs)
+        return ModelOutput(global_logits, local_logits, self.activation, self.fusion_weights)
 
 
 class _ChannelsLast(nn.Module):

@@ -6,10 +6,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from ..constants import IMAGENET_MEAN, IMAGENET_STD
 from ..data.registry import load_index, loader_options
 from ..data.splits import make_splits
 from ..errors import ConfigError
+from ..faces.normalise import imagenet_normalise, to_unit_float  # also this module's names: scripts import them from here
 from ..faces.prepare import prepare_dataset
 from ..faces.prepared import PreparedDataset
 from ..runtime import get_device
@@ -69,18 +69,6 @@ class Batch:
     images: torch.Tensor  # (B,3,R,R) float32, ImageNet-normalised, channels_last, on the device
     landmarks: torch.Tensor  # (B,5,2) pixels of R
     labels: torch.Tensor  # (B,6) float32
-
-
-def to_unit_float(images_u8: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """uint8 (B,3,H,W) -> float32 in [0, 1] on the device (augmentation works on this scale)."""
-    return images_u8.to(device, non_blocking=True).float().div_(255.0)
-
-
-def imagenet_normalise(x: torch.Tensor) -> torch.Tensor:
-    """Subtract the ImageNet mean, divide by its std (Section IV.B); the one place it is done."""
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    return (x - mean) / std
 
 
 def model_input(images: torch.Tensor) -> torch.Tensor:

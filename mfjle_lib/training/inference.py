@@ -1,6 +1,7 @@
 """Running a trained model over a split: per-module outputs, loading a checkpoint, evaluating it."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -10,7 +11,7 @@ import torch
 from .. import __version__
 from ..constants import EMOTIONS
 from ..errors import CheckpointError, ConfigError
-from ..evaluation.outputs import metrics_record
+from ..evaluation.outputs import metrics_record, with_probabilities
 from ..models.build import model_spec
 from ..models.fusion import check_fusion_weights
 from ..perf.memory_format import plan_memory_format
@@ -39,10 +40,7 @@ def load_trained_model(checkpoint: str | Path, device: str | torch.device | None
 def evaluate_checkpoint(checkpoint: str | Path, dataset: str | None = None, root: str | None = None, split: str = "test", fusion_weights: Sequence[float] | None = None, device: str | None = None, data: DataBundle | None = None, show_progress: bool = True) -> dict[str, Any]:
     """Nine metrics of a saved model on a split of its dataset (or another dataset)."""
     model, cfg = load_trained_model(checkpoint, device)
-    if dataset is not None:
-        cfg.dataset, cfg.root = dataset, root
-    elif root is not None:
-        cfg.root = root
+    cfg = on_dataset(cfg, dataset, root)
     if fusion_weights is not None and not model_spec(cfg.model).has_locals:
         raise ConfigError(f"--fusion-weights applies to a model with local nets; this checkpoint is {cfg.model}")
     weights = tuple(float(w) for w in check_fusion_weights(fusion_weights).tolist()) if fusion_weights is not None else cfg.effective_fusion_weights()
@@ -50,9 +48,14 @@ def evaluate_checkpoint(checkpoint: str | Path, dataset: str | None = None, root
     data = data or load_data(cfg, dev, show_progress)
     if split not in data.splits:
         raise ConfigError(f"--split must be train, val or test, got {split!r}")
-    idx = data.splits[split]
-    outputs = collect_outputs(model, data, idx, device=dev)
-    return metrics_record(outputs, data.prepared.labels[idx], cfg.activation, weights, settings_record(cfg, split))
+    return metrics_record(run_split(model, data, split, cfg.activation, weights, dev), settings_record(cfg, split))
+
+
+def on_dataset(cfg: TrainConfig, dataset: str | None, root: str | None) -> TrainConfig:
+    """A run's config aimed at another dataset (`--dataset`, read from `--root`) or at another copy of its own (`--root` alone)."""
+    if dataset is not None:
+        return replace(cfg, dataset=dataset, root=root)
+    return cfg if root is None else replace(cfg, root=root)
 
 
 def settings_record(cfg: TrainConfig, split: str, selected_epoch: int | None = None) -> dict[str, Any]:
@@ -100,3 +103,15 @@ def collect_outputs(model: torch.nn.Module, data: DataBundle, indices: np.ndarra
     """Per-module logits (float64 numpy, computed in float32) for the given images, in eval mode."""
     device = device or next(model.parameters()).device
     return as_outputs(*model_logits(model, data, indices, device, batch_size))
+
+
+def run_split(model: torch.nn.Module, data: DataBundle, split: str, activation: str, weights: Sequence[float],
+              device: torch.device | None = None, batch_size: int = 256) -> dict[str, np.ndarray]:
+    """A model over one split of `data`, as a run saves it (`*_outputs.npz`): logits, module and fused probabilities, labels, ids.
+
+    The one forward pass over a split: validation, the end of `train`, `evaluate`, `--fusion-weights val`
+    and the lessons' re-fusion all come here. Fused once, in float64 (`evaluation.outputs.with_probabilities`).
+    """
+    idx = data.splits[split]
+    logits = collect_outputs(model, data, idx, batch_size, device)
+    return with_probabilities(logits, data.prepared.labels[idx], [data.prepared.ids[i] for i in idx], activation, weights)

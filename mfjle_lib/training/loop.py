@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +14,13 @@ import torch
 from ..constants import METRIC_KEYS, NUM_LANDMARKS
 from ..errors import TrainingDiverged
 from ..evaluation.metrics import multilabel_report
-from ..evaluation.outputs import fuse_saved, outputs_module_probs
 from ..files import atomic_write_text
 from ..models.fusion import MODULE_NAMES, ModelOutput
 from ..runtime import progress
 from .batches import Batch, DataBundle, get_batch
 from .config import TrainConfig
 from .distributed import DistContext, single
-from .inference import as_outputs, model_logits
+from .inference import run_split
 from .losses import joint_loss
 from .precision import autocast_for
 from .setup import TrainingParts
@@ -44,7 +43,7 @@ class EpochStats:
 class Validation:
     """One validation pass: the outputs, the joint loss from the same logits, and the metrics."""
 
-    outputs: dict[str, np.ndarray]
+    outputs: dict[str, np.ndarray]  # in the saved form (`run_split`): logits, module and fused probabilities, labels, ids
     loss: float
     report: dict[str, float]
     global_micro_f1: float
@@ -136,19 +135,18 @@ def train_one_epoch(parts: TrainingParts, data: DataBundle, cfg: TrainConfig, de
 
 @torch.no_grad()
 def validate(model: torch.nn.Module, data: DataBundle, cfg: TrainConfig, device: torch.device, epoch: int, ckpt_path: Path) -> Validation:
-    """Float32 outputs on the validation split, the joint loss from the same logits, and the metrics."""
-    idx = data.splits["val"]
-    g, loc = model_logits(model, data, idx, device)
-    outputs = as_outputs(g, loc)
+    """Outputs on the validation split (`run_split`), the joint loss from the same logits, and the metrics."""
+    weights = cfg.effective_fusion_weights()
+    outputs = run_split(model, data, "val", cfg.activation, weights, device)
     check_finite_outputs(outputs, epoch, ckpt_path)  # before this epoch's weights are saved
+    # The loss from the same float32 logits (exact in float64), on the device in its accumulation dtype
+    # (cast before the move: MPS has no float64).
     acc = accumulation_dtype(device)
-    labels = data.labels.index_select(0, torch.as_tensor(idx, dtype=torch.long).to(data.labels.device)).to(device, acc)
-    logits = ModelOutput(g.to(acc), None if loc is None else loc.to(acc), g)
-    loss = float(joint_loss(logits, labels, cfg.lambdas, cfg.loss)[0])
-    module = outputs_module_probs(outputs, cfg.activation)
-    val_labels = data.prepared.labels[idx]
-    report = multilabel_report(val_labels, fuse_saved(module, cfg.effective_fusion_weights()))
-    global_f1 = multilabel_report(val_labels, module[:, 0])["micro_f1"]
+    on_device = {k: torch.from_numpy(outputs[k]).to(acc).to(device) for k in ("global_logits", "local_logits", "labels") if k in outputs}
+    out = ModelOutput(on_device["global_logits"], on_device.get("local_logits"), cfg.activation, weights)
+    loss = float(joint_loss(out, on_device["labels"], cfg.lambdas, cfg.loss)[0])
+    report = multilabel_report(outputs["labels"], outputs["fused_probs"])
+    global_f1 = multilabel_report(outputs["labels"], outputs["module_probs"][:, 0])["micro_f1"]
     return Validation(outputs, loss, report, float(global_f1), float(report.get(cfg.select_metric, math.nan)))
 
 
@@ -156,7 +154,7 @@ def as_float32(out: ModelOutput) -> ModelOutput:
     """Losses in float32 even under autocast (BCE on bf16/fp16 logits loses precision)."""
     if out.global_logits.dtype == torch.float32:
         return out
-    return ModelOutput(out.global_logits.float(), None if out.local_logits is None else out.local_logits.float(), out.probs.float())
+    return replace(out, global_logits=out.global_logits.float(), local_logits=None if out.local_logits is None else out.local_logits.float())
 
 
 def history_columns() -> list[str]:

@@ -10,12 +10,11 @@ import torch
 
 from ..constants import EMOTIONS
 from ..data.image_io import read_images
-from ..evaluation.outputs import fuse_saved, outputs_module_probs
 from ..faces.alignment import align_face
 from ..faces.landmarks import detect_landmarks, fallback_landmarks
+from ..models.fusion import fuse, module_probs
 from .batches import model_input, to_unit_float
 from .config import TrainConfig
-from .inference import as_outputs
 
 
 @dataclass
@@ -63,12 +62,13 @@ def predict_images(model: torch.nn.Module, cfg: TrainConfig, images: Sequence[np
             continue
         x = model_input(to_unit_float(torch.from_numpy(a).permute(2, 0, 1)[None], device))
         out = model(x, torch.from_numpy(lm)[None].float().to(device))
-        per_module = outputs_module_probs(as_outputs(out.global_logits, out.local_logits), cfg.activation)
-        fused = fuse_saved(per_module, cfg.effective_fusion_weights())[0]
-        per_module = per_module[0]
-        pred.probs = {e: float(p) for e, p in zip(EMOTIONS, fused)}
-        pred.positives = [e for e, p in zip(EMOTIONS, fused) if p >= threshold]
-        pred.module_probs = per_module
+        # Probabilities from float64 logits, as evaluation computes them (`evaluation.outputs`); torch until written.
+        local = None if out.local_logits is None else out.local_logits.double().cpu()
+        per_module = module_probs(out.global_logits.double().cpu(), local, cfg.activation)
+        fused = fuse(per_module, cfg.effective_fusion_weights())[0].tolist()
+        pred.probs = dict(zip(EMOTIONS, fused))
+        pred.positives = [e for e, p in pred.probs.items() if p >= threshold]
+        pred.module_probs = per_module[0].numpy()
         results.append(pred)
     return results
 

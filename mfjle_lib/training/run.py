@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from ..evaluation.outputs import metrics_record, save_outputs, with_probabilities
+from ..evaluation.outputs import metrics_record, save_outputs
 from ..files import atomic_write_text, json_safe
 from ..perf.allocator import keep_freed_memory
 from ..runtime import get_device, seed_everything
@@ -23,7 +23,7 @@ from .batches import DataBundle, load_data, on_device
 from .checkpoints import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .distributed import DistContext, current
-from .inference import collect_outputs, settings_record
+from .inference import run_split, settings_record
 from .init_from import apply_init, init_record, plan_init
 from .loop import epoch_line, history_columns, history_row, train_one_epoch, validate, write_history
 from .resume import Selection, kept_history, read_resume_state, restore, save_resume_state
@@ -134,13 +134,11 @@ def finish_run(model: torch.nn.Module, cfg: TrainConfig, data: DataBundle, out_d
     """
     state = load_checkpoint(out_dir / "checkpoint.pt")
     load_canonical_state(model, state["model_state"])
-    weights = cfg.effective_fusion_weights()
+    outputs = {}
     for split in ("val", "test"):  # validation outputs too: choosing a fusion later needs no forward pass
-        idx = data.splits[split]
-        outputs = collect_outputs(model, data, idx, device=device)
-        labels = data.prepared.labels[idx]
-        save_outputs(out_dir / f"{split}_outputs.npz", with_probabilities(outputs, labels, [data.prepared.ids[i] for i in idx], cfg.activation, weights))
-    metrics = metrics_record(outputs, labels, cfg.activation, weights, settings_record(cfg, "test", best_epoch))
+        outputs[split] = run_split(model, data, split, cfg.activation, cfg.effective_fusion_weights(), device)
+        save_outputs(out_dir / f"{split}_outputs.npz", outputs[split])
+    metrics = metrics_record(outputs["test"], settings_record(cfg, "test", best_epoch))
     metrics["n_train"], metrics["n_val"] = int(len(data.splits["train"])), int(len(data.splits["val"]))
     metrics["world_size"] = int(world_size)
     atomic_write_text(out_dir / "metrics.json", json.dumps(json_safe(metrics), indent=2))

@@ -11,9 +11,9 @@ from typing import Any, Sequence
 
 from ..errors import ConfigError
 from ..evaluation.fusion_choice import report_val_fusion
-from ..evaluation.outputs import load_outputs, metrics_record, with_probabilities
+from ..evaluation.outputs import load_outputs, metrics_record
 from .batches import load_data
-from .inference import collect_outputs, load_trained_model, settings_record
+from .inference import load_trained_model, on_dataset, run_split, settings_record
 
 
 def run_val_fusion(run_dir: str | Path, paper_weights: Sequence[float]) -> dict[str, Any]:
@@ -36,10 +36,7 @@ def evaluate_val_fusion(checkpoint: str | Path, dataset: str | None = None, root
         raise ConfigError("--fusion-weights val chooses on the validation split: evaluate it on --split test (or train)")
     model, cfg = load_trained_model(checkpoint, device)
     own_data = (dataset is None or dataset == cfg.dataset) and (root is None or root == cfg.root)
-    if dataset is not None:
-        cfg.dataset, cfg.root = dataset, root
-    elif root is not None:
-        cfg.root = root
+    cfg = on_dataset(cfg, dataset, root)
     dev = next(model.parameters()).device
     data = load_data(cfg, dev, show_progress)
     weights = cfg.effective_fusion_weights()
@@ -47,15 +44,9 @@ def evaluate_val_fusion(checkpoint: str | Path, dataset: str | None = None, root
     if own_data and saved.is_file():
         val, val_from = load_outputs(saved), str(saved)
     else:
-        idx = data.splits["val"]
-        val = with_probabilities(collect_outputs(model, data, idx, device=dev), data.prepared.labels[idx],
-                                 [data.prepared.ids[i] for i in idx], cfg.activation, weights)
-        val_from = "a forward pass over the validation split"
-    idx = data.splits[split]
-    outputs = collect_outputs(model, data, idx, device=dev)
-    labels = data.prepared.labels[idx]
-    fixed = metrics_record(outputs, labels, cfg.activation, weights, settings_record(cfg, split))
-    target = with_probabilities(outputs, labels, [data.prepared.ids[i] for i in idx], cfg.activation, weights)
+        val, val_from = run_split(model, data, "val", cfg.activation, weights, dev), "a forward pass over the validation split"
+    target = run_split(model, data, split, cfg.activation, weights, dev)
+    fixed = metrics_record(target, settings_record(cfg, split))
     choice, chosen = report_val_fusion(val, target, weights)
     chosen["fusion_choice"]["validation_outputs"] = val_from
     return fixed, {**settings_record(cfg, split), **chosen}

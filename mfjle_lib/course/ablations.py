@@ -46,10 +46,10 @@ def split_outputs(checkpoint: str | Path, data: Any, split: str = "val") -> dict
     return run_split(model, data, split, cfg.activation, cfg.effective_fusion_weights())  # the forward pass of training and evaluate
 
 
-def refuse_over_seeds(outputs: Sequence[Mapping[str, np.ndarray]], weights: Mapping[Any, Sequence[float]], threshold: float = 0.5) -> pd.DataFrame:
+def refuse_over_seeds(outputs: Sequence[Mapping[str, np.ndarray]], fusion_weights: Mapping[Any, Sequence[float]], threshold: float = 0.5) -> pd.DataFrame:
     """Re-fuse each run's saved outputs with each weight vector: one row per (setting, seed = position in `outputs`), nine metrics."""
     rows = []
-    for name, w in weights.items():
+    for name, w in fusion_weights.items():
         for seed, out in enumerate(outputs):
             rows.append({"setting": name, "seed": seed, **fused_metrics(out, w, threshold)})
     return pd.DataFrame(rows)
@@ -121,13 +121,13 @@ def pick_examples(truth: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, n: 
     return np.asarray((picked + rest)[:n], dtype=int)
 
 
-def fusion_panel(val_outputs: Mapping[str, np.ndarray], test_outputs: Mapping[str, np.ndarray], weights: Sequence[float] = paper_fusion_weights(), threshold: float = 0.5):
+def fusion_panel(val_outputs: Mapping[str, np.ndarray], test_outputs: Mapping[str, np.ndarray], fusion_weights: Sequence[float] = paper_fusion_weights(), threshold: float = 0.5):
     """ipywidgets sliders for w0..w5 and the threshold; the nine metrics on val and test update live."""
     import ipywidgets as widgets  # lazy: optional extra `notebooks` (only this panel needs it)
 
     style = {"description_width": "initial"}
     names = [f"w{i} {title}" for i, title in enumerate(MODULE_TITLES)]  # w0 whole face, w1 left eye, ...
-    sliders = {f"w{i}": widgets.FloatLogSlider(value=max(w, 1e-4), base=10, min=-4, max=1, step=0.05, description=names[i], style=style, readout_format=".4f") for i, w in enumerate(weights)}
+    sliders = {f"w{i}": widgets.FloatLogSlider(value=max(w, 1e-4), base=10, min=-4, max=1, step=0.05, description=names[i], style=style, readout_format=".4f") for i, w in enumerate(fusion_weights)}
     sliders["threshold"] = widgets.FloatSlider(value=threshold, min=0.05, max=0.95, step=0.01, description="threshold", style=style)
 
     def show(**kw: float) -> None:

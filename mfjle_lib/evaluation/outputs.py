@@ -29,14 +29,14 @@ def outputs_module_probs(outputs: Outputs, activation: str = "sigmoid") -> np.nd
     return module_probs(g, loc, activation).numpy()
 
 
-def fuse_saved(probs: np.ndarray, weights: Sequence[float]) -> np.ndarray:
+def fuse_saved(probs: np.ndarray, fusion_weights: Sequence[float]) -> np.ndarray:
     """`models.fusion.fuse` on saved (N, M, L) float64 module probabilities -> (N, L)."""
-    return fuse(torch.from_numpy(np.asarray(probs, np.float64)), tuple(float(w) for w in weights)).numpy()
+    return fuse(torch.from_numpy(np.asarray(probs, np.float64)), tuple(float(w) for w in fusion_weights)).numpy()
 
 
-def fused_metrics(outputs: Outputs, weights: Sequence[float], threshold: float = 0.5) -> dict[str, float]:
-    """Nine metrics of saved outputs fused again with other `weights` at `threshold` (no retraining)."""
-    return multilabel_metrics(outputs["labels"], fuse_saved(outputs["module_probs"], weights), threshold)
+def fused_metrics(outputs: Outputs, fusion_weights: Sequence[float], threshold: float = 0.5) -> dict[str, float]:
+    """Nine metrics of saved outputs fused again with other `fusion_weights` at `threshold` (no retraining)."""
+    return multilabel_metrics(outputs["labels"], fuse_saved(outputs["module_probs"], fusion_weights), threshold)
 
 
 def metrics_record(outputs: Outputs, settings: Mapping[str, Any], threshold: float = 0.5) -> dict[str, Any]:
@@ -54,15 +54,15 @@ def metrics_record(outputs: Outputs, settings: Mapping[str, Any], threshold: flo
     return record
 
 
-def with_probabilities(outputs: Outputs, labels: np.ndarray, ids: Sequence[str], activation: str, weights: Sequence[float]) -> dict[str, np.ndarray]:
-    """Logits plus everything re-fusion needs: module and fused probabilities, labels, ids, weights, activation."""
+def with_probabilities(outputs: Outputs, labels: np.ndarray, ids: Sequence[str], activation: str, fusion_weights: Sequence[float]) -> dict[str, np.ndarray]:
+    """Logits plus everything re-fusion needs: module and fused probabilities, labels, ids, fusion_weights, activation."""
     probs = outputs_module_probs(outputs, activation)
-    weights = tuple(float(w) for w in weights)[: probs.shape[1]]
+    fusion_weights = tuple(float(w) for w in fusion_weights)[: probs.shape[1]]
     return {
         **{k: np.asarray(v) for k, v in outputs.items()},
         "ids": np.asarray(list(ids)), "labels": np.asarray(labels, np.float32), "emotions": np.asarray(EMOTIONS),
-        "module_probs": probs, "fused_probs": fuse_saved(probs, weights),
-        "fusion_weights": np.asarray(weights), "activation": np.asarray(activation),
+        "module_probs": probs, "fused_probs": fuse_saved(probs, fusion_weights),
+        "fusion_weights": np.asarray(fusion_weights), "activation": np.asarray(activation),
     }
 
 

@@ -105,7 +105,7 @@ def collect_outputs(model: torch.nn.Module, data: DataBundle, indices: np.ndarra
     return as_outputs(*model_logits(model, data, indices, device, batch_size))
 
 
-def run_split(model: torch.nn.Module, data: DataBundle, split: str, activation: str, weights: Sequence[float],
+def run_split(model: torch.nn.Module, data: DataBundle, split: str, activation: str, fusion_weights: Sequence[float],
               device: torch.device | None = None, batch_size: int = 256) -> dict[str, np.ndarray]:
     """A model over one split of `data`, as a run saves it (`*_outputs.npz`): logits, module and fused probabilities, labels, ids.
 
@@ -114,4 +114,4 @@ def run_split(model: torch.nn.Module, data: DataBundle, split: str, activation: 
     """
     idx = data.splits[split]
     logits = collect_outputs(model, data, idx, batch_size, device)
-    return with_probabilities(logits, data.prepared.labels[idx], [data.prepared.ids[i] for i in idx], activation, weights)
+    return with_probabilities(logits, data.prepared.labels[idx], [data.prepared.ids[i] for i in idx], activation, fusion_weights)

@@ -47,6 +47,6 @@ def evaluate_val_fusion(checkpoint: str | Path, dataset: str | None = None, root
         val, val_from = run_split(model, data, "val", cfg.activation, weights, dev), "a forward pass over the validation split"
     target = run_split(model, data, split, cfg.activation, weights, dev)
     fixed = metrics_record(target, settings_record(cfg, split))
-    choice, chosen = report_val_fusion(val, target, weights)
+    _, chosen = report_val_fusion(val, target, weights)
     chosen["fusion_choice"]["validation_outputs"] = val_from
     return fixed, {**settings_record(cfg, split), **chosen}

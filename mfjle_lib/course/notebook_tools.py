@@ -7,7 +7,7 @@ the released runs (`course/released.py`) from finished full runs (`make retrain`
 everywhere, from the one place the repository URL lives — `[project.urls] Repository` in
 pyproject.toml. A fork changes that URL and runs `python -m mfjle_lib.course.notebook_tools sync`.
 What it writes: the setup cell (tagged `setup`: clone + install on Colab, a no-op locally; the
-environment variable MFJLE_REPO overrides the URL), the parameters cell (tagged `parameters`:
+environment variable MFJLE_REPO overrides the URL, MFJLE_COLAB_DIR the clone's folder, /content/mfjle), the parameters cell (tagged `parameters`:
 RUNS and DRIVE as Colab form fields, the environment wins), the "Open in Colab" badge's link, and
 the metadata that asks Colab for a GPU runtime; cells without an id (nbformat 4.5) get one. `check` lists what `sync` would change
 (tests/test_notebooks_static.py runs it).
@@ -32,13 +32,15 @@ NOTEBOOKS_DIR = REPO_DIR / "notebooks"
 
 SETUP_TEMPLATE = """\
 # Setup: on Colab, clone and install the course (a no-op locally, where `make lab` installed it).
-# The URL comes from pyproject.toml via `python -m mfjle_lib.course.notebook_tools sync`; MFJLE_REPO overrides it.
+# The URL comes from pyproject.toml via `python -m mfjle_lib.course.notebook_tools sync`; MFJLE_REPO overrides it,
+# MFJLE_COLAB_DIR the folder it is cloned into (tests/test_colab_setup.py).
 import importlib.util, os, subprocess, sys
 if "google.colab" in sys.modules and importlib.util.find_spec("mfjle_lib") is None:
-    if not os.path.isdir("/content/mfjle"):
-        subprocess.run(["git", "clone", "-q", "--depth", "1", os.environ.get("MFJLE_REPO", "{url}"), "/content/mfjle"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/mfjle"], check=True)
-    sys.path.insert(0, "/content/mfjle")
+    COURSE_DIR = os.environ.get("MFJLE_COLAB_DIR", "/content/mfjle")
+    if not os.path.isdir(COURSE_DIR):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", os.environ.get("MFJLE_REPO", "{url}"), COURSE_DIR], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", COURSE_DIR], check=True)
+    sys.path.insert(0, COURSE_DIR)
     importlib.invalidate_caches()
 elif importlib.util.find_spec("mfjle_lib") is None:
     raise ImportError("mfjle_lib is not installed: run `make lab` from the repository root")"""

@@ -1,4 +1,4 @@
-"""The controls that split MF-JLE's gain over one ResNet-18 into ensembling, locality and resolution.
+"""The controls that split MF-JLE's gain over one ResNet-18 into ensembling, locality and resolution; fusion chosen on validation.
 
 Four arms, trained with the same seeds (one seed = the same split, batches and starting global net):
 ResNet-18; six ResNet-18s on the whole face at S_g (`wholeface`, S_l = S_g: ensembling, no locality);
@@ -8,14 +8,18 @@ MF-JLE − ResNet-18: ensembling + locality + resolution.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from ..evaluation.fusion_choice import report_val_fusion
+from ..evaluation.outputs import load_outputs
 from .ablations import train_seeds
 
 #: (arm, what it adds over the arm before it) in the order of the telescoping sum.
+TOTAL = "total (MF-JLE − ResNet-18)"
 STEPS = (("ResNet-18", "baseline"), ("6 × ResNet-18, whole face", "ensembling"),
          ("MF-JLE, crops at the global's density", "locality"), ("MF-JLE", "resolution"))
 
@@ -49,16 +53,45 @@ def arm_table(results: Mapping[str, Sequence[Any]], metrics: Sequence[str] = ("m
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def gain_split(results: Mapping[str, Sequence[Any]], metric: str = "micro_f1") -> pd.DataFrame:
-    """Paired (same seed) differences between consecutive arms: one row per part of the gain, plus the total."""
+def gain_parts(results: Mapping[str, Sequence[Any]], metric: str = "micro_f1") -> pd.DataFrame:
+    """Per seed (rows), the paired differences between consecutive arms (columns), plus the total."""
     arms = [arm for arm, _ in STEPS]
     values = np.array([[r.metrics[metric] for r in results[arm]] for arm in arms], float)  # (4 arms, seeds)
-    steps = np.diff(values, axis=0)  # ensembling, locality, resolution, per seed
-    parts = {part: steps[i] for i, (_, part) in enumerate(STEPS[1:])}
-    parts["total (MF-JLE − ResNet-18)"] = values[-1] - values[0]
-    n = values.shape[1]
+    parts = {part: values[i + 1] - values[i] for i, (_, part) in enumerate(STEPS[1:])}
+    parts[TOTAL] = values[-1] - values[0]
+    return pd.DataFrame(parts, index=pd.Index([r.config.seed for r in results[arms[0]]], name="seed"))
+
+
+def gain_split(results: Mapping[str, Sequence[Any]], metric: str = "micro_f1") -> pd.DataFrame:
+    """Paired (same seed) differences between consecutive arms: one row per part of the gain, plus the total."""
+    parts = gain_parts(results, metric)
+    n = len(parts)
     return pd.DataFrame({
-        "mean": {k: v.mean() for k, v in parts.items()},
-        "std": {k: v.std(ddof=1) if n > 1 else 0.0 for k, v in parts.items()},
+        "mean": parts.mean(),
+        "std": parts.std(ddof=1) if n > 1 else parts.mean() * 0.0,
         "seeds above 0": {k: f"{int((v > 0).sum())}/{n}" for k, v in parts.items()},
     })
+
+
+def val_chosen(runs: Sequence[Any], paper_weights: Sequence[float]) -> list[dict[str, Any]]:
+    """Each run's test metrics with fusion weights and threshold chosen on its own validation outputs (never test)."""
+    out = []
+    for run in runs:
+        val, test = (load_outputs(Path(run.out_dir) / f"{split}_outputs.npz") for split in ("val", "test"))
+        choice, metrics = report_val_fusion(val, test, paper_weights[: val["module_probs"].shape[1]])
+        out.append({**metrics, "chosen_weights": choice.weights, "chosen_threshold": choice.threshold})
+    return out
+
+
+def fusion_gain_table(base: Sequence[Any], mf: Sequence[Any], paper_weights: Sequence[float]) -> pd.DataFrame:
+    """Micro-F1 (test) per seed of ResNet-18 and MF-JLE, at the paper's fusion and threshold and chosen on validation."""
+    base_val, mf_val = val_chosen(base, (1.0,)), val_chosen(mf, paper_weights)
+    frame = pd.DataFrame({
+        "ResNet-18, t = 0.5": [r.metrics["micro_f1"] for r in base],
+        "ResNet-18, t chosen on val": [m["micro_f1"] for m in base_val],
+        "MF-JLE, paper fusion, t = 0.5": [r.metrics["micro_f1"] for r in mf],
+        "MF-JLE, fusion + t chosen on val": [m["micro_f1"] for m in mf_val],
+        "MF-JLE chosen local weight": [m["chosen_weights"][1] for m in mf_val],
+        "MF-JLE chosen threshold": [m["chosen_threshold"] for m in mf_val],
+    }, index=pd.Index([r.config.seed for r in mf], name="seed"))
+    return frame

@@ -3,7 +3,7 @@
 Usage:
     python benchmarks/bench.py [--device {all,cpu,cuda,...}] [--json FILE] [--repeats N] [--quick]
                                [--batch-size 32] [--global-size 224] [--local-size 64] [--crop-fraction 0.25]
-                               [--no-deploy] [--compile]
+                               [--no-deploy] [--compile] [--require-idle]
 
 `--device all` (the default) measures the GPU when there is one, else the CPU; a GPU run writes
 `benchmarks/results/bench_<card>.json` unless `--json` names another file.
@@ -15,7 +15,10 @@ in interleaved rounds (so a busy machine slows them alike), medians over `--repe
 two warm-up rounds.
 
 Per device:
-- inference ms/image at batch 32, S_g = R = 224: ResNet-18, MF-JLE naive (five resnet18s in a
+- inference ms/image at batch 32, S_g = R = 224: a reference, plain `torchvision.models.resnet18()`
+  in eval mode, channels_last, on S_g inputs (`torchvision_resnet18_infer_ms_per_img`, every MF-JLE
+  row also as a ratio to it in `ratio_to_torchvision_resnet18`, so runs on different machines
+  compare); ResNet-18, MF-JLE naive (five resnet18s in a
   loop), fused (one grouped-conv ResNet-18), and the automatically picked path; on CPU also the
   deploy paths of `mfjle_lib.perf.deploy` (fp32 + folded BN, bf16, int8). `mfjle_infer_ms_per_img` is the
   path used by default: on CPU the deploy method that passed `benchmarks/check_deploy.py`'s 0.005
@@ -27,6 +30,9 @@ Per device:
 - data path images/s with no model: uint8 cache -> device -> float -> augment -> ImageNet
   normalisation -> channels_last -> the five crops (`roi_align`), batch 32;
 - peak memory (CUDA: max allocated; CPU: peak RSS of the process);
+- the load average (1, 5, 15 min) before and after (`load_average_start`, `load_average_end`):
+  a 1-minute load >= 0.5 at the start prints a warning and marks the report `"busy": true`;
+  `--require-idle` refuses to run instead (exit 2, one line);
 - CUDA only: one real epoch over a 4,908-image set (RAF-ML's size) at 224 px, batch 128 (the
   paper's), data on the GPU, and the projected time of the paper's 218 epochs.
 
@@ -38,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -50,19 +55,19 @@ from bench_train import bench_data_path, bench_epoch, measure_train_step
 
 from mfjle_lib.constants import DEFAULT_CROP_FRACTION, DEFAULT_GLOBAL_SIZE, DEFAULT_LOCAL_SIZE, DEFAULT_SOURCE_SIZE
 from mfjle_lib.perf.local_impl import pick_local_impl
+from mfjle_lib.perf.machine_load import BUSY_LOAD, busy_warning, idle_refusal, load_average, load_record
 from mfjle_lib.runtime import default_deterministic, set_deterministic
 from mfjle_lib.training.precision import choose_precision
 
 
-def bench_device(device: torch.device, args: argparse.Namespace) -> dict:
-    """The full report of one device: settings, FLOPs, inference, training step, data path, epoch, targets."""
+def bench_device(device: torch.device, args: argparse.Namespace, load_start: list[float] | None) -> dict:
+    """The full report of one device: settings, FLOPs, inference, training step, data path, epoch, targets, load average."""
     b = args.batch_size
     report: dict = {"device": str(device), "batch_size": b, "source_size": args.source_size, "global_size": args.global_size,
                     "local_size": args.local_size, "crop_fraction": args.crop_fraction, "repeats": args.repeats,
                     "torch": torch.__version__, "threads": torch.get_num_threads()}
     report["cpu"] = cpu_name()
     report["gpu"] = torch.cuda.get_device_name(device) if device.type == "cuda" else None
-    report["load_average_start"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     # The trainer's own settings: determinism as `train` defaults to on this device (off on CUDA,
     # i.e. cuDNN autotuning; on for the CPU), the precision it picks, and its fp16 gradient scaler.
     report["deterministic"] = default_deterministic(device)
@@ -91,7 +96,7 @@ def bench_device(device: torch.device, args: argparse.Namespace) -> dict:
     models.clear()
     if device.type == "cuda" and not args.no_epoch:  # an epoch on a RAF-ML-sized set
         report.update(bench_epoch(device, args, picked))
-    report["load_average_end"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    report.update(load_record(load_start, load_average()))
     add_targets(report, device)
     return report
 
@@ -114,7 +119,16 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--compile", action="store_true", help="also time torch.compile variants (slow to compile)")
     p.add_argument("--markdown", default=None, help="also write the speed table of docs/SPEED.md (markdown) to this file")
     p.add_argument("--deploy-check", default=str(DEPLOY_CHECK), help="JSON written by benchmarks/check_deploy.py")
+    p.add_argument("--require-idle", action="store_true", help=f"refuse to run (exit 2) when the 1-minute load average is >= {BUSY_LOAD} at the start")
     args = p.parse_args(argv)
+    # Before anything is built: a busy machine makes every figure below incomparable.
+    load_start = load_average()
+    refusal, warning = idle_refusal(load_start, "benchmark"), busy_warning(load_start, "the benchmark")
+    if args.require_idle and refusal:
+        print(refusal, file=sys.stderr)
+        raise SystemExit(2)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     if args.quick:
         args.repeats, args.batch_size, args.source_size, args.global_size, args.local_size = 2, 8, 64, 64, 32
         args.no_deploy = args.no_epoch = True
@@ -131,8 +145,8 @@ def main(argv: list[str] | None = None) -> dict:
             slug = "".join(c if c.isalnum() else "_" for c in card.lower()).strip("_")
             args.json = str(ROOT / "benchmarks" / "results" / f"bench_{slug}.json")
     reports = {}
-    for dev in devices:
-        reports[str(dev)] = bench_device(dev, args)
+    for i, dev in enumerate(devices):
+        reports[str(dev)] = bench_device(dev, args, load_start if i == 0 else load_average())
         print(table(reports[str(dev)]), file=sys.stderr, flush=True)
     primary = next((r for k, r in reports.items() if k.startswith("cuda")), next(iter(reports.values())))
     result = dict(primary)

@@ -1,4 +1,4 @@
-"""FLOPs and inference speed for `bench.py`: eager forms, CPU deploy paths, the default path."""
+"""FLOPs and inference speed for `bench.py`: the torchvision reference, eager forms, CPU deploy paths, the default path."""
 from __future__ import annotations
 
 import argparse
@@ -6,12 +6,17 @@ import json
 from pathlib import Path
 
 import torch
+import torchvision
 from bench_common import LAST_CPU_TIMES, ROOT, interleaved, make_model, model_input  # first: puts the checkout on sys.path
 
+from mfjle_lib.models.backbone import resize_global
 from mfjle_lib.training.config import LEGACY_KEYS
 from mfjle_lib.training.precision import autocast_for
 
 DEPLOY_CHECK = ROOT / "benchmarks" / "results" / "deploy_check.json"
+
+#: The reference row's name: plain torchvision ResNet-18, channels_last (`<name>_infer_ms_per_img`).
+REFERENCE = "torchvision_resnet18"
 
 
 def flops(model: torch.nn.Module, x: torch.Tensor, lm: torch.Tensor, backward: bool) -> int:
@@ -68,13 +73,17 @@ def measure_inference(device: torch.device, args: argparse.Namespace, models: di
     b = args.batch_size
     report: dict = {}
 
-    def infer(m: torch.nn.Module):
+    def infer(m: torch.nn.Module, *inputs: torch.Tensor):
         def run():
             with torch.inference_mode(), autocast_for(device, precision):
-                m(x, lmb)
+                m(*inputs)
         return run
 
-    fns = {k: infer(m) for k, m in models.items()}
+    fns = {k: infer(m, x, lmb) for k, m in models.items()}
+    # The reference: plain torchvision ResNet-18 (1000 classes), eval, channels_last, on S_g inputs
+    # resized outside the timing; under the same autocast as the eager rows.
+    reference = torchvision.models.resnet18().eval().to(device, memory_format=torch.channels_last)
+    fns[REFERENCE] = infer(reference, resize_global(x, args.global_size).contiguous(memory_format=torch.channels_last))
     deploy_check = load_deploy_check(args) if device.type == "cpu" else None
     deployed = {}
     if device.type == "cpu" and not args.no_deploy:
@@ -93,6 +102,7 @@ def measure_inference(device: torch.device, args: argparse.Namespace, models: di
     t = interleaved(fns, device, args.repeats)
     ms = {k: 1000 * v / b for k, v in t.items()}
     report["process_cpu_ms_per_img"] = {k: 1000 * v / b for k, v in LAST_CPU_TIMES.items()}
+    report[f"{REFERENCE}_infer_ms_per_img"] = ms[REFERENCE]
     report["resnet18_infer_ms_per_img"] = ms["resnet18"]
     report["mfjle_naive_infer_ms_per_img"] = ms["mfjle_naive"]
     report["mfjle_fused_infer_ms_per_img"] = ms["mfjle_fused"]
@@ -114,4 +124,7 @@ def measure_inference(device: torch.device, args: argparse.Namespace, models: di
         report["mfjle_infer_ms_per_img"] = report["mfjle_auto_infer_ms_per_img"]
         report["mfjle_infer_path"] = f"eager:{picked}" + (":autocast" if precision != "float32" else ":fp32")
     report["deploy_check"] = deploy_check
+    # Every MF-JLE row (and the default path) as a multiple of the reference timed in the same rounds.
+    report["ratio_to_torchvision_resnet18"] = {k.removesuffix("_infer_ms_per_img"): v / ms[REFERENCE] for k, v in report.items()
+                                               if k.startswith(("mfjle_", "resnet18_")) and k.endswith("_infer_ms_per_img")}
     return report

@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import torch
+from bench_common import ROOT  # noqa: F401  (first: puts the checkout on sys.path)
+
+from mfjle_lib.perf.inference_path import DEPLOY_TOLERANCE
+from mfjle_lib.perf.machine_load import busy_warning
 
 PAPER_MS_PER_IMAGE = 10.52  # MF-JLE on a GTX 1060, Section IV.C
 
@@ -43,15 +47,25 @@ def table(r: dict) -> str:
     dev = r["gpu"] or r["cpu"]
     lines = [f"device {r['device']}: {dev}; torch {r['torch']}, {r['threads']} threads; batch {r['batch_size']}, "
              f"R {r['source_size']}, S_g {r['global_size']}, S_l {r['local_size']}, c {r['crop_fraction']}"]
+    if r.get("busy") is not False:
+        lines.append("  " + (busy_warning(r.get("load_average_start"), "this run") or ""))
     row = "  {:<44s} {:>12s}"
+    ratios = r.get("ratio_to_torchvision_resnet18", {})
+
+    def timed(k: str) -> str:
+        """ms/image, and the multiple of the torchvision reference timed in the same rounds."""
+        ratio = ratios.get(k.removesuffix("_infer_ms_per_img"))
+        return f"{r[k]:.2f}" + (f"  ({ratio:.2f} x ref)" if ratio is not None else "")
+
     lines.append(row.format("inference (ms/image)", ""))
+    lines.append(row.format("    reference: torchvision ResNet-18, channels_last", f"{r['torchvision_resnet18_infer_ms_per_img']:.2f}"))
     for k, label in [("resnet18_infer_ms_per_img", "ResNet-18"), ("mfjle_naive_infer_ms_per_img", "MF-JLE naive (loop)"),
                      ("mfjle_fused_infer_ms_per_img", "MF-JLE fused (grouped conv)"), ("mfjle_auto_infer_ms_per_img", f"MF-JLE picked ({r['local_impl_picked']})")]:
-        lines.append(row.format("    " + label, f"{r[k]:.2f}"))
+        lines.append(row.format("    " + label, timed(k)))
     for k in sorted(r):
         if k.endswith("_infer_ms_per_img") and "_deploy_" in k:
-            lines.append(row.format("    " + k.replace("_infer_ms_per_img", ""), f"{r[k]:.2f}"))
-    lines.append(row.format(f"    MF-JLE default path ({r['mfjle_infer_path']})", f"{r['mfjle_infer_ms_per_img']:.2f}"))
+            lines.append(row.format("    " + k.replace("_infer_ms_per_img", ""), timed(k)))
+    lines.append(row.format(f"    MF-JLE default path ({r['mfjle_infer_path']})", timed("mfjle_infer_ms_per_img")))
     lines.append(row.format("training step (s, batch %d)" % r["batch_size"], ""))
     for k, label in [("resnet18_train_step_s", "ResNet-18"), ("mfjle_naive_train_step_s", "MF-JLE naive"),
                      ("mfjle_fused_train_step_s", "MF-JLE fused"), ("mfjle_train_step_s", "MF-JLE picked")]:
@@ -70,17 +84,24 @@ def table(r: dict) -> str:
     chk = r.get("deploy_check")
     if chk:
         for m, c in (chk.get("methods") or {chk.get("method"): chk}).items():
-            lines.append(f"  deploy check {m}: micro-F1 change {c.get('micro_f1_change'):+.4f} (limit 0.005), "
+            lines.append(f"  deploy check {m}: micro-F1 change {c.get('micro_f1_change'):+.4f} (limit {DEPLOY_TOLERANCE}), "
                          f"{c.get('decisions_flipped')}/{c.get('decisions_total')} decisions flipped -> "
                          f"{'passed' if c.get('passed') else 'FAILED'}" + ("" if chk.get("same_geometry") else " [other geometry: not used]"))
     lines.append("  targets: " + ", ".join(f"{k}={v}" for k, v in r["targets"].items() if k.endswith("_met")))
-    lines.append(f"  load average at start/end: {r['load_average_start']} / {r['load_average_end']}")
+    lines.append(f"  load average (1, 5, 15 min) at start / end: {_load(r['load_average_start'])} / {_load(r['load_average_end'])}"
+                 + {True: "  BUSY", None: "  (unknown)"}.get(r.get("busy"), ""))
     return "\n".join(lines)
+
+
+def _load(values: list[float] | None) -> str:
+    """A load-average triple as '0.12, 0.30, 0.41' ('unknown' where the OS has none)."""
+    return ", ".join(f"{v:.2f}" for v in values) if values else "unknown"
 
 
 def markdown(reports: dict[str, dict], command: str) -> str:
     """The docs/SPEED.md table: one column per device, with the device named."""
     keys = [
+        ("torchvision_resnet18_infer_ms_per_img", "reference: torchvision ResNet-18 (channels_last, S_g), ms/image", "{:.2f}"),
         ("resnet18_infer_ms_per_img", "ResNet-18 inference, ms/image", "{:.2f}"),
         ("mfjle_naive_infer_ms_per_img", "MF-JLE naive (5 resnet18s in a loop), ms/image", "{:.2f}"),
         ("mfjle_fused_infer_ms_per_img", "MF-JLE fused (grouped conv), ms/image", "{:.2f}"),
@@ -90,6 +111,7 @@ def markdown(reports: dict[str, dict], command: str) -> str:
         ("mfjle_deploy_int8_infer_ms_per_img", "MF-JLE deploy int8, ms/image", "{:.2f}"),
         ("mfjle_infer_ms_per_img", "**MF-JLE default path**, ms/image (paper: 10.52 on a GTX 1060)", "**{:.2f}**"),
         ("mfjle_infer_path", "default path", "{}"),
+        ("mfjle_ratio_to_reference", "MF-JLE default path / torchvision reference", "{:.2f}"),
         ("resnet18_train_step_s", "ResNet-18 training step, s", "{:.3f}"),
         ("mfjle_naive_train_step_s", "MF-JLE naive training step, s", "{:.3f}"),
         ("mfjle_fused_train_step_s", "MF-JLE fused training step, s", "{:.3f}"),
@@ -103,6 +125,7 @@ def markdown(reports: dict[str, dict], command: str) -> str:
         ("epoch_time_s", "epoch, 4,908 images @224, batch 128, s", "{:.1f}"),
         ("projected_218_epochs_min", "projected 218 epochs, min", "{:.1f}"),
     ]
+    reports = {d: {**r, "mfjle_ratio_to_reference": r.get("ratio_to_torchvision_resnet18", {}).get("mfjle")} for d, r in reports.items()}
     devs = list(reports)
     names = [f"{d}: {reports[d]['gpu'] or reports[d]['cpu']}" for d in devs]
     r0 = reports[devs[0]]
@@ -117,5 +140,6 @@ def markdown(reports: dict[str, dict], command: str) -> str:
         la = reports[d]
         lines.append("")
         lines.append(f"{d}: targets " + ", ".join(f"{k[:-4]} {'met' if v else 'MISSED'}" for k, v in la["targets"].items() if k.endswith("_met"))
-                     + f"; load average {la['load_average_start']:.1f} at start, {la['load_average_end']:.1f} at end.")
+                     + f"; load average (1, 5, 15 min) {_load(la['load_average_start'])} at start, {_load(la['load_average_end'])} at end"
+                     + {True: " (BUSY: not comparable).", None: " (load unknown)."}.get(la.get("busy"), "."))
     return "\n".join(lines) + "\n"

@@ -23,6 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = {"batch_size": 8, "source_size": 64, "global_size": 64, "local_size": 32, "repeats": 2}
+FAKE_LOAD = (3.0, 2.0, 1.0)
 
 pytestmark = pytest.mark.slow  # a real benchmark run: ~1 minute on 2 cores
 
@@ -49,12 +50,33 @@ def _resnet18_flops(side: int) -> int:
 def report(tmp_path_factory) -> tuple[dict, str]:
     tmp = tmp_path_factory.mktemp("bench")
     out, md = tmp / "bench.json", tmp / "bench.md"
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--quick", "--device", "cpu",
-                           "--json", str(out), "--markdown", str(md)], capture_output=True, text=True, timeout=600)
+    # The machine's load is faked busy (os.getloadavg patched in the child): the report must say so.
+    argv = [str(ROOT / "benchmarks" / "bench.py"), "--quick", "--device", "cpu", "--json", str(out), "--markdown", str(md)]
+    child = f"import os, runpy, sys; os.getloadavg = lambda: {FAKE_LOAD}; sys.argv = {argv!r}; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); runpy.run_path(sys.argv[0], run_name='__main__')"
+    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = json.loads(out.read_text())
     assert json.loads(proc.stdout) == r  # stdout and --json carry the same object
+    assert proc.stderr.startswith("WARNING: the benchmark starts on a BUSY machine")  # loud, first, before any figure
     return r, md.read_text()
+
+
+def test_load_average_is_recorded_and_a_busy_start_is_flagged(report) -> None:
+    r, table = report
+    assert r["load_average_start"] == list(FAKE_LOAD) and r["load_average_end"] == list(FAKE_LOAD)
+    assert r["busy"] is True and r["busy_load"] == 0.5
+    assert "load average (1, 5, 15 min) 3.00, 2.00, 1.00 at start" in table and "BUSY" in table
+
+
+def test_the_torchvision_reference_row_and_the_ratios_to_it(report) -> None:
+    """Plain torchvision ResNet-18 timed in the same rounds; every MF-JLE row also as a multiple of it."""
+    r, table = report
+    ref = r["torchvision_resnet18_infer_ms_per_img"]
+    assert isinstance(ref, float) and ref > 0
+    ratios = r["ratio_to_torchvision_resnet18"]
+    for name in ("resnet18", "mfjle_naive", "mfjle_fused", "mfjle_auto", "mfjle"):
+        assert ratios[name] == pytest.approx(r[f"{name}_infer_ms_per_img"] / ref, rel=1e-9), name
+    assert f"{ratios['mfjle']:.2f}" in table and "reference: torchvision ResNet-18" in table
 
 
 def test_design_keys_types_and_geometry(report) -> None:
@@ -100,7 +122,7 @@ def test_headline_figures_are_the_named_path(report) -> None:
     assert r["train_step_ratio_spread"].startswith(f"{lo:.3f} / ") and r["train_step_ratio_spread"].endswith(f" / {hi:.3f}")
     assert set(r["page_faults_per_train_step"]) == {"resnet18", "mfjle_naive", "mfjle_fused"}
     assert all(isinstance(v, int) and v >= 0 for v in r["page_faults_per_train_step"].values())
-    assert set(r["process_cpu_ms_per_img"]) == {"resnet18", "mfjle_naive", "mfjle_fused"}
+    assert set(r["process_cpu_ms_per_img"]) == {"torchvision_resnet18", "resnet18", "mfjle_naive", "mfjle_fused"}
     assert isinstance(r["keep_freed_memory"], bool)
     assert isinstance(r["targets"]["train_met"], bool) and isinstance(r["targets"]["data_met"], bool)
 

@@ -94,3 +94,17 @@ def test_control_arms_change_one_thing_each() -> None:
     over = controls.control_overrides(64, 0.25)
     assert list(over.values()) == [{"model": "resnet18"}, {"model": "wholeface", "local_size": 64},
                                    {"model": "mfjle", "local_size": 16}, {"model": "mfjle"}]
+
+
+def test_deployed_wholeface_keeps_its_whole_face_inputs() -> None:
+    """The CPU inference path cuts inputs with the trained class's rule, so the locality control deploys as itself."""
+    from mfjle_lib.perf.deploy import optimize_for_cpu
+
+    torch.manual_seed(0)
+    model = build_model("wholeface", global_size=32, local_size=24, crop_fraction=0.25).eval()
+    images = torch.rand(3, 3, 48, 48)
+    landmarks = torch.rand(3, 5, 2) * 48
+    deployed = optimize_for_cpu(model, "fp32")
+    torch.testing.assert_close(deployed.crops(images, landmarks), model.crops(images, landmarks))
+    with torch.inference_mode():
+        torch.testing.assert_close(deployed(images, landmarks).probs, model(images, landmarks).probs, atol=1e-4, rtol=0)

@@ -9,6 +9,7 @@ import torch
 from mfjle_lib.constants import TEMPLATE
 from mfjle_lib.perf.deploy import DeployedModel, fold_resnet_bn, optimize_for_cpu
 from mfjle_lib.perf.fused_locals import set_local_impl
+from mfjle_lib.perf.inference_path import NEEDS_CALIBRATION, PRECISION_CHOICES, build_path
 from mfjle_lib.models.build import build_model
 
 R = 64
@@ -109,16 +110,23 @@ def test_int8_runs_after_seed_everything_and_restores_determinism(trained_like) 
         torch.use_deterministic_algorithms(before[0], warn_only=before[1])
 
 
-@pytest.mark.parametrize("method", ["fp32", "bf16", "mixed", "int8"])
-def test_every_deploy_method_survives_nan_and_inf_landmarks(trained_like, method) -> None:
-    """roi_align segfaults on NaN/inf boxes: every deploy path crops through the guarded function."""
+# Every path in the loop form; the fused form too where it is kept (int8 and mixed quantise the loop form).
+PATH_FORMS = [(p, "loop") for p in PRECISION_CHOICES if p != "auto"] + [(p, "fused") for p in PRECISION_CHOICES if p not in ("auto", *NEEDS_CALIBRATION)]
+
+
+@pytest.mark.parametrize("method,impl", PATH_FORMS)
+def test_every_inference_path_survives_nan_and_inf_landmarks(trained_like, method: str, impl: str) -> None:
+    """roi_align segfaults on NaN/inf boxes: every path (`--precision` choice, the eager reference included) crops through the guarded function."""
     model, x, lm = trained_like
+    model = copy.deepcopy(model)
+    if impl == "fused":
+        set_local_impl(model, "fused")
     bad = lm[:4].clone()
     bad[0, 0] = float("nan")
     bad[1, 2] = float("inf")
     bad[2, 4] = float("-inf")
     bad[3] = float("nan")
-    deployed = optimize_for_cpu(copy.deepcopy(model), method, calibration=[(x[:8], lm[:8])] if method in ("int8", "mixed") else None)
+    deployed = build_path(model.eval(), method, calibration=[(x[:8], lm[:8])] if method in NEEDS_CALIBRATION else None)
     out = _probs(deployed, x[:4], bad)
     assert out.shape == (4, 6) and torch.isfinite(out).all()
     crops = deployed.crops(x[:4], bad)

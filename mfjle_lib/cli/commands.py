@@ -68,6 +68,13 @@ def _train_overrides(args: argparse.Namespace) -> dict:
     }
 
 
+def _say_path(record: dict, to_stdout: bool = False) -> None:
+    """Print which inference path evaluated the model, and why (one line; stderr unless asked)."""
+    from ..perf.inference_path import path_line  # lazy: torch
+
+    print(path_line(record), file=sys.stdout if to_stdout else sys.stderr)
+
+
 def _init_label(init: str | None) -> str:
     """Short form of a run's recorded initialisation for a table row (the sha256 stays in metrics.json)."""
     if not init:
@@ -135,6 +142,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         chosen = training.run_val_fusion(args.out, result.config.effective_fusion_weights())
         rows[f"{cfg.model} (fusion chosen on val: {_val_fusion_label(chosen)})"] = chosen
     print(evaluation.format_table(evaluation.results_table(rows, cfg.dataset)))
+    _say_path(result.metrics["inference"], to_stdout=True)
     print(f"test samples {result.metrics['n_samples']} ({result.metrics['n_ranking_excluded']} left out of one-error/ranking/AP); outputs in {args.out}")
     return 0
 
@@ -144,14 +152,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     evaluation, training = _torch_parts()
 
     if args.fusion_weights == "val":
-        fixed, chosen = training.evaluate_val_fusion(args.checkpoint, args.dataset, args.root, args.split, args.device, show_progress=not args.json)
+        fixed, chosen = training.evaluate_val_fusion(args.checkpoint, args.dataset, args.root, args.split, args.device, show_progress=not args.json, precision=args.precision)
+        _say_path(fixed["inference"])
         if args.json:
             print(json.dumps(json_safe({"fixed": fixed, "val_chosen": chosen})))
         else:
             print(evaluation.format_table(evaluation.results_table({f"{fixed['model']} ({args.split}, its fusion)": fixed,
                                               f"{fixed['model']} ({args.split}, fusion chosen on val: {_val_fusion_label(chosen)})": chosen}, fixed["dataset"])))
         return 0
-    metrics = training.evaluate_checkpoint(args.checkpoint, args.dataset, args.root, args.split, args.fusion_weights, args.device)
+    metrics = training.evaluate_checkpoint(args.checkpoint, args.dataset, args.root, args.split, args.fusion_weights, args.device, precision=args.precision)
+    _say_path(metrics["inference"])  # stderr: --json keeps stdout one object
     if args.json:
         print(json.dumps(json_safe(metrics)))
     else:
@@ -171,10 +181,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     _, training = _torch_parts()
 
     model, cfg = training.load_trained_model(args.checkpoint, args.device)
-    preds = training.predict_images(model, cfg, images, names, args.threshold, args.allow_fallback)
+    preds = training.predict_images(model, cfg, images, names, args.threshold, args.allow_fallback, args.precision, args.checkpoint)
+    _say_path(preds[0].inference)
     failed = [p for p in preds if p.error]
     if args.json:
-        print(json.dumps([{"image": p.source, "probs": p.probs, "labels": p.positives, "landmarks": p.landmark_source, "error": p.error} for p in preds] + ([{"problems": problems, "skipped": len(problems)}] if problems else [])))
+        print(json.dumps([{"image": p.source, "probs": p.probs, "labels": p.positives, "landmarks": p.landmark_source, "error": p.error,
+                           "inference": p.inference["path"]} for p in preds] + ([{"problems": problems, "skipped": len(problems)}] if problems else [])))
     else:
         for p in preds:
             if p.error:

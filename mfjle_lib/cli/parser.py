@@ -5,6 +5,11 @@ import argparse
 
 from ..data.registry import dataset_names
 from ..models.build import MODEL_NAMES
+from ..perf.inference_path import PRECISION_CHOICES
+
+PRECISION_HELP = ("inference path: auto (default; CPU: bf16 where the CPU has native bf16 and it passed the accuracy check, else fp32 "
+                  "with folded BatchNorm; CUDA: the model's own forward), eager (the model's own forward, the reference), "
+                  "fp32, bf16, mixed or int8 (CPU deploy paths, forced, not checked); printed and recorded as `inference`")
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -120,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--fusion-weights", type=_fusion_weights, help="w0,...,w5, or 'val': also report weights and threshold chosen on the validation split (the run's val_outputs.npz, else a forward pass over val)")
     p.add_argument("--device")
+    p.add_argument("--precision", choices=PRECISION_CHOICES, default="auto", help=PRECISION_HELP)
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("predict", help="emotions in photos")
@@ -129,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-bad", action="store_true")
     p.add_argument("--allow-fallback", action="store_true", help="predict even when no face is found")
     p.add_argument("--device")
+    p.add_argument("--precision", choices=PRECISION_CHOICES, default="auto", help=PRECISION_HELP + "; predict has no labels, so auto takes bf16 only when the run's metrics.json records a passing check, and int8/mixed (which need training images) are refused")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("reproduce", help="ResNet-18 and MF-JLE over N seeds beside the paper's table")

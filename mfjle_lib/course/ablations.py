@@ -17,7 +17,7 @@ from ..constants import METRIC_KEYS, NUM_LANDMARKS
 from ..evaluation.outputs import fused_metrics, load_outputs
 from ..evaluation.reports import styled, summarise_runs
 from ..models.fusion import DEFAULT_LAMBDA, MODULE_NAMES, MODULE_TITLES, paper_fusion_weights
-from ..training.inference import load_trained_model, run_split
+from ..training.inference import inference_model, load_trained_model, run_split
 from .lesson import train_cached
 from .weights import compare_weights
 
@@ -40,10 +40,12 @@ def train_seeds(params: Any, data: Any, seeds: Sequence[int] | None = None, show
     return [train_cached(params, params.config(seed=s, **overrides), data=data, show_progress=show_progress) for s in seeds]
 
 
-def split_outputs(checkpoint: str | Path, data: Any, split: str = "val") -> dict[str, np.ndarray]:
-    """Per-module outputs of a saved model on a split, in the form of `test_outputs.npz` (for re-fusion)."""
+def split_outputs(checkpoint: str | Path, data: Any, split: str = "val", precision: str = "auto") -> dict[str, np.ndarray]:
+    """Per-module outputs of a saved model on a split, in the form of `test_outputs.npz` (for re-fusion), with its `inference_path`."""
     model, cfg = load_trained_model(checkpoint)
-    return run_split(model, data, split, cfg.activation, cfg.effective_fusion_weights())  # the forward pass of training and evaluate
+    device = next(model.parameters()).device
+    model, path = inference_model(model, cfg, device, precision, data)  # the path of the end of `train` and of `evaluate`
+    return {**run_split(model, data, split, cfg.activation, cfg.effective_fusion_weights(), device), "inference_path": np.asarray(path["path"])}
 
 
 def refuse_over_seeds(outputs: Sequence[Mapping[str, np.ndarray]], fusion_weights: Mapping[Any, Sequence[float]], threshold: float = 0.5) -> pd.DataFrame:

@@ -25,6 +25,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from ..paths import REPO_DIR, runs_dir
+from ..perf.machine_load import BUSY_LOAD, busy_warning, idle_refusal, load_average, load_record, settle
 from .released import RELEASE_DIR, collect
 from .timing import finished_runs, record_time
 
@@ -247,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="*", type=Path, help="default for sync/check: every notebooks/*.ipynb; fast-times: the JUnit XML")
     parser.add_argument("--timeout", type=int, default=900)
     parser.add_argument("--record", choices=["released", "fast", "full_cpu", "colab_gpu"], default=None,
-                        help="execute: also write each lesson's seconds into notebooks/lesson_times.json under this key")
+                        help="execute: also write each lesson's seconds and the load average before/after it (busy ones flagged) into notebooks/lesson_times.json under this key")
+    parser.add_argument("--require-idle", action="store_true", help=f"execute: stop (exit 2) instead of timing a lesson on a busy machine (1-minute load >= {BUSY_LOAD})")
     args = parser.parse_intermixed_args(argv)  # options may come before the notebooks
     if args.action in ("sync", "check"):
         report = sync(args.notebooks or None, write=args.action == "sync")
@@ -274,11 +276,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{nb}: {execute_tagged(nb, timeout=args.timeout)} cell(s) tagged '{ARTEFACT_TAG}' re-run", flush=True)
         return 0
     for nb in args.notebooks:
+        before = settle() if args.record or args.require_idle else None  # the previous lesson's own load decays first
+        if args.require_idle and idle_refusal(before, str(nb)):
+            print(idle_refusal(before, str(nb)), file=sys.stderr)
+            return 2
+        if args.record and busy_warning(before, str(nb)):
+            print(busy_warning(before, str(nb)), flush=True)
         started = time.time()
         seconds = execute_notebook(nb, args.timeout)
         print(f"{nb}: {seconds:.0f}s", flush=True)
         if args.record:
-            record_time(nb, args.record, seconds, runs=finished_runs(runs_dir(), started))
+            record_time(nb, args.record, seconds, runs=finished_runs(runs_dir(), started), load=load_record(before, load_average()))
     return 0
 
 

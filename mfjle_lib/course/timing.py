@@ -48,19 +48,25 @@ def _duration(seconds: float | None, estimate: float | None = None) -> str:
     return text if seconds is not None else f"≈ {text} (estimate)"
 
 
+def _busy(entry: dict[str, Any], key: str) -> str:
+    """' (busy machine)' after a time measured while other work ran (its `<key>_load` record says busy)."""
+    return " (busy machine)" if (entry.get(f"{key}_load") or {}).get("busy") else ""
+
+
 def lesson_times(path: str | Path | None = None) -> pd.DataFrame:
     """`notebooks/lesson_times.json` as a table: each lesson's time by default (released runs), FAST, full on 2 CPU cores, full on a Colab GPU.
 
-    A Colab GPU time that was not measured shows the FLOP-based estimate, marked "(estimate)".
+    A Colab GPU time that was not measured shows the FLOP-based estimate, marked "(estimate)"; a time
+    measured on a busy machine (its load record, `notebook_tools execute --record`) is marked "(busy machine)".
     """
     raw = json.loads(Path(path or LESSON_TIMES).read_text(encoding="utf-8"))
     rows = {}
     for name, t in raw["lessons"].items():
         rows[name] = {
-            "default (released runs), 2 CPU cores": _duration(t.get("released")),
-            "FAST, 2 CPU cores": _duration(t.get("fast")),
-            "full, 2 CPU cores": _duration(t.get("full_cpu")),
-            "full, Colab T4 GPU": _duration(t.get("colab_gpu"), t.get("colab_gpu_estimate")),
+            "default (released runs), 2 CPU cores": _duration(t.get("released")) + _busy(t, "released"),
+            "FAST, 2 CPU cores": _duration(t.get("fast")) + _busy(t, "fast"),
+            "full, 2 CPU cores": _duration(t.get("full_cpu")) + _busy(t, "full_cpu"),
+            "full, Colab T4 GPU": _duration(t.get("colab_gpu"), t.get("colab_gpu_estimate")) + _busy(t, "colab_gpu"),
         }
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "lesson"
@@ -118,12 +124,21 @@ def colab_estimate(full_cpu_s: float, runs: list[dict[str, Any]], gpu_flops: flo
     return overhead + sum(r["gpu_flops"] for r in runs) / gpu_flops
 
 
-def record_time(notebook: Path, key: str, seconds: float, runs: list[Path] | None = None, table: Path | None = None) -> None:
-    """Write one lesson's measured wall time into `lesson_times.json`; a full CPU run also writes its Colab estimate."""
+def record_time(notebook: Path, key: str, seconds: float, runs: list[Path] | None = None, table: Path | None = None,
+                load: dict[str, Any] | None = None) -> None:
+    """Write one lesson's measured wall time into `lesson_times.json`; a full CPU run also writes its Colab estimate.
+
+    `load`: the machine's load record (`perf.machine_load.load_record`), kept as `<key>_load`; a busy
+    one marks the time in the table.
+    """
     table = table or notebook.parent / "lesson_times.json"
     data = json.loads(table.read_text(encoding="utf-8"))
     entry = data["lessons"].setdefault(notebook.stem, {})
     entry[key] = round(seconds)
+    if load is not None:
+        entry[f"{key}_load"] = load
+    else:
+        entry.pop(f"{key}_load", None)  # an older record must not vouch for a new time
     if key == "full_cpu" and runs is not None:
         costs = [run_cost(r) for r in runs]
         entry["runs_trained"] = [c["run"] for c in costs]

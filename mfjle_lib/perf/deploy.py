@@ -7,7 +7,8 @@ checked for accuracy by `benchmarks/check_deploy.py` (micro-F1 change on the bui
 
 - ``fp32``: eval mode, BatchNorm folded into the convolutions, channels_last, `inference_mode`;
   the exact model (differences are rounding only).
-- ``bf16``: as fp32 with weights and activations in bfloat16 (AVX512-BF16 here); logits in fp32.
+- ``bf16``: as fp32 with weights and activations in bfloat16; logits in fp32. Fast only where the CPU has native
+  bf16 (AVX512-BF16 or AMX); on an AVX2-only CPU it is emulated and slower, so `auto` never picks it.
 - ``int8``: post-training static quantisation (FX graph mode, x86 backend: fbgemm/oneDNN VNNI
   kernels), per-channel int8 weights, uint8 activations, observers calibrated on real training
   images (`calibration`); conv+BN+ReLU fused. Crops are cut in float (roi_align), then quantised
@@ -18,7 +19,8 @@ checked for accuracy by `benchmarks/check_deploy.py` (micro-F1 change on the bui
 - ``compile`` may be set with fp32/bf16 (`torch.compile`, inductor; opt-in: minutes of compile time
   on a 2-core CPU).
 
-Measured at batch 32 on the idle 2-core AMD EPYC (Zen 4), wall ms per image (`benchmarks/bench.py`,
+Measured at batch 32 on an idle 2-core AMD EPYC (Zen 4, AVX512-BF16; an earlier machine than the
+AVX2-only one docs/SPEED.md measures), wall ms per image (`benchmarks/bench.py`,
 `benchmarks/results/bench_cpu.md`): eager MF-JLE 30.8, deploy fp32 28.9, bf16 15.4, mixed 13.2,
 int8 8.0 (the paper's GTX 1060: 10.52). Accuracy (`benchmarks/check_deploy.py` on a trained
 224-px checkpoint, test micro-F1 0.776, 600 faces x 6 labels): micro-F1 change fp32 0, bf16
@@ -44,7 +46,6 @@ from torch.ao.quantization.observer import HistogramObserver, default_per_channe
 from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
 from ..constants import TEMPLATE
-from ..faces.crops import cut_crops
 from ..models.backbone import resize_global
 from ..models.baseline import ResNet18Baseline
 from ..models.fusion import ModelOutput
@@ -136,11 +137,12 @@ class DeployedModel(nn.Module):
         if self.is_mfjle:
             self.local_size = model.local_size
             self.crop_fraction = model.crop_fraction
+            self._crop_rule = type(model).crops  # the trained class's rule (MF-JLE's landmark crops; the whole face for the locality control)
             self.register_buffer("fusion_weights", model.fusion_weights.clone(), persistent=False)
 
     def crops(self, images: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
-        """The five local inputs, through the model's own guarded crop function (NaN/inf landmarks give zero crops)."""
-        return cut_crops(images, landmarks, self.crop_fraction, self.local_size)
+        """The five local inputs, through the trained model's own crop rule (NaN/inf landmarks give zero crops)."""
+        return self._crop_rule(self, images, landmarks)
 
     def forward(self, images: torch.Tensor, landmarks: torch.Tensor | None = None) -> ModelOutput:
         """Same contract as the trained model's forward; no autograd."""

@@ -15,6 +15,7 @@ from ..faces.landmarks import detect_landmarks, fallback_landmarks
 from ..models.fusion import fuse, module_probs
 from .batches import model_input, to_unit_float
 from .config import TrainConfig
+from .inference import inference_model
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Prediction:
     landmarks: np.ndarray | None = None  # (5,2) in the aligned face
     landmark_source: str = "mtcnn"
     error: str | None = None  # 'no face found' etc.; probs empty then
+    inference: dict | None = None  # the inference path's record (`training.inference_model`)
 
 
 def prepare_photos(images: Sequence[np.ndarray], size: int, device: torch.device | None = None) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
@@ -48,14 +50,20 @@ def prepare_photos(images: Sequence[np.ndarray], size: int, device: torch.device
 
 
 @torch.no_grad()
-def predict_images(model: torch.nn.Module, cfg: TrainConfig, images: Sequence[np.ndarray], sources: Sequence[str] | None = None, threshold: float = 0.5, allow_fallback: bool = False) -> list[Prediction]:
-    """Predict emotions for in-memory photos; a photo with no face gets `error` unless allowed."""
+def predict_images(model: torch.nn.Module, cfg: TrainConfig, images: Sequence[np.ndarray], sources: Sequence[str] | None = None, threshold: float = 0.5,
+                   allow_fallback: bool = False, precision: str = "auto", checkpoint: str | Path | None = None) -> list[Prediction]:
+    """Predict emotions for in-memory photos; a photo with no face gets `error` unless allowed.
+
+    The model runs in the `precision` path (`inference_model`; no labels here, so bf16 only with a
+    passing check recorded beside `checkpoint`), recorded in each prediction's `inference`.
+    """
     device = next(model.parameters()).device
+    model, path = inference_model(model, cfg, device, precision, checkpoint=checkpoint)
     sources = list(sources) if sources is not None else [f"image[{i}]" for i in range(len(images))]
     aligned, lms, lm_sources = prepare_photos(images, cfg.source_size, device)  # MTCNN beside the model (CPU for MPS)
     results: list[Prediction] = []
     for src, a, lm, how in zip(sources, aligned, lms, lm_sources):
-        pred = Prediction(source=src, aligned=a, landmarks=lm, landmark_source=how)
+        pred = Prediction(source=src, aligned=a, landmarks=lm, landmark_source=how, inference=path)
         if how == "fallback" and not allow_fallback:
             pred.error = "no face found (MTCNN detected nothing); try a frontal, well-lit photo"
             results.append(pred)
@@ -73,8 +81,9 @@ def predict_images(model: torch.nn.Module, cfg: TrainConfig, images: Sequence[np
     return results
 
 
-def predict_files(model: torch.nn.Module, cfg: TrainConfig, paths: Sequence[str | Path], threshold: float = 0.5, skip_bad: bool = False, allow_fallback: bool = False) -> tuple[list[Prediction], list[str]]:
+def predict_files(model: torch.nn.Module, cfg: TrainConfig, paths: Sequence[str | Path], threshold: float = 0.5, skip_bad: bool = False, allow_fallback: bool = False,
+                  precision: str = "auto", checkpoint: str | Path | None = None) -> tuple[list[Prediction], list[str]]:
     """Read photos (bad files raise DataError, or are listed with skip_bad) and predict."""
     images, names, problems = read_images(paths, skip_bad)
-    preds = predict_images(model, cfg, images, names, threshold, allow_fallback) if images else []
+    preds = predict_images(model, cfg, images, names, threshold, allow_fallback, precision, checkpoint) if images else []
     return preds, problems

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -23,7 +24,7 @@ from .batches import DataBundle, load_data, on_device
 from .checkpoints import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .distributed import DistContext, current
-from .inference import run_split, settings_record
+from .inference import inference_model, run_split, settings_record
 from .init_from import apply_init, init_record, plan_init
 from .loop import epoch_line, history_columns, history_row, train_one_epoch, validate, write_history
 from .resume import Selection, kept_history, read_resume_state, restore, save_resume_state
@@ -130,15 +131,19 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, data: Dat
 def finish_run(model: torch.nn.Module, cfg: TrainConfig, data: DataBundle, out_dir: Path, device: torch.device, best_epoch: int, world_size: int = 1) -> dict[str, Any]:
     """Reload the selected weights, evaluate on test, write metrics.json, val_outputs.npz and test_outputs.npz.
 
+    Evaluated in the default inference path (`inference_model`), recorded as `inference` in
+    metrics.json and `inference_path` in the npz files; the per-epoch validation ran the eager model.
+
     `world_size`: how many processes trained the run (torchrun), recorded in metrics.json.
     """
     state = load_checkpoint(out_dir / "checkpoint.pt")
     load_canonical_state(model, state["model_state"])
+    evaluated, path = inference_model(model, cfg, device, data=data)  # the path `evaluate` takes by default
     outputs = {}
     for split in ("val", "test"):  # validation outputs too: choosing a fusion later needs no forward pass
-        outputs[split] = run_split(model, data, split, cfg.activation, cfg.effective_fusion_weights(), device)
+        outputs[split] = {**run_split(evaluated, data, split, cfg.activation, cfg.effective_fusion_weights(), device), "inference_path": np.asarray(path["path"])}
         save_outputs(out_dir / f"{split}_outputs.npz", outputs[split])
-    metrics = metrics_record(outputs["test"], settings_record(cfg, "test", best_epoch))
+    metrics = metrics_record(outputs["test"], {**settings_record(cfg, "test", best_epoch), "inference": path})
     metrics["n_train"], metrics["n_val"] = int(len(data.splits["train"])), int(len(data.splits["val"]))
     metrics["world_size"] = int(world_size)
     atomic_write_text(out_dir / "metrics.json", json.dumps(json_safe(metrics), indent=2))

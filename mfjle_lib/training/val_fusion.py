@@ -13,7 +13,7 @@ from ..errors import ConfigError
 from ..evaluation.fusion_choice import report_val_fusion
 from ..evaluation.outputs import load_outputs, metrics_record
 from .batches import load_data
-from .inference import load_trained_model, on_dataset, run_split, settings_record
+from .inference import inference_model, load_trained_model, on_dataset, run_split, settings_record
 
 
 def run_val_fusion(run_dir: str | Path, paper_weights: Sequence[float]) -> dict[str, Any]:
@@ -26,11 +26,12 @@ def run_val_fusion(run_dir: str | Path, paper_weights: Sequence[float]) -> dict[
 
 
 def evaluate_val_fusion(checkpoint: str | Path, dataset: str | None = None, root: str | None = None, split: str = "test",
-                        device: str | None = None, show_progress: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+                        device: str | None = None, show_progress: bool = True, precision: str = "auto") -> tuple[dict[str, Any], dict[str, Any]]:
     """(metrics with the checkpoint's own fusion, metrics with the fusion chosen on validation) on `split`.
 
     Validation outputs come from `val_outputs.npz` beside the checkpoint when the split is of the
-    run's own data (no forward pass), else from a forward pass over the validation split.
+    run's own data (no forward pass), else from a forward pass over the validation split; forward
+    passes run in the `precision` path (`inference_model`), recorded as `inference`.
     """
     if split == "val":
         raise ConfigError("--fusion-weights val chooses on the validation split: evaluate it on --split test (or train)")
@@ -39,6 +40,8 @@ def evaluate_val_fusion(checkpoint: str | Path, dataset: str | None = None, root
     cfg = on_dataset(cfg, dataset, root)
     dev = next(model.parameters()).device
     data = load_data(cfg, dev, show_progress)
+    model, path = inference_model(model, cfg, dev, precision, data)
+    settings = {**settings_record(cfg, split), "inference": path}
     weights = cfg.effective_fusion_weights()
     saved = Path(checkpoint).parent / "val_outputs.npz"
     if own_data and saved.is_file():
@@ -46,7 +49,7 @@ def evaluate_val_fusion(checkpoint: str | Path, dataset: str | None = None, root
     else:
         val, val_from = run_split(model, data, "val", cfg.activation, weights, dev), "a forward pass over the validation split"
     target = run_split(model, data, split, cfg.activation, weights, dev)
-    fixed = metrics_record(target, settings_record(cfg, split))
+    fixed = metrics_record(target, settings)
     _, chosen = report_val_fusion(val, target, weights)
     chosen["fusion_choice"]["validation_outputs"] = val_from
-    return fixed, {**settings_record(cfg, split), **chosen}
+    return fixed, {**settings, **chosen}

@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # Cell timeout for nbval (seconds); each FAST notebook should finish in a few minutes.
 NB_TIMEOUT ?= 600
 
-.PHONY: demo test check house unit nbtest nbtimes lab notebooks bench install clean
+.PHONY: demo test check house unit nbtest nbtest-released nbtest-fast nbtimes lab notebooks retrain bench install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,30 +35,45 @@ check: house
 house: $(STAMP)
 	$(PY) docs/make_module_map.py --check
 
-nbtest: $(STAMP)
-	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
-		MFJLE_FAST=1 MFJLE_NO_PROGRESS=1 $(PY) -m pytest --nbval-lax --nbval-current-env \
-			--nbval-cell-timeout=$(NB_TIMEOUT) -p no:cacheprovider notebooks -q $(NBVAL_ARGS); \
-	else echo "no notebooks yet"; fi
+# Every lesson twice under nbval. First as a student opens it (RUNS=released: the committed full-mode
+# runs in results/lessons; MFJLE_RELEASED_ONLY=1 stops a lesson that would train a full run), then in
+# FAST mode (tiny runs through every training path).
+NBVAL = $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=$(NB_TIMEOUT) -p no:cacheprovider notebooks -q
+
+nbtest: nbtest-released nbtest-fast
+
+nbtest-released: $(STAMP)
+	MFJLE_RUNS=released MFJLE_RELEASED_ONLY=1 MFJLE_NO_PROGRESS=1 $(NBVAL) $(NBVAL_ARGS)
+
+nbtest-fast: $(STAMP)
+	MFJLE_FAST=1 MFJLE_NO_PROGRESS=1 $(NBVAL) $(NBVAL_ARGS)
 
 test: house unit nbtest
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks
 
-# Committed outputs come from full runs (cpu preset on 2 cores; docs/DESIGN.md §5): about an hour.
-# Each lesson's time, its runs and its FLOP-based Colab estimate go to notebooks/lesson_times.json.
-# Lesson 00 runs again at the end, so the time table it shows holds the times just measured.
+# Committed outputs: every lesson as a student opens it (RUNS=released), in place; each lesson's time
+# goes to notebooks/lesson_times.json ("released"). Lesson 00 runs again so its table shows them.
 notebooks: $(STAMP)
-	MFJLE_NO_PROGRESS=1 $(PY) -m mfjle_lib.course.notebook_tools execute --record full_cpu --timeout 3600 notebooks/*.ipynb
-	MFJLE_NO_PROGRESS=1 $(PY) -m mfjle_lib.course.notebook_tools execute notebooks/00_start_here.ipynb
+	MFJLE_RUNS=released MFJLE_NO_PROGRESS=1 $(PY) -m mfjle_lib.course.notebook_tools execute --record released notebooks/*.ipynb
+	MFJLE_RUNS=released MFJLE_NO_PROGRESS=1 $(PY) -m mfjle_lib.course.notebook_tools execute notebooks/00_start_here.ipynb
 
-# The FAST column of that table: nbtest with a JUnit report, summed per lesson (use a fresh clone:
-# runs and caches left by an earlier run would be reused and make the times look shorter).
+# Retrain the released runs: every lesson in full mode (cpu preset on 2 cores; docs/DESIGN.md §5: hours),
+# each lesson's time, runs and FLOP-based Colab estimate into lesson_times.json ("full_cpu"), then the
+# finished runs into results/lessons (compact: no weights). Run `make notebooks` after it.
+retrain: $(STAMP)
+	MFJLE_RUNS=full MFJLE_NO_PROGRESS=1 $(PY) -m mfjle_lib.course.notebook_tools execute --record full_cpu --timeout 3600 notebooks/*.ipynb
+	$(PY) -m mfjle_lib.course.notebook_tools release runs/full_synthetic
+
+# The FAST and default columns of that table from nbval's JUnit reports, summed per lesson (use a fresh
+# clone: runs and caches left by an earlier run would be reused and make the times look shorter).
 nbtimes: $(STAMP)
-	$(MAKE) nbtest NBVAL_ARGS=--junitxml=.nbtimes.xml
-	$(PY) -m mfjle_lib.course.notebook_tools fast-times .nbtimes.xml
-	MFJLE_NO_PROGRESS=1 $(PY) -m mfjle_lib.course.notebook_tools execute notebooks/00_start_here.ipynb
+	$(MAKE) nbtest-released NBVAL_ARGS=--junitxml=.nbtimes-released.xml
+	$(MAKE) nbtest-fast NBVAL_ARGS=--junitxml=.nbtimes-fast.xml
+	$(PY) -m mfjle_lib.course.notebook_tools fast-times .nbtimes-released.xml --record released
+	$(PY) -m mfjle_lib.course.notebook_tools fast-times .nbtimes-fast.xml --record fast
+	MFJLE_RUNS=released MFJLE_NO_PROGRESS=1 $(PY) -m mfjle_lib.course.notebook_tools execute notebooks/00_start_here.ipynb
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py

@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--no-deploy", action="store_true", help="skip the CPU deploy paths (int8 calibration takes a while)")
     p.add_argument("--no-epoch", action="store_true", help="skip the CUDA epoch measurement")
     p.add_argument("--compile", action="store_true", help="also time torch.compile variants (slow to compile)")
-    p.add_argument("--markdown", default=None, help="also write the README table (markdown) to this file")
+    p.add_argument("--markdown", default=None, help="also write the speed table of docs/SPEED.md (markdown) to this file")
     p.add_argument("--deploy-check", default=str(DEPLOY_CHECK), help="JSON written by benchmarks/check_deploy.py")
     args = p.parse_args(argv)
     if args.quick:

@@ -1,4 +1,4 @@
-"""Reporting for `bench.py`: the speed targets, the stderr table and the README's markdown table."""
+"""Reporting for `bench.py`: the speed targets, the stderr table and the markdown table of docs/SPEED.md."""
 from __future__ import annotations
 
 import torch
@@ -79,7 +79,7 @@ def table(r: dict) -> str:
 
 
 def markdown(reports: dict[str, dict], command: str) -> str:
-    """The README table: one column per device, with the device named."""
+    """The docs/SPEED.md table: one column per device, with the device named."""
     keys = [
         ("resnet18_infer_ms_per_img", "ResNet-18 inference, ms/image", "{:.2f}"),
         ("mfjle_naive_infer_ms_per_img", "MF-JLE naive (5 resnet18s in a loop), ms/image", "{:.2f}"),

@@ -3,7 +3,7 @@
 # trainer's own settings (precision from the card's compute capability, GradScaler with fp16,
 # cuDNN autotuning, data on the device), then one real epoch of `train` at the paper's geometry
 # (R = S_g = 224, S_l = 64, batch 128). Writes benchmarks/results/bench_<card>.{json,md} and
-# prints the card, so the numbers can go into the README with the card's name.
+# prints the card, so the numbers can go into docs/SPEED.md with the card's name.
 #
 #   bash benchmarks/gpu_check.sh            # from the repository root, after `make install`
 set -euo pipefail

@@ -1,4 +1,4 @@
-"""Files written atomically (a killed process never leaves half a file), and strict JSON values."""
+"""Files written atomically (a killed process never leaves half a file), strict JSON values, generated blocks in text files."""
 from __future__ import annotations
 
 import math
@@ -7,6 +7,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from .errors import ConfigError
 
 
 def atomic_write_bytes(path: Path, write) -> None:
@@ -70,3 +72,15 @@ def json_safe(obj):
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
+
+
+def replace_block(text: str, start: str, end: str, body: str, where: str = "README.md") -> str:
+    """`text` with everything between the marker lines `start` and `end` replaced by `body` (markers kept).
+
+    A missing marker is a ConfigError naming `where`: a generated block is never appended silently.
+    """
+    if start not in text or end not in text:
+        raise ConfigError(f"{where}: no '{start}' ... '{end}' block to fill")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return head + start + "\n\n" + body.strip("\n") + "\n\n" + end + tail

@@ -100,7 +100,7 @@ def test_fast_times_cli_takes_options_before_the_report(tmp_path: Path, monkeypa
 
 def test_markdown_table_has_one_row_per_lesson(tmp_path: Path) -> None:
     table = tmp_path / "lesson_times.json"
-    table.write_text(json.dumps({"about": "", "lessons": {"00_a": {"fast": 45, "full_cpu": 4000, "colab_gpu_estimate": 300}, "01_b": {}}}))
+    table.write_text(json.dumps({"about": "", "lessons": {"00_a": {"released": 130, "fast": 45, "full_cpu": 4000, "colab_gpu_estimate": 300}, "01_b": {}}}))
     text = timing.lesson_times_markdown(table)
-    assert text.splitlines()[2] == "| `00_a` | 45 s | 1 h 07 min | ≈ 5 min (estimate) |"
-    assert text.splitlines()[3] == "| `01_b` | not measured yet | not measured yet | not measured yet |"
+    assert text.splitlines()[2] == "| `00_a` | 2 min | 45 s | 1 h 07 min | ≈ 5 min (estimate) |"
+    assert text.splitlines()[3] == "| `01_b` | not measured yet | not measured yet | not measured yet | not measured yet |"

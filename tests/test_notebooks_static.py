@@ -88,7 +88,7 @@ def test_lesson_times_table_renders() -> None:
     from mfjle_lib.course import lesson_times
 
     table = lesson_times()
-    assert list(table.columns) == ["FAST, 2 CPU cores", "full, 2 CPU cores", "full, Colab T4 GPU"]
+    assert list(table.columns) == ["default (released runs), 2 CPU cores", "FAST, 2 CPU cores", "full, 2 CPU cores", "full, Colab T4 GPU"]
     assert {p.stem for p in NOTEBOOKS} <= set(table.index)
 
 

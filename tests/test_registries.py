@@ -70,7 +70,7 @@ def test_a_flag_that_changed_meaning_says_what_to_use(capsys: pytest.CaptureFixt
 
 
 def test_model_specs_say_what_callers_ask() -> None:
-    assert tuple(MODELS) == ("resnet18", "mfjle")
+    assert tuple(MODELS) == ("resnet18", "mfjle", "wholeface")
     assert not model_spec("resnet18").has_locals and model_spec("mfjle").has_locals
     with pytest.raises(ConfigError, match="unknown model 'vgg'"):
         model_spec("vgg")

@@ -17,9 +17,9 @@ from ..constants import METRIC_KEYS, NUM_LANDMARKS
 from ..evaluation.outputs import fused_metrics, load_outputs
 from ..evaluation.reports import styled, summarise_runs
 from ..models.fusion import DEFAULT_LAMBDA, MODULE_NAMES, MODULE_TITLES, paper_fusion_weights
-from ..training.checkpoints import CHECKPOINT_FORMAT, RESUME_FORMAT, load_checkpoint
 from ..training.inference import load_trained_model, run_split
 from .lesson import train_cached
+from .weights import compare_weights
 
 
 def lambda_weights(lam: float) -> tuple[float, ...]:
@@ -76,23 +76,6 @@ def compare_outputs(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) ->
         rows.append({"module": MODULE_NAMES[m], "max |Δ logit|": float(np.max(np.abs(za - zb))),
                      "mean |Δ prob|": float(np.mean(np.abs(pa[:, m] - pb[:, m]))),
                      "decisions changed": int(np.sum((pa[:, m] >= 0.5) != (pb[:, m] >= 0.5)))})
-    return pd.DataFrame(rows).set_index("module")
-
-
-def compare_weights(run_a: str | Path, run_b: str | Path, file: str = "checkpoint.pt") -> pd.DataFrame:
-    """Module by module: relative L2 distance between two runs' saved weights (`checkpoint.pt` or `last.pt`; 0 = identical)."""
-    kind = RESUME_FORMAT if file == "last.pt" else CHECKPOINT_FORMAT
-    sa = load_checkpoint(Path(run_a) / file, kind=kind)["model_state"]
-    sb = load_checkpoint(Path(run_b) / file, kind=kind)["model_state"]
-    prefixes = ["global_net."] + [f"local_nets.nets.{i}." for i in range(NUM_LANDMARKS)]
-    rows = []
-    for name, prefix in zip(MODULE_NAMES, prefixes):
-        keys = [k for k in sa if k.startswith(prefix) and sa[k].is_floating_point()]
-        if not keys:
-            continue
-        diff = sum(float((sa[k].double() - sb[k].double()).pow(2).sum()) for k in keys) ** 0.5
-        norm = sum(float(sa[k].double().pow(2).sum()) for k in keys) ** 0.5
-        rows.append({"module": name, "relative weight distance": diff / norm, "identical": all(bool((sa[k] == sb[k]).all()) for k in keys)})
     return pd.DataFrame(rows).set_index("module")
 
 

@@ -20,13 +20,18 @@ from ..training.checkpoints import load_checkpoint
 from ..training.config import TrainConfig, make_config
 from ..training.resume import same_run
 from ..training.run import TrainResult, train
+from .released import RELEASE_DIR, released_run
 
 IS_COLAB = "google.colab" in sys.modules
 
 
+#: The lesson's RUNS switch: read the released full runs (default), train FAST runs, or train full runs.
+RUN_MODES = ("released", "fast", "full")
+
+
 @dataclass
 class CourseParams:
-    """The parameters a lesson runs with, derived from MFJLE_FAST / DATASET / ROOT / CHECKPOINT."""
+    """The parameters a lesson runs with, derived from RUNS (or MFJLE_RUNS / MFJLE_FAST) / DATASET / ROOT / CHECKPOINT."""
 
     fast: bool
     dataset: str
@@ -35,11 +40,13 @@ class CourseParams:
     preset: str
     device: str
     seeds: list[int] = field(default_factory=list)
+    runs: str = "full"  # one of RUN_MODES
 
     @property
     def mode_line(self) -> str:
-        """The line that tells a reader which run a lesson's outputs come from (FAST or FULL; never output-checked)."""
-        return f"mode: {'FAST' if self.fast else 'FULL'} | dataset: {self.dataset} | preset: {self.preset}"
+        """The line that tells a reader which runs a lesson's outputs come from (never output-checked)."""
+        mode = {"released": "RELEASED (full-mode runs, results/lessons)", "fast": "FAST"}.get(self.runs, "FULL")
+        return f"mode: {mode} | dataset: {self.dataset} | preset: {self.preset}"
 
     def config(self, **overrides: Any) -> TrainConfig:
         """A TrainConfig for this lesson's preset and dataset, with overrides."""
@@ -75,39 +82,67 @@ def use_drive(folder: str = DRIVE_RUNS) -> Path:
     return path
 
 
-def colab_lines(device: str) -> list[str]:
+def colab_lines(device: str, mode: str = "full") -> list[str]:
     """What a Colab session should know: no GPU (and what it costs), and where its runs are kept."""
     if not IS_COLAB:
         return []
     lines = []
-    if device != "cuda":
+    if device != "cuda" and mode == "full":
         lines.append("no GPU in this Colab session: full mode trains on its 2 CPU cores (minutes to tens of minutes per "
-                     "lesson, see lesson 00's time table); Runtime > Change runtime type > T4 GPU, or tick FAST")
+                     "lesson, see lesson 00's time table); Runtime > Change runtime type > T4 GPU, or set RUNS to released or fast")
     shared = bool(os.environ.get("MFJLE_RUNS_DIR"))
     lines.append(f"runs: {runs_dir()} " + ("(kept across Colab sessions)" if shared else
                                           "(this session only: tick DRIVE to share runs between lessons and sessions)"))
     return lines
 
 
-def lesson_setup(fast: bool, dataset: str = "synthetic", root: str | None = None, checkpoint: str | None = None, seeds_fast: int = 2, seeds_full: int = 3) -> CourseParams:
+def read_runs_mode(form_value: str | bool) -> str:
+    """The RUNS mode: MFJLE_RUNS wins, then MFJLE_FAST=1 (CI's FAST pass), then the lesson's form field.
+
+    `True`/`False` (the old FAST box) mean "fast"/"full".
+    """
+    if os.environ.get("MFJLE_RUNS"):
+        mode = os.environ["MFJLE_RUNS"].strip().lower()
+    elif read_env_flag("MFJLE_FAST"):
+        mode = "fast"
+    elif isinstance(form_value, bool):
+        mode = "fast" if form_value else "full"
+    else:
+        mode = str(form_value).strip().lower()
+    if mode not in RUN_MODES:
+        raise ValueError(f"RUNS must be one of {RUN_MODES}, got {mode!r}")
+    return mode
+
+
+def lesson_setup(runs: str | bool = "released", dataset: str = "synthetic", root: str | None = None, checkpoint: str | None = None, seeds_fast: int = 2, seeds_full: int = 3) -> CourseParams:
     """Derive a lesson's parameters and print the mode line; on Colab also the GPU and runs-folder lines.
 
-    The mode line differs between FAST and full runs, so no cell that prints it is output-checked.
-    MFJLE_DRIVE=1 (the parameters cell's DRIVE box on Colab) calls :func:`use_drive` first.
+    `runs` is the lesson's RUNS field (see `read_runs_mode`): "released" reads the committed full-mode
+    runs (`course/released.py`) and trains only what was not released, saying so; "fast" trains tiny
+    runs; "full" trains the full runs (the cpu preset, or gpu on a GPU). The mode line differs between
+    modes, so no cell that prints it is output-checked. MFJLE_DRIVE=1 (the DRIVE box on Colab) calls
+    :func:`use_drive` first.
     """
     if read_env_flag("MFJLE_DRIVE") and not os.environ.get("MFJLE_RUNS_DIR"):
         use_drive()  # outside Colab it only says where runs stay
+    mode = read_runs_mode(runs)
     dataset = dataset or "synthetic"
     device = str(get_device())
+    if mode == "released" and dataset != "synthetic":
+        print(f"no released runs for {dataset}: this lesson trains its runs (RUNS = 'full')")
+        mode = "full"
+    fast = mode == "fast"
     if fast:
         preset = "fast"
     elif dataset != "synthetic":
         preset = "paper"  # real datasets: the paper's recipe (Section IV.B)
+    elif mode == "released":
+        preset = "cpu"  # the preset the released runs were trained with, whatever this machine has
     else:
         preset = "gpu" if device == "cuda" else "cpu"
-    params = CourseParams(bool(fast), dataset, root or None, checkpoint or None, preset, device, list(range(seeds_fast if fast else seeds_full)))
+    params = CourseParams(fast, dataset, root or None, checkpoint or None, preset, device, list(range(seeds_fast if fast else seeds_full)), mode)
     print(params.mode_line)
-    for line in colab_lines(device):
+    for line in colab_lines(device, mode):
         print(line)
     return params
 
@@ -124,21 +159,51 @@ def run_name(cfg: TrainConfig) -> str:
 def train_cached(params: CourseParams, cfg: TrainConfig, data=None, show_progress: bool = True, keep_resume_state: bool = False):
     """Train `cfg` once per course run: a finished run with the same settings is reused, not redone.
 
-    Lessons 03-05 and 07 share runs this way (lesson 05 reuses the seeds 03 and 04 trained).
+    Lessons 03-05 and 07 share runs this way (lesson 05 reuses the seeds 03 and 04 trained). With
+    RUNS = "released" a released run of the same settings is read instead of training (no weights:
+    `out_dir` holds metrics, history and outputs); a run that was not released trains, and says so —
+    or stops, under MFJLE_RELEASED_ONLY=1 (CI's released pass: a lesson must not train there).
     A finished run's `last.pt` (weights + Adam state, ~0.8 GB for MF-JLE) is deleted unless
     `keep_resume_state`, so a dozen ablation runs don't fill the disk; `checkpoint.pt` stays.
     """
-    out = params.run_dir(run_name(cfg))
+    name = run_name(cfg)
+    out = params.run_dir(name)
     if (out / "metrics.json").exists() and (out / "checkpoint.pt").exists():
         saved = load_checkpoint(out / "checkpoint.pt")["config"]
         if same_run(saved, cfg):  # 'auto' settings match the choices the run recorded
             if show_progress:
                 print(f"reusing the finished run {out.name}")
-            return TrainResult(out, json.loads((out / "metrics.json").read_text()), pd.read_csv(out / "history.csv"), cfg)
+            return _result(out, cfg)
+    if params.runs == "released":
+        released = released_run(cfg, name)
+        if released is not None:
+            return _result(released, cfg)
+        if read_env_flag("MFJLE_RELEASED_ONLY"):
+            raise RuntimeError(f"{name} is not among the released runs ({RELEASE_DIR}) and MFJLE_RELEASED_ONLY=1 forbids training it")
+        print(f"{name} was not released: training it now at the {cfg.preset} preset (RUNS = 'fast' for a tiny run)")
     result = train(cfg, out, resume=True, data=data, show_progress=show_progress)
     if not keep_resume_state:
         (out / "last.pt").unlink(missing_ok=True)
     return result
+
+
+def run_with_weights(params: CourseParams, data=None, show_progress: bool = False, **overrides: Any) -> TrainResult:
+    """A finished run whose `checkpoint.pt` exists, for a lesson that needs the trained network itself.
+
+    Released runs carry no weights (a full MF-JLE checkpoint is 270 MB), so under RUNS = "released"
+    this trains the FAST version of the run (fast preset: about a minute on 2 CPU cores) and says so.
+    """
+    if params.runs != "released":
+        return train_cached(params, params.config(**overrides), data=data, show_progress=show_progress)
+    fast = CourseParams(True, params.dataset, params.root, params.checkpoint, "fast", params.device, [0], "fast")
+    print("released runs carry no weights: training the FAST version of this run for its network "
+          "(fast preset, about a minute; RUNS = 'full' uses the full run's weights)")
+    return train_cached(fast, fast.config(**overrides), show_progress=show_progress)
+
+
+def _result(folder: Path, cfg: TrainConfig) -> TrainResult:
+    """A finished or released run read back from its folder."""
+    return TrainResult(folder, json.loads((folder / "metrics.json").read_text()), pd.read_csv(folder / "history.csv"), cfg)
 
 
 def read_env_flag(name: str) -> bool:

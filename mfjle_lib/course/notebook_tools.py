@@ -1,13 +1,14 @@
 """Notebook tools: `execute` re-runs lessons in place (`make notebooks`); `execute-tagged` only their cells
 tagged `artefacts` (which read committed results, e.g. the real-face study); `sync` writes the Colab setup;
-`fast-times` records each lesson's FAST time from an nbval JUnit report (`make nbtimes`).
+`fast-times` records each lesson's FAST time from an nbval JUnit report (`make nbtimes`); `release` writes
+the released runs (`course/released.py`) from finished full runs (`make retrain`).
 
 `sync` rewrites, in every lesson (or those named), the cells and metadata that must be identical
 everywhere, from the one place the repository URL lives — `[project.urls] Repository` in
 pyproject.toml. A fork changes that URL and runs `python -m mfjle_lib.course.notebook_tools sync`.
 What it writes: the setup cell (tagged `setup`: clone + install on Colab, a no-op locally; the
-environment variable MFJLE_REPO overrides the URL), the parameters cell (tagged `parameters`:
-FAST and DRIVE as Colab form fields, the environment wins), the "Open in Colab" badge's link, and
+environment variable MFJLE_REPO overrides the URL, MFJLE_COLAB_DIR the clone's folder, /content/mfjle), the parameters cell (tagged `parameters`:
+RUNS and DRIVE as Colab form fields, the environment wins), the "Open in Colab" badge's link, and
 the metadata that asks Colab for a GPU runtime; cells without an id (nbformat 4.5) get one. `check` lists what `sync` would change
 (tests/test_notebooks_static.py runs it).
 """
@@ -24,30 +25,32 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from ..paths import REPO_DIR, runs_dir
+from .released import RELEASE_DIR, collect
 from .timing import finished_runs, record_time
 
 NOTEBOOKS_DIR = REPO_DIR / "notebooks"
 
 SETUP_TEMPLATE = """\
 # Setup: on Colab, clone and install the course (a no-op locally, where `make lab` installed it).
-# The URL comes from pyproject.toml via `python -m mfjle_lib.course.notebook_tools sync`; MFJLE_REPO overrides it.
+# The URL comes from pyproject.toml via `python -m mfjle_lib.course.notebook_tools sync`; MFJLE_REPO overrides it,
+# MFJLE_COLAB_DIR the folder it is cloned into (tests/test_colab_setup.py).
 import importlib.util, os, subprocess, sys
 if "google.colab" in sys.modules and importlib.util.find_spec("mfjle_lib") is None:
-    if not os.path.isdir("/content/mfjle"):
-        subprocess.run(["git", "clone", "-q", "--depth", "1", os.environ.get("MFJLE_REPO", "{url}"), "/content/mfjle"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/mfjle"], check=True)
-    sys.path.insert(0, "/content/mfjle")
+    COURSE_DIR = os.environ.get("MFJLE_COLAB_DIR", "/content/mfjle")
+    if not os.path.isdir(COURSE_DIR):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", os.environ.get("MFJLE_REPO", "{url}"), COURSE_DIR], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", COURSE_DIR], check=True)
+    sys.path.insert(0, COURSE_DIR)
     importlib.invalidate_caches()
 elif importlib.util.find_spec("mfjle_lib") is None:
     raise ImportError("mfjle_lib is not installed: run `make lab` from the repository root")"""
 
 PARAMETERS_TEMPLATE = """\
 import os
-FAST = False  #@param {type:"boolean"}
+RUNS = "released"  #@param ["released", "fast", "full"]
 DRIVE = False  #@param {type:"boolean"}
-# The environment wins over the form: CI runs every lesson with MFJLE_FAST=1.
-if os.environ.get("MFJLE_FAST"):
-    FAST = os.environ["MFJLE_FAST"].strip().lower() in ("1", "true", "yes", "on")
+# released: read the full-mode runs committed with the course (results/lessons); fast: train tiny runs;
+# full: retrain the full runs. The environment wins over the form: MFJLE_RUNS, or MFJLE_FAST=1 (CI's FAST pass).
 if DRIVE:  # Colab: keep runs on Google Drive, shared by every lesson and session (mfjle_lib.course.use_drive)
     os.environ["MFJLE_DRIVE"] = "1"
 DATASET = os.environ.get("MFJLE_DATASET", "synthetic")
@@ -238,12 +241,12 @@ def drop_unused_widget_state(nb) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: `python -m mfjle_lib.course.notebook_tools {execute NB... | execute-tagged NB... | sync [NB...] | check [NB...] | fast-times XML}`."""
+    """CLI: `python -m mfjle_lib.course.notebook_tools {execute NB... | execute-tagged NB... | sync [NB...] | check [NB...] | fast-times XML | release RUNS}`."""
     parser = argparse.ArgumentParser(prog="python -m mfjle_lib.course.notebook_tools")
-    parser.add_argument("action", choices=["execute", "execute-tagged", "sync", "check", "fast-times"])
+    parser.add_argument("action", choices=["execute", "execute-tagged", "sync", "check", "fast-times", "release"])
     parser.add_argument("notebooks", nargs="*", type=Path, help="default for sync/check: every notebooks/*.ipynb; fast-times: the JUnit XML")
     parser.add_argument("--timeout", type=int, default=900)
-    parser.add_argument("--record", choices=["fast", "full_cpu", "colab_gpu"], default=None,
+    parser.add_argument("--record", choices=["released", "fast", "full_cpu", "colab_gpu"], default=None,
                         help="execute: also write each lesson's seconds into notebooks/lesson_times.json under this key")
     args = parser.parse_intermixed_args(argv)  # options may come before the notebooks
     if args.action in ("sync", "check"):
@@ -256,7 +259,13 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("fast-times needs the JUnit XML that `pytest --nbval-lax --junitxml=FILE notebooks` wrote")
         for name, seconds in junit_notebook_seconds(args.notebooks[0]).items():
             print(f"{name}: {seconds:.0f}s")
-            record_time(NOTEBOOKS_DIR / f"{name}.ipynb", "fast", seconds)
+            record_time(NOTEBOOKS_DIR / f"{name}.ipynb", args.record or "fast", seconds)
+        return 0
+    if args.action == "release":  # finished full runs -> results/lessons (course/released.py)
+        if len(args.notebooks) != 1:
+            parser.error("release needs the folder of finished full runs, e.g. runs/full_synthetic")
+        manifest = collect(args.notebooks[0], command="python -m mfjle_lib.course.notebook_tools release " + str(args.notebooks[0]))
+        print(f"released {len(manifest['runs'])} runs into {RELEASE_DIR} ({manifest['total_bytes'] / 1e6:.1f} MB)")
         return 0
     if not args.notebooks:
         parser.error("execute needs at least one notebook")

@@ -16,6 +16,7 @@ import pandas as pd
 from ..constants import LOWER_IS_BETTER, METRIC_KEYS
 from ..errors import ConfigError
 from ..evaluation.reports import HEADERS, markdown_table, results_table, styled
+from ..files import replace_block
 from ..paths import work_dir
 
 
@@ -139,11 +140,8 @@ def sync_readme(readme: str | Path, dataset: str = "jaffe", check: bool = False)
     path = Path(readme)
     text = path.read_text()
     start, end = README_START.format(d=dataset), README_END.format(d=dataset)
-    if start not in text or end not in text:
-        raise ConfigError(f"{path}: no '{start}' ... '{end}' block to fill")
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    new = head + readme_block(load_study(dataset)) + tail
+    body = readme_block(load_study(dataset)).removeprefix(start).removesuffix(end)
+    new = replace_block(text, start, end, body, str(path))
     if check:
         return new == text
     path.write_text(new)

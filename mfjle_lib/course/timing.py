@@ -1,7 +1,8 @@
 """How long each lesson takes: the measured table (`notebooks/lesson_times.json`) and the Colab GPU estimate.
 
-`make notebooks` runs every lesson in full mode on this machine and records, per lesson, its wall time
-and the training runs it finished. A Colab GPU time is only an estimate until someone measures it
+`make notebooks` runs every lesson as a student first opens it (RUNS = released) and records its wall
+time; `make retrain` runs every lesson in full mode and records, per lesson, its wall time and the
+training runs it finished. A Colab GPU time is only an estimate until someone measures it
 (`notebook_tools execute --record colab_gpu`); the estimate is built from FLOPs, never from a guess
 at the whole lesson:
 
@@ -48,7 +49,7 @@ def _duration(seconds: float | None, estimate: float | None = None) -> str:
 
 
 def lesson_times(path: str | Path | None = None) -> pd.DataFrame:
-    """`notebooks/lesson_times.json` as a table: each lesson's time in FAST mode, full on 2 CPU cores, full on a Colab GPU.
+    """`notebooks/lesson_times.json` as a table: each lesson's time by default (released runs), FAST, full on 2 CPU cores, full on a Colab GPU.
 
     A Colab GPU time that was not measured shows the FLOP-based estimate, marked "(estimate)".
     """
@@ -56,6 +57,7 @@ def lesson_times(path: str | Path | None = None) -> pd.DataFrame:
     rows = {}
     for name, t in raw["lessons"].items():
         rows[name] = {
+            "default (released runs), 2 CPU cores": _duration(t.get("released")),
             "FAST, 2 CPU cores": _duration(t.get("fast")),
             "full, 2 CPU cores": _duration(t.get("full_cpu")),
             "full, Colab T4 GPU": _duration(t.get("colab_gpu"), t.get("colab_gpu_estimate")),

@@ -14,6 +14,7 @@ from ..constants import NUM_LABELS
 from ..errors import ConfigError
 from .backbone import load_backbone_weights
 from .baseline import ResNet18Baseline
+from .controls import WholeFaceEnsemble
 from .mfjle import MFJLE
 
 ACTIVATIONS = ("sigmoid", "softmax")
@@ -37,6 +38,10 @@ MODELS: dict[str, ModelSpec] = {
                           lambda m: [m.global_net]),
     "mfjle": ModelSpec("mfjle", "MF-JLE", MFJLE, ("global_size", "local_size", "crop_fraction", "fusion_weights", "activation"), True,
                        lambda m: [m.global_net, *m.local_nets.nets]),
+    # A control, not a method of the paper: MF-JLE without locality (models/controls.py).
+    "wholeface": ModelSpec("wholeface", "6 × ResNet-18, whole face", WholeFaceEnsemble,
+                           ("global_size", "local_size", "crop_fraction", "fusion_weights", "activation"), True,
+                           lambda m: [m.global_net, *m.local_nets.nets]),
 }
 MODEL_NAMES = tuple(MODELS)
 

@@ -23,7 +23,7 @@ def keep_freed_memory() -> bool:
     (and trims the heap top), so every step page-faults its big activations in fresh and the
     kernel zeroes them again. Serving everything from the heap and never trimming it made 224-px
     MF-JLE epochs 15 % faster here with byte-identical results, for the price of keeping the peak
-    resident (README, Speed). Process-wide, idempotent, and a no-op off glibc or with
+    resident (docs/SPEED.md). Process-wide, idempotent, and a no-op off glibc or with
     `MFJLE_DEFAULT_MALLOC=1`; returns whether it is in effect.
     """
     global _ALLOCATOR_TUNED

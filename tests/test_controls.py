@@ -1,0 +1,96 @@
+"""The locality control: six ResNet-18s on the whole face, trained and fused like MF-JLE."""
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from mfjle_lib.course import controls  # noqa: E402
+from mfjle_lib.course.plots import plot_gain_split  # noqa: E402
+from mfjle_lib.evaluation.outputs import save_outputs, with_probabilities  # noqa: E402
+from mfjle_lib.models import MFJLE, build_model, paper_fusion_weights, resize_global  # noqa: E402
+from mfjle_lib.models.build import model_spec  # noqa: E402
+from mfjle_lib.training import make_config  # noqa: E402
+from mfjle_lib.training.run import train  # noqa: E402
+
+
+def test_wholeface_nets_see_the_whole_face_not_the_landmarks() -> None:
+    torch.manual_seed(0)
+    model = build_model("wholeface", global_size=32, local_size=24, crop_fraction=0.25).eval()
+    images = torch.rand(2, 3, 48, 48)
+    landmarks = torch.rand(2, 5, 2) * 48
+    crops = model.crops(images, landmarks)
+    assert crops.shape == (2, 5, 3, 24, 24)
+    for i in range(5):  # every local input is the whole face at S_l
+        torch.testing.assert_close(crops[:, i], resize_global(images, 24))
+    # The landmarks do not matter (not even NaN ones), and the six nets are MF-JLE's.
+    bad = torch.full_like(landmarks, float("nan"))
+    with torch.no_grad():
+        torch.testing.assert_close(model(images, landmarks).probs, model(images, bad).probs)
+    assert isinstance(model, MFJLE) and len(model_spec("wholeface").nets(model)) == 6
+
+
+def test_mfjle_and_wholeface_differ_only_in_the_crops() -> None:
+    torch.manual_seed(0)
+    a = build_model("mfjle", global_size=32, local_size=16)
+    torch.manual_seed(0)
+    b = build_model("wholeface", global_size=32, local_size=16)
+    for (name_a, p_a), (name_b, p_b) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert name_a == name_b
+        torch.testing.assert_close(p_a, p_b)
+
+
+def test_wholeface_trains_through_the_one_training_path(tmp_path) -> None:
+    cfg = make_config("fast", model="wholeface", num_images=48, epochs=1, batch_size=16, source_size=32,
+                      global_size=32, local_size=32, device="cpu")
+    result = train(cfg, tmp_path / "run", show_progress=False)
+    assert 0.0 <= result.metrics["micro_f1"] <= 1.0
+    assert len(result.metrics["fusion_weights"]) == 6
+
+
+def _fake_run(tmp: Path, model: str, seed: int, f1: float, local_size: int = 32) -> SimpleNamespace:
+    """A finished run as the lesson sees it: metrics, config, and val/test outputs on disk."""
+    rng = np.random.default_rng(seed)
+    out = tmp / f"{model}_{local_size}_{seed}"
+    out.mkdir()
+    for split in ("val", "test"):
+        labels = (rng.random((40, 6)) < 0.3).astype(np.float32)
+        logits = {"global_logits": (labels * 4 - 2 + rng.normal(0, 1.5, labels.shape)).astype(np.float64)}
+        if model != "resnet18":
+            logits["local_logits"] = (labels[:, None] * 2 - 1 + rng.normal(0, 2, (40, 5, 6))).astype(np.float64)
+        weights = (1.0,) if model == "resnet18" else paper_fusion_weights()
+        save_outputs(out / f"{split}_outputs.npz", with_probabilities(logits, labels, [str(i) for i in range(40)], "sigmoid", weights))
+    config = SimpleNamespace(seed=seed, model=model, local_size=local_size)
+    return SimpleNamespace(out_dir=out, metrics={"micro_f1": f1, "average_precision": f1 + 0.1}, config=config)
+
+
+def test_gain_split_adds_up_and_val_choice_reads_only_saved_outputs(tmp_path: Path) -> None:
+    f1 = {"ResNet-18": [0.70, 0.72, 0.71], "6 × ResNet-18, whole face": [0.73, 0.74, 0.72],
+          "MF-JLE, crops at the global's density": [0.72, 0.75, 0.74], "MF-JLE": [0.76, 0.75, 0.78]}
+    models = {"ResNet-18": "resnet18", "6 × ResNet-18, whole face": "wholeface"}
+    results = {arm: [_fake_run(tmp_path, models.get(arm, "mfjle") if arm != "MF-JLE, crops at the global's density" else "mfjle", s, v, 16 if "density" in arm else 32)
+                     for s, v in enumerate(vals)] for arm, vals in f1.items()}
+    assert [arm for arm, _ in controls.STEPS] == list(f1)
+    parts = controls.gain_parts(results)
+    np.testing.assert_allclose(parts[["ensembling", "locality", "resolution"]].sum(axis=1), parts[controls.TOTAL])
+    np.testing.assert_allclose(parts["ensembling"], [0.03, 0.02, 0.01], atol=1e-12)
+    split = controls.gain_split(results)
+    assert split.loc["resolution", "seeds above 0"] == "2/3"
+    assert abs(split.loc[controls.TOTAL, "mean"] - np.mean([0.06, 0.03, 0.07])) < 1e-12
+    table = controls.arm_table(results)
+    assert table.loc["ResNet-18", "S_l"] is None or np.isnan(table.loc["ResNet-18", "S_l"])
+    gains = controls.fusion_gain_table(results["ResNet-18"], results["MF-JLE"], paper_fusion_weights())
+    assert list(gains.index) == [0, 1, 2] and gains["MF-JLE chosen threshold"].between(0.05, 0.95).all()
+    fig = plot_gain_split(split, parts)
+    assert len(fig.axes[0].patches) == 4
+
+
+def test_control_arms_change_one_thing_each() -> None:
+    over = controls.control_overrides(64, 0.25)
+    assert list(over.values()) == [{"model": "resnet18"}, {"model": "wholeface", "local_size": 64},
+                                   {"model": "mfjle", "local_size": 16}, {"model": "mfjle"}]

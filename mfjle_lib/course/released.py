@@ -34,7 +34,7 @@ from .weights import compare_weights, released_distances_file
 RELEASE_DIR = REPO_DIR / "results" / "lessons"
 MANIFEST = "RELEASE.json"
 #: What a released npz keeps: logits are float32 on the way out of the model, so float32 is lossless.
-COMPACT_KEYS = ("global_logits", "local_logits", "ids", "labels", "emotions", "fusion_weights", "activation")
+COMPACT_KEYS = ("global_logits", "local_logits", "ids", "labels", "emotions", "fusion_weights", "activation", "inference_path")
 OUTPUT_FILES = ("val_outputs.npz", "test_outputs.npz")
 TEXT_FILES = ("metrics.json", "history.csv")
 

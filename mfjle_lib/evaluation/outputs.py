@@ -78,5 +78,6 @@ def load_outputs(path: str | Path) -> dict[str, np.ndarray]:
     if "module_probs" not in out and "global_logits" in out and "labels" in out:
         # Released runs (course/released.py) keep the float32 logits only; the float64 algebra is exact and cheap.
         logits = {k: out[k].astype(np.float64) for k in ("global_logits", "local_logits") if k in out}
-        return with_probabilities(logits, out["labels"], out["ids"], str(out["activation"]), out["fusion_weights"])
+        rebuilt = with_probabilities(logits, out["labels"], out["ids"], str(out["activation"]), out["fusion_weights"])
+        return {**out, **rebuilt}  # keys the rebuild does not make (the inference path) come through as saved
     return out

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mfjle_lib.course import notebook_tools
+from mfjle_lib.course import notebook_tools, timing
 from mfjle_lib.course.notebook_tools import PARAMETERS_TEMPLATE, repository_url, setup_source, sync
 
 NOTEBOOKS = sorted(notebook_tools.NOTEBOOKS_DIR.glob("*.ipynb"))
@@ -120,3 +120,15 @@ def test_execute_tagged_runs_only_the_tagged_cells_and_keeps_the_rest(tmp_path) 
     out = nbformat.read(path, as_version=4)
     assert out.cells[0].outputs[0]["text"] == "from the full run\n" and out.cells[0].execution_count == 7
     assert out.cells[1].outputs[0]["text"] == "fresh\n" and out.cells[1].execution_count == 8
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_header_time_line_is_generated_from_the_table(path: Path) -> None:
+    """Every lesson's header says its times between the markers, and a retyped number there is rewritten by sync."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    header = "".join(nb["cells"][0]["source"])
+    assert notebook_tools.TIME_START in header and notebook_tools.TIME_END in header
+    assert timing.lesson_time_line(path.stem) in header
+    nb["cells"][0]["source"] = header.replace("on 2 CPU cores", "on 3 CPU cores", 1)
+    assert "time line" in notebook_tools.sync_notebook(nb, path.name, notebook_tools.repository_url())
+    assert "".join(nb["cells"][0]["source"]) == header

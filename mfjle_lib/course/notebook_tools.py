@@ -24,12 +24,14 @@ import uuid
 from pathlib import Path
 from xml.etree import ElementTree
 
+from ..files import replace_block
 from ..paths import REPO_DIR, runs_dir
 from ..perf.machine_load import BUSY_LOAD, busy_warning, idle_refusal, load_average, load_record, settle
 from .released import RELEASE_DIR, collect
-from .timing import finished_runs, record_time
+from .timing import finished_runs, lesson_time_line, record_time
 
 NOTEBOOKS_DIR = REPO_DIR / "notebooks"
+TIME_START, TIME_END = "<!-- time:start (generated from notebooks/lesson_times.json by notebook_tools sync) -->", "<!-- time:end -->"
 
 SETUP_TEMPLATE = """\
 # Setup: on Colab, clone and install the course (a no-op locally, where `make lab` installed it).
@@ -128,6 +130,13 @@ def sync_notebook(nb: dict, name: str, url: str) -> list[str]:
         _set_source(params, PARAMETERS_TEMPLATE)
         params["outputs"], params["execution_count"] = [], None
         params["metadata"]["cellView"] = "form"
+    header = next((c for c in nb["cells"] if c["cell_type"] == "markdown"), None)
+    if header is not None and TIME_START in _source(header):
+        # The header's time sentence is generated from lesson_times.json: one table, never retyped.
+        new = replace_block(_source(header), TIME_START, TIME_END, lesson_time_line(Path(name).stem), where=name)
+        if new != _source(header):
+            changes.append("time line")
+            _set_source(header, new)
     link = f"({colab_link(url, name)})"
     for cell in nb["cells"]:
         if cell["cell_type"] == "markdown" and BADGE.search(_source(cell)):
@@ -262,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, seconds in junit_notebook_seconds(args.notebooks[0]).items():
             print(f"{name}: {seconds:.0f}s")
             record_time(NOTEBOOKS_DIR / f"{name}.ipynb", args.record or "fast", seconds)
+        sync()  # the lessons' header time lines read the table just written
         return 0
     if args.action == "release":  # finished full runs -> results/lessons (course/released.py)
         if len(args.notebooks) != 1:
@@ -287,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{nb}: {seconds:.0f}s", flush=True)
         if args.record:
             record_time(nb, args.record, seconds, runs=finished_runs(runs_dir(), started), load=load_record(before, load_average()))
+            sync([nb])  # its header's time line reads the table just written
     return 0
 
 

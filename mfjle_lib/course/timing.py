@@ -81,6 +81,18 @@ def lesson_times_markdown(path: str | Path | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def lesson_time_line(lesson: str, path: str | Path | None = None) -> str:
+    """One lesson's row of the time table as the sentence its header shows (filled by `notebook_tools sync`)."""
+    frame = lesson_times(path)
+    if lesson not in frame.index:
+        return f"**Time.** Not measured yet (`notebooks/lesson_times.json` has no row for {lesson})."
+    row = frame.loc[lesson]
+    cols = list(frame.columns)
+    return (f"**Time** (measured, `notebooks/lesson_times.json`; lesson 00 has the whole table): by default, on the released runs, "
+            f"{row[cols[0]]} on 2 CPU cores; FAST {row[cols[1]]}; retraining everything in full mode {row[cols[2]]} on 2 CPU cores, "
+            f"{row[cols[3]]} on a Colab T4 GPU.")
+
+
 def finished_runs(root: Path, since: float) -> list[Path]:
     """Training runs under `root` whose metrics.json was written at or after `since` (a time.time())."""
     if not root.exists():

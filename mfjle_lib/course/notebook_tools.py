@@ -250,6 +250,13 @@ def drop_unused_widget_state(nb) -> None:
         nb.metadata.pop("widgets", None)
 
 
+def _sync_time_lines(paths: list[Path]) -> None:
+    """After a time was recorded: sync those lessons, so their header time lines read the new table."""
+    existing = [p for p in paths if p.is_file()]
+    if existing:
+        sync(existing)
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI: `python -m mfjle_lib.course.notebook_tools {execute NB... | execute-tagged NB... | sync [NB...] | check [NB...] | fast-times XML | release RUNS}`."""
     parser = argparse.ArgumentParser(prog="python -m mfjle_lib.course.notebook_tools")
@@ -271,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, seconds in junit_notebook_seconds(args.notebooks[0]).items():
             print(f"{name}: {seconds:.0f}s")
             record_time(NOTEBOOKS_DIR / f"{name}.ipynb", args.record or "fast", seconds)
-        sync()  # the lessons' header time lines read the table just written
+        _sync_time_lines([NOTEBOOKS_DIR / f"{name}.ipynb" for name in junit_notebook_seconds(args.notebooks[0])])
         return 0
     if args.action == "release":  # finished full runs -> results/lessons (course/released.py)
         if len(args.notebooks) != 1:
@@ -297,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{nb}: {seconds:.0f}s", flush=True)
         if args.record:
             record_time(nb, args.record, seconds, runs=finished_runs(runs_dir(), started), load=load_record(before, load_average()))
-            sync([nb])  # its header's time line reads the table just written
+            _sync_time_lines([nb])
     return 0
 
 

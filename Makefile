@@ -61,9 +61,10 @@ notebooks: $(STAMP)
 
 # Retrain the released runs: every lesson in full mode (cpu preset on 2 cores; docs/DESIGN.md §5: hours),
 # each lesson's time, runs and FLOP-based Colab estimate into lesson_times.json ("full_cpu"), then the
-# finished runs into results/lessons (compact: no weights). Run `make notebooks` after it.
+# finished runs into results/lessons (compact: no weights). Run `make notebooks` after it. One CPU thread:
+# the released runs were trained with one, and the thread count changes the CPU's rounding (docs/DESIGN.md §4).
 retrain: $(STAMP)
-	MFJLE_RUNS=full MFJLE_NO_PROGRESS=1 $(PY) -m mfjle_lib.course.notebook_tools execute --record full_cpu --timeout 3600 notebooks/*.ipynb
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MFJLE_RUNS=full MFJLE_NO_PROGRESS=1 $(PY) -m mfjle_lib.course.notebook_tools execute --record full_cpu --timeout 3600 notebooks/*.ipynb
 	$(PY) -m mfjle_lib.course.notebook_tools release runs/full_synthetic
 
 # The FAST and default columns of that table from nbval's JUnit reports, summed per lesson (use a fresh

@@ -51,6 +51,7 @@ def test_wholeface_trains_through_the_one_training_path(tmp_path) -> None:
     result = train(cfg, tmp_path / "run", show_progress=False)
     assert 0.0 <= result.metrics["micro_f1"] <= 1.0
     assert len(result.metrics["fusion_weights"]) == 6
+    assert result.metrics["cpu_threads"] == torch.get_num_threads()  # recorded: the thread count changes the rounding
 
 
 def _fake_run(tmp: Path, model: str, seed: int, f1: float, local_size: int = 32) -> SimpleNamespace:

@@ -265,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=900)
     parser.add_argument("--record", choices=["released", "fast", "full_cpu", "colab_gpu"], default=None,
                         help="execute: also write each lesson's seconds and the load average before/after it (busy ones flagged) into notebooks/lesson_times.json under this key")
+    parser.add_argument("--note", default="", help="release: how the runs were trained, kept in RELEASE.json")
     parser.add_argument("--require-idle", action="store_true", help=f"execute: stop (exit 2) instead of timing a lesson on a busy machine (1-minute load >= {BUSY_LOAD})")
     args = parser.parse_intermixed_args(argv)  # options may come before the notebooks
     if args.action in ("sync", "check"):
@@ -283,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "release":  # finished full runs -> results/lessons (course/released.py)
         if len(args.notebooks) != 1:
             parser.error("release needs the folder of finished full runs, e.g. runs/full_synthetic")
-        manifest = collect(args.notebooks[0], command="python -m mfjle_lib.course.notebook_tools release " + str(args.notebooks[0]))
+        manifest = collect(args.notebooks[0], command="python -m mfjle_lib.course.notebook_tools release " + str(args.notebooks[0]), note=args.note)
         print(f"released {len(manifest['runs'])} runs into {RELEASE_DIR} ({manifest['total_bytes'] / 1e6:.1f} MB)")
         return 0
     if not args.notebooks:

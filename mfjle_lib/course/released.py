@@ -101,7 +101,7 @@ def lambda_pairs(runs: list[Path]) -> list[tuple[Path, Path]]:
     return [(a, b) for group in groups.values() for i, a in enumerate(group) for b in group[i + 1:]]
 
 
-def collect(runs: Path, dest: Path = RELEASE_DIR, command: str = "") -> dict[str, Any]:
+def collect(runs: Path, dest: Path = RELEASE_DIR, command: str = "", note: str = "") -> dict[str, Any]:
     """Release every finished run under `runs` (e.g. runs/full_synthetic) into `dest`, with a manifest."""
     dest.mkdir(parents=True, exist_ok=True)
     found = sorted(p for p in runs.iterdir() if (p / "metrics.json").is_file() and (p / "checkpoint.pt").is_file())
@@ -114,6 +114,7 @@ def collect(runs: Path, dest: Path = RELEASE_DIR, command: str = "") -> dict[str
     manifest = {
         "about": "Compact artefacts of the full-mode runs the lessons read by default (mfjle_lib/course/released.py).",
         "command": command or "python -m mfjle_lib.course.notebook_tools release " + str(runs),
+        "how_trained": note or "make retrain (every lesson in full mode, one CPU thread)",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
         "machine": platform.processor() or platform.machine(),

@@ -146,6 +146,7 @@ def finish_run(model: torch.nn.Module, cfg: TrainConfig, data: DataBundle, out_d
     metrics = metrics_record(outputs["test"], {**settings_record(cfg, "test", best_epoch), "inference": path})
     metrics["n_train"], metrics["n_val"] = int(len(data.splits["train"])), int(len(data.splits["val"]))
     metrics["world_size"] = int(world_size)
+    metrics["cpu_threads"] = torch.get_num_threads()  # the CPU's summation order, and so the rounding, depends on it
     atomic_write_text(out_dir / "metrics.json", json.dumps(json_safe(metrics), indent=2))
     return metrics
 

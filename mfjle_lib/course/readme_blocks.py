@@ -7,6 +7,7 @@ results (from the released runs, `results/lessons`), the lesson time table
 """
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Callable
@@ -79,7 +80,42 @@ def times_block() -> str:
     return lesson_times_markdown()
 
 
-BLOCKS: dict[str, Callable[[], str]] = {"lessons:builtin": builtin_block, "lessons:times": times_block}
+SPEED_FILES = {"paper": "benchmarks/results/bench_cpu.json", "lesson": "benchmarks/results/bench_cpu_lesson.json"}
+
+
+def _bench(which: str) -> dict:
+    """One benchmark report (`benchmarks/bench.py --json`); an error naming the command when it is missing."""
+    path = work_dir() / SPEED_FILES[which]
+    if not path.is_file():
+        raise ConfigError(f"{path}: missing; run benchmarks/bench.py on an idle machine (docs/SPEED.md has the commands)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def speed_block() -> str:
+    """Inference and training speed on the CPU, read from the two benchmark reports docs/SPEED.md explains."""
+    paper, lesson = _bench("paper"), _bench("lesson")
+    ms = lambda key: f"{paper[key]:.1f}"  # noqa: E731
+    rows = [("plain torchvision ResNet-18, channels_last (reference)", ms("torchvision_resnet18_infer_ms_per_img")),
+            ("MF-JLE, the trained model's own forward (`--precision eager`)", ms("mfjle_naive_infer_ms_per_img")),
+            ("MF-JLE, folded BatchNorm, fp32 (`--precision fp32`)", ms("mfjle_deploy_fp32_infer_ms_per_img"))]
+    rows += [(f"MF-JLE, {m} (`--precision {m}`)", ms(f"mfjle_deploy_{m}_infer_ms_per_img")) for m in ("bf16", "int8")
+             if f"mfjle_deploy_{m}_infer_ms_per_img" in paper]
+    rows.append(("paper: MF-JLE on a GTX 1060 (Section IV.C)", "10.52"))
+    table = "\n".join(["| path | ms / image |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows])
+    load = lambda r: ", ".join(f"{x:.2f}" for x in r["load_average_start"])  # noqa: E731
+    return "\n".join([
+        f"Batch {paper['batch_size']}, R = S_g = {paper['global_size']}, S_l = {paper['local_size']}, on {paper['cpu']} "
+        f"({paper['threads']} threads, torch {paper['torch']}); load average at the start {load(paper)}; medians of {paper['repeats']} interleaved rounds:", "",
+        table, "",
+        f"Fastest path that passes the accuracy check (micro-F1 within 0.005 of fp32, `benchmarks/check_deploy.py`): "
+        f"{paper['mfjle_infer_path']}, {paper['mfjle_infer_ms_per_img']:.1f} ms/image. "
+        f"Training at the lessons' geometry (R {lesson['source_size']}, S_g {lesson['global_size']}, S_l {lesson['local_size']}, batch {lesson['batch_size']}; "
+        f"load average at the start {load(lesson)}): an MF-JLE step takes {lesson['train_step_ratio']:.2f}× a ResNet-18 step for "
+        f"{lesson['train_flop_ratio']:.2f}× the FLOPs; at the paper's geometry {paper['train_step_ratio']:.2f}× for {paper['train_flop_ratio']:.2f}×.",
+    ])
+
+
+BLOCKS: dict[str, Callable[[], str]] = {"lessons:builtin": builtin_block, "lessons:times": times_block, "speed:cpu": speed_block}
 
 
 def sync(readme: Path | None = None, check: bool = False) -> list[str]:

@@ -33,7 +33,6 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import (
     f1_score,
-    label_ranking_average_precision_score,
     label_ranking_loss,
     precision_score,
     recall_score,
@@ -99,6 +98,20 @@ def _ranks(y_score: np.ndarray) -> np.ndarray:
     return (y_score[:, None, :] >= y_score[:, :, None]).sum(axis=2)
 
 
+def _average_precision(yt: np.ndarray, ys: np.ndarray) -> float:
+    """Eqs. 8-9 over ranking-subset rows: mean over relevant labels of |relevant ranked at or above| / rank.
+
+    The same number as scikit-learn's `label_ranking_average_precision_score` (ties take the worst
+    rank there too; tests/test_metrics.py compares them), computed for all rows at once: sklearn
+    ranks row by row in Python, the slowest part of `evaluate` on 1,200 faces x 7 outputs.
+    """
+    ranks = _ranks(ys)  # (N, L): labels scoring >= each label
+    at_or_above = ys[:, None, :] >= ys[:, :, None]  # [i, j, k]: label k scores >= label j
+    relevant_above = (at_or_above & (yt[:, None, :] == 1)).sum(axis=2)
+    precision = np.where(yt == 1, relevant_above / ranks, 0.0)
+    return float(np.mean(precision.sum(axis=1) / yt.sum(axis=1)))
+
+
 def coverage(y_true: np.ndarray, y_score: np.ndarray) -> float:
     """Coverage, Eq. 5: mean over ALL samples of (max rank of a relevant label) - 1; no label counts -1."""
     yt, ys = _validate(y_true, y_score)
@@ -147,7 +160,7 @@ def _compute(yt: np.ndarray, ys: np.ndarray, threshold: float) -> dict[str, floa
         out["one_error"] = one_error(yt[mask], ys[mask])
         out["ranking_loss"] = float(label_ranking_loss(yt[mask], ys[mask]))
         # LRAP is the toolbox's average precision (Eqs. 8-9); NOT sklearn's average_precision_score.
-        out["average_precision"] = float(label_ranking_average_precision_score(yt[mask], ys[mask]))
+        out["average_precision"] = _average_precision(yt[mask], ys[mask])
     else:
         out["one_error"] = out["ranking_loss"] = out["average_precision"] = float("nan")
     out["coverage"] = coverage(yt, ys)

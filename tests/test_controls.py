@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from mfjle_lib.course import controls  # noqa: E402
@@ -109,3 +110,17 @@ def test_deployed_wholeface_keeps_its_whole_face_inputs() -> None:
     torch.testing.assert_close(deployed.crops(images, landmarks), model.crops(images, landmarks))
     with torch.inference_mode():
         torch.testing.assert_close(deployed(images, landmarks).probs, model(images, landmarks).probs, atol=1e-4, rtol=0)
+
+
+def test_a_run_refuses_data_loaded_for_another_split(tmp_path) -> None:
+    """Data passed in must be the faces and splits the config names (a subject-split run on paper-split data is refused)."""
+    from mfjle_lib.errors import ConfigError
+    from mfjle_lib.training import load_data
+
+    cfg = make_config("fast", model="resnet18", num_images=48, epochs=1, batch_size=16, source_size=32, global_size=32, device="cpu")
+    data = load_data(cfg, show_progress=False)
+    other = make_config("fast", model="resnet18", num_images=48, epochs=1, batch_size=16, source_size=32, global_size=32, device="cpu",
+                        split_scheme="subject")
+    with pytest.raises(ConfigError, match="split_scheme 'paper' \\(data\\) vs 'subject' \\(config\\)"):
+        train(other, tmp_path / "run", data=data, show_progress=False)
+    assert not (tmp_path / "run" / "metrics.json").exists()

@@ -26,6 +26,7 @@ class DataBundle:
     images: torch.Tensor  # (N,3,R,R) uint8
     landmarks: torch.Tensor  # (N,5,2) float32, pixels of R
     labels: torch.Tensor  # (N,6) float32
+    source: dict | None = None  # what it was loaded for (`data_source`): a run checks its config against it
 
     @property
     def ids(self) -> list[str]:
@@ -43,8 +44,28 @@ def load_data(cfg: TrainConfig, device: torch.device | None = None, show_progres
         if len(splits[part]) == 0:
             raise ConfigError(f"the {part} split of {cfg.dataset} is empty ({len(prepared.ids)} images); use more images")
     images, landmarks, labels = prepared.to_tensors()
-    bundle = DataBundle(prepared, splits, images, landmarks, labels)
+    bundle = DataBundle(prepared, splits, images, landmarks, labels, data_source(cfg))
     return on_device(bundle, device or get_device(cfg.device))
+
+
+SOURCE_KEYS = ("dataset", "root", "source_size", "num_images", "synthetic_seed", "skip_bad", "split_scheme", "split_seed")
+
+
+def data_source(cfg: TrainConfig) -> dict:
+    """The settings that decide which faces and which splits `load_data` gives."""
+    return {key: getattr(cfg, key) for key in SOURCE_KEYS}
+
+
+def check_data_matches(data: DataBundle, cfg: TrainConfig) -> None:
+    """Refuse data loaded for other settings: a run must train on the faces and splits its config names."""
+    if data.source is None:
+        return  # built by hand (tests, scripts): nothing recorded to compare
+    wanted = data_source(cfg)
+    differ = {k: (data.source[k], wanted[k]) for k in SOURCE_KEYS if data.source.get(k) != wanted[k]}
+    if differ:
+        raise ConfigError("the data given was loaded for other settings than the run's config: "
+                          + ", ".join(f"{k} {a!r} (data) vs {b!r} (config)" for k, (a, b) in differ.items())
+                          + "; load it with load_data(cfg) or leave data out")
 
 
 def on_device(data: DataBundle, device: torch.device) -> DataBundle:

@@ -20,7 +20,7 @@ from ..evaluation.outputs import metrics_record, save_outputs
 from ..files import atomic_write_text, json_safe
 from ..perf.allocator import keep_freed_memory
 from ..runtime import get_device, seed_everything
-from .batches import DataBundle, load_data, on_device
+from .batches import DataBundle, check_data_matches, load_data, on_device
 from .checkpoints import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .distributed import DistContext, current
@@ -76,6 +76,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, data: Dat
     seed_everything(cfg.seed, cfg.deterministic)
     if data is None and not dist.is_main:
         dist.barrier()  # rank 0 renders / decodes into the cache first; the others then read it
+    if data is not None:
+        check_data_matches(data, cfg)
     data = load_data(cfg, device, show_progress) if data is None else on_device(data, device)
     if dist.is_main:
         dist.barrier()

@@ -43,6 +43,7 @@ from mfjle_lib.training.inference import collect_outputs  # noqa: E402
 from mfjle_lib.evaluation.outputs import fuse_saved, outputs_module_probs  # noqa: E402
 from mfjle_lib.faces.normalise import imagenet_normalise, to_unit_float  # noqa: E402
 from mfjle_lib.training.batches import load_data  # noqa: E402
+from bench_common import cpu_name  # noqa: E402
 
 TOLERANCE = DEPLOY_TOLERANCE  # the limit `evaluate --precision auto` applies to bf16 (one rule, in the library)
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "deploy_check.json"
@@ -92,7 +93,7 @@ def check(checkpoint: str, methods: list[str], calibration_images: int = 256, ba
             "mean_abs_prob_diff": float(np.abs(probs - ref_probs).mean()),
             "build_s": build_s, "calibration_images": int(len(train_idx)) if method == "int8" else 0,
         }
-    return {"checkpoint": str(checkpoint), "dataset": cfg.dataset, "split": "test", "n_test": int(len(test_idx)),
+    return {"checkpoint": str(checkpoint), "cpu": cpu_name(), "dataset": cfg.dataset, "split": "test", "n_test": int(len(test_idx)),
             "geometry": cfg.geometry(), "reference": "eager fp32", "results": results}
 
 

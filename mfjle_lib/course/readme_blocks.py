@@ -67,8 +67,8 @@ def builtin_block() -> str:
         markdown_table(main), "",
         "Where MF-JLE's gain comes from (lesson 05, section 5): two controls with the same seeds, micro-F1 and AP on test:", "",
         markdown_table(controls), "",
-        "Paired by seed, MF-JLE − ResNet-18 in micro-F1 = " + " + ".join(f"{part} {row['mean']:+.3f} ± {row['std']:.3f}" for part, row in split.iloc[:-1].iterrows())
-        + f" = {split.iloc[-1]['mean']:+.3f} ± {split.iloc[-1]['std']:.3f}.",
+        "Paired by seed, MF-JLE − ResNet-18 in micro-F1 = " + " + ".join(f"{part} {row['mean']:+.4f} ± {row['std']:.4f}" for part, row in split.iloc[:-1].iterrows())
+        + f" = {split.iloc[-1]['mean']:+.4f} ± {split.iloc[-1]['std']:.4f} (four decimals: each part is under a thousandth).",
         f"Fusion weights and threshold chosen on validation (lesson 05, section 6) add {lift.mean():+.3f} ± {lift.std(ddof=1):.3f} micro-F1 to MF-JLE; "
         f"against a ResNet-18 whose threshold is chosen the same way, MF-JLE is then {vs.mean():+.3f} ± {vs.std(ddof=1):.3f}.", "",
         "Source: the released runs in `results/lessons/` (`RELEASE.json` says how they were made: `make retrain`).",
@@ -91,6 +91,15 @@ def _bench(which: str) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def _check_machine(report: dict) -> str:
+    """Where the deploy check the benchmark read was made, when not on the benchmark's machine."""
+    check = report.get("deploy_check") or {}
+    if check.get("cpu") and check["cpu"] == report.get("cpu"):
+        return ""
+    # Checks written before they recorded their CPU were made on an earlier machine (docs/SPEED.md).
+    return ", made on another machine of this project; `--precision auto` never picks int8"
+
+
 def speed_block() -> str:
     """Inference and training speed on the CPU, read from the two benchmark reports docs/SPEED.md explains."""
     paper, lesson = _bench("paper"), _bench("lesson")
@@ -108,7 +117,8 @@ def speed_block() -> str:
         f"({paper['threads']} threads, torch {paper['torch']}); load average at the start {load(paper)}; medians of {paper['repeats']} interleaved rounds:", "",
         table, "",
         f"Fastest path that passes the accuracy check (micro-F1 within 0.005 of fp32, `benchmarks/check_deploy.py`): "
-        f"{paper['mfjle_infer_path']}, {paper['mfjle_infer_ms_per_img']:.1f} ms/image. "
+        f"{paper['mfjle_infer_path']}, {paper['mfjle_infer_ms_per_img']:.1f} ms/image (by the check recorded in "
+        f"`benchmarks/results/deploy_check.json`{_check_machine(paper)}). "
         f"Training at the lessons' geometry (R {lesson['source_size']}, S_g {lesson['global_size']}, S_l {lesson['local_size']}, batch {lesson['batch_size']}; "
         f"load average at the start {load(lesson)}): an MF-JLE step takes {lesson['train_step_ratio']:.2f}× a ResNet-18 step for "
         f"{lesson['train_flop_ratio']:.2f}× the FLOPs; at the paper's geometry {paper['train_step_ratio']:.2f}× for {paper['train_flop_ratio']:.2f}×.",

@@ -72,7 +72,7 @@ def gap_table(study: dict[str, Any], metric: str = "micro_f1", **filters: Any) -
     rows = {}
     for name, g in picked.items():
         row = {f"seed {s}": round(g["per_seed"][str(s)][metric], 3) for s in g["seeds"]}
-        row["mean ± std"] = f"{g['mean'][metric]:+.3f} ± {g['std'][metric]:.3f}"
+        row["mean ± std"] = f"{round(g['mean'][metric], 3) + 0.0:+.3f} ± {g['std'][metric]:.3f}"
         rows[name] = row
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = f"paired gap in {HEADERS[metric]}"

@@ -125,8 +125,8 @@ def gap_list(by: Mapping[tuple[str, str, str], list[RunResult]]) -> dict[str, di
 
 
 def _gap_cell(mean: float, std: float) -> str:
-    """'+0.012 ± 0.004'."""
-    return f"{mean:+.3f} ± {std:.3f}"
+    """'+0.012 ± 0.004'; a gap that rounds to zero prints +0.000 whatever the sign of its last bits."""
+    return f"{round(mean, 3) + 0.0:+.3f} ± {std:.3f}"
 
 
 def gap_frame(gaps: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:

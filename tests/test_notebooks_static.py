@@ -127,7 +127,7 @@ def test_header_time_line_is_generated_from_the_table(path: Path) -> None:
     """Every lesson's header says its times between the markers, and a retyped number there is rewritten by sync."""
     nb = json.loads(path.read_text(encoding="utf-8"))
     header = "".join(nb["cells"][0]["source"])
-    assert notebook_tools.TIME_START in header and notebook_tools.TIME_END in header
+    assert timing.TIME_START in header and timing.TIME_END in header
     assert timing.lesson_time_line(path.stem) in header
     nb["cells"][0]["source"] = header.replace("on 2 CPU cores", "on 3 CPU cores", 1)
     assert "time line" in notebook_tools.sync_notebook(nb, path.name, notebook_tools.repository_url())

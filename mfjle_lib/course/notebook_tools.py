@@ -22,16 +22,13 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from xml.etree import ElementTree
 
-from ..files import replace_block
 from ..paths import REPO_DIR, runs_dir
 from ..perf.machine_load import BUSY_LOAD, busy_warning, idle_refusal, load_average, load_record, settle
 from .released import RELEASE_DIR, collect
-from .timing import finished_runs, lesson_time_line, record_time
+from .timing import finished_runs, junit_notebook_seconds, record_time, with_time_line
 
 NOTEBOOKS_DIR = REPO_DIR / "notebooks"
-TIME_START, TIME_END = "<!-- time:start (generated from notebooks/lesson_times.json by notebook_tools sync) -->", "<!-- time:end -->"
 
 SETUP_TEMPLATE = """\
 # Setup: on Colab, clone and install the course (a no-op locally, where `make lab` installed it).
@@ -131,12 +128,9 @@ def sync_notebook(nb: dict, name: str, url: str) -> list[str]:
         params["outputs"], params["execution_count"] = [], None
         params["metadata"]["cellView"] = "form"
     header = next((c for c in nb["cells"] if c["cell_type"] == "markdown"), None)
-    if header is not None and TIME_START in _source(header):
-        # The header's time sentence is generated from lesson_times.json: one table, never retyped.
-        new = replace_block(_source(header), TIME_START, TIME_END, lesson_time_line(Path(name).stem), where=name)
-        if new != _source(header):
-            changes.append("time line")
-            _set_source(header, new)
+    if header is not None and _source(header) != with_time_line(_source(header), name):
+        changes.append("time line")  # the header's time sentence comes from lesson_times.json, never retyped
+        _set_source(header, with_time_line(_source(header), name))
     link = f"({colab_link(url, name)})"
     for cell in nb["cells"]:
         if cell["cell_type"] == "markdown" and BADGE.search(_source(cell)):
@@ -229,17 +223,6 @@ def execute_tagged(path: Path, tag: str = ARTEFACT_TAG, timeout: int = 900) -> i
     drop_unused_widget_state(nb)
     nbformat.write(nb, path)
     return len(picked)
-
-
-def junit_notebook_seconds(report: Path) -> dict[str, float]:
-    """Seconds per lesson in a pytest JUnit report of nbval (one test case per cell, named by its notebook file)."""
-    seconds: dict[str, float] = {}
-    for case in ElementTree.parse(report).getroot().iter("testcase"):
-        name = case.get("classname", "")  # e.g. "notebooks.03_single_resnet_baseline.ipynb"
-        stem = name.removesuffix(".ipynb").rsplit(".", 1)[-1] if name.endswith(".ipynb") else ""
-        if stem:
-            seconds[stem] = seconds.get(stem, 0.0) + float(case.get("time", 0.0))
-    return seconds
 
 
 def drop_unused_widget_state(nb) -> None:

@@ -19,13 +19,14 @@ import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pandas as pd
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..constants import DEFAULT_CROP_FRACTION
-from ..files import atomic_write_text
+from ..files import atomic_write_text, replace_block
 from ..models.build import build_model
 from ..paths import PACKAGE_DIR
 from ..training.config import PRESETS
@@ -91,6 +92,28 @@ def lesson_time_line(lesson: str, path: str | Path | None = None) -> str:
     return (f"**Time** (measured, `notebooks/lesson_times.json`; lesson 00 has the whole table): by default, on the released runs, "
             f"{row[cols[0]]} on 2 CPU cores; FAST {row[cols[1]]}; retraining everything in full mode {row[cols[2]]} on 2 CPU cores, "
             f"{row[cols[3]]} on a Colab T4 GPU.")
+
+
+TIME_START, TIME_END = "<!-- time:start (generated from notebooks/lesson_times.json by notebook_tools sync) -->", "<!-- time:end -->"
+
+
+def with_time_line(header: str, notebook: str) -> str:
+    """A lesson header with its time sentence filled in between the markers (unchanged without them)."""
+    if TIME_START not in header:
+        return header
+    return replace_block(header, TIME_START, TIME_END, lesson_time_line(Path(notebook).stem), where=notebook)
+
+
+def junit_notebook_seconds(report: Path) -> dict[str, float]:
+    """Seconds per lesson in a pytest JUnit report of nbval (one test case per cell, named by its notebook file)."""
+    seconds: dict[str, float] = {}
+    for case in ElementTree.parse(report).getroot().iter("testcase"):
+        name = case.get("classname", "")  # e.g. "notebooks.03_single_resnet_baseline.ipynb"
+        stem = name.removesuffix(".ipynb").rsplit(".", 1)[-1] if name.endswith(".ipynb") else ""
+        if stem:
+            seconds[stem] = seconds.get(stem, 0.0) + float(case.get("time", 0.0))
+    return seconds
+
 
 
 def finished_runs(root: Path, since: float) -> list[Path]:

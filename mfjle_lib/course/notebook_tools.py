@@ -128,9 +128,10 @@ def sync_notebook(nb: dict, name: str, url: str) -> list[str]:
         params["outputs"], params["execution_count"] = [], None
         params["metadata"]["cellView"] = "form"
     header = next((c for c in nb["cells"] if c["cell_type"] == "markdown"), None)
-    if header is not None and _source(header) != with_time_line(_source(header), name):
+    timed = with_time_line(_source(header), name) if header is not None else None
+    if header is not None and _source(header) != timed:
         changes.append("time line")  # the header's time sentence comes from lesson_times.json, never retyped
-        _set_source(header, with_time_line(_source(header), name))
+        _set_source(header, timed)
     link = f"({colab_link(url, name)})"
     for cell in nb["cells"]:
         if cell["cell_type"] == "markdown" and BADGE.search(_source(cell)):

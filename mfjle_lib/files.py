@@ -1,6 +1,7 @@
 """Files written atomically (a killed process never leaves half a file), strict JSON values, generated blocks in text files."""
 from __future__ import annotations
 
+import json
 import math
 import os
 import tempfile
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 
 
 def atomic_write_bytes(path: Path, write) -> None:
@@ -60,6 +61,23 @@ def _remove_stale_temps(path: Path) -> None:
 def atomic_write_text(path: Path, text: str) -> None:
     """Write a text file atomically."""
     atomic_write_bytes(path, lambda fh: fh.write(text.encode("utf-8")))
+
+def read_json(path: str | Path, keys: tuple[str, ...] = ()) -> dict:
+    """A JSON object from `path`; a missing, cut-short or foreign file (no object, or without `keys`) is a DataError naming it."""
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(path, "missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(path, f"not valid JSON (damaged or cut short: {exc})") from None
+    if not isinstance(obj, dict):
+        raise DataError(path, f"expected a JSON object, found {type(obj).__name__}")
+    missing = [k for k in keys if k not in obj]
+    if missing:
+        raise DataError(path, f"not one of this project's files: no {', '.join(repr(k) for k in missing)}")
+    return obj
+
 
 def json_safe(obj):
     """Replace NaN/inf floats by None (strict JSON) and numpy scalars by Python numbers, recursively."""

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import os
+import platform
 import random
 import sys
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -64,3 +67,36 @@ def progress(iterable=None, **kwargs):
         # Off when stderr is not a terminal (CI logs, pipes) unless inside a notebook.
         kwargs["disable"] = not (in_notebook() or sys.stderr.isatty())
     return tqdm(iterable, **kwargs)
+
+
+#: The vector extensions that decide a CPU's speed and rounding here (oneDNN picks its kernels by them).
+VECTOR_EXTENSIONS = ("avx2", "avx512_f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8")
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what `platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_extensions() -> list[str]:
+    """Which of `VECTOR_EXTENSIONS` this CPU has, as torch sees them (its kernel choice follows these)."""
+    get = getattr(torch.cpu, "get_capabilities", None)
+    if get is not None:
+        caps = get()
+        return [e for e in VECTOR_EXTENSIONS if caps.get(e)]
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    return [e for e in VECTOR_EXTENSIONS if f" {e.replace('avx512_f', 'avx512f')} " in flags]
+
+
+def machine_record() -> dict[str, Any]:
+    """Where a result was made: CPU model, vector extensions, torch's kernel level, threads, cores, load (for run records)."""
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return {"cpu": cpu_model(), "cpu_extensions": cpu_extensions(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "cpu_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "load_1min": load, "system": platform.system(),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}

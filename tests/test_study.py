@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 from cli_helpers import one_line_error, run_cli
 
+from mfjle_lib.errors import ConfigError
 from mfjle_lib.evaluation import study_table
+from mfjle_lib.models.arms import arm_settings
 from mfjle_lib.evaluation.outputs import load_outputs, save_outputs
 from mfjle_lib.training.study import STARTS, default_splits, grid
 
@@ -51,6 +53,8 @@ def test_study_end_to_end_resume_table_and_validation_only_choice(tmp_path: Path
         record = json.loads((out / name / "run.json").read_text())
         assert record["command"].startswith("python -m mfjle_lib train --dataset jaffe --root ROOT --model mfjle")
         assert str(root) not in (out / name / "metrics.json").read_text() and str(root) not in record["study_command"]
+        # Which CPU and how many threads made the run: its rounding depends on both.
+        assert {"cpu", "cpu_extensions", "cpu_threads", "cpu_capability"} <= set(record["machine"]) and record["machine"]["cpu_threads"] >= 1
     table = (out / "table.md").read_bytes()
     text = table.decode()
     assert "MF-JLE (paper Table 2)" in text and "MF-JLE, from scratch, image split — fusion + t on val (2 seeds)" in text
@@ -90,9 +94,38 @@ def test_study_end_to_end_resume_table_and_validation_only_choice(tmp_path: Path
         assert after[name]["val_choice"] == before[name]["val_choice"], name
     assert any(after[n]["val_fusion"] != before[n]["val_fusion"] for n in names)
 
+    # A damaged artefact is named in one line, by the table and by the study before it trains anything.
+    (out / names[0] / "metrics.json").write_text('{"micro_f1": 0.5, "hamm')
+    bad = str(out / names[0] / "metrics.json")
+    one_line_error(_study(data_dir, root, out, work, "--epochs", 1, "--table-only"), bad, "not valid JSON")
+    proc = _study(data_dir, root, out, work, "--epochs", 1)
+    one_line_error(proc, bad, "not valid JSON")
+    assert "== " not in proc.stdout and not work.exists()
+
 
 @pytest.mark.slow  # a CLI subprocess that imports torch
 def test_table_only_on_an_empty_folder_is_one_line(tmp_path: Path, data_dir: Path) -> None:
     (tmp_path / "empty").mkdir()
     proc = run_cli(data_dir, "study", "--dataset", "jaffe", "--root", tmp_path, "--out", tmp_path / "empty", "--table-only")
     one_line_error(proc, "no finished study runs")
+
+
+@pytest.mark.slow  # a CLI subprocess that imports torch
+def test_a_wrong_root_stops_before_any_training(tmp_path: Path, data_dir: Path) -> None:
+    out, work = tmp_path / "results", tmp_path / "work"
+    proc = run_cli(data_dir, "study", "--dataset", "jaffe", "--root", tmp_path / "nonexistent", "--out", out, "--work", work, *SIZES)
+    one_line_error(proc, str(tmp_path / "nonexistent"))
+    assert "== " not in proc.stdout and not work.exists(), "nothing trained, not even the pretrained start"
+
+
+def test_arms_change_one_thing_each() -> None:
+    cpu = {"source_size": 128, "global_size": 64, "local_size": 32, "crop_fraction": 0.25}
+    assert arm_settings("resnet18", cpu) == {"model": "resnet18"} and arm_settings("mfjle", cpu) == {"model": "mfjle"}
+    assert arm_settings("wholeface", cpu) == {"model": "wholeface", "local_size": 64}  # six nets, each on the face at S_g
+    assert arm_settings("mfjle_lowres", cpu) == {"model": "mfjle", "local_size": 16}  # crops at the global's density (c·S_g)
+    assert arm_settings("resnet18_full", cpu) == {"model": "resnet18", "global_size": 128}  # the face at the locals' density: all of R
+    with pytest.raises(ConfigError, match="unknown arm"):
+        grid(("paper",), ("resnet18", "mfjle_hires"), ("scratch",), 1)
+    # Run folders name the arm; the longest arm name wins (mfjle_lowres is not mfjle with a start 'lowres_scratch').
+    found = study_table._RUN.match("official_mfjle_lowres_scratch_seed2")
+    assert found and (found["model"], found["start"], found["seed"]) == ("mfjle_lowres", "scratch", "2")

@@ -19,14 +19,16 @@ import numpy as np
 import pandas as pd
 
 from ..constants import LOWER_IS_BETTER, METRIC_KEYS
-from ..errors import ConfigError
-from ..files import atomic_write_text, json_safe
-from ..models.build import model_spec
+from ..errors import ConfigError, DataError
+from ..files import atomic_write_text, json_safe, read_json
+from ..models.arms import ARMS, EXTRA_STEPS, GAIN_STEPS
 from .fusion_choice import report_val_fusion
 from .outputs import load_outputs
 from .reports import HEADERS, markdown_table, paper_rows, results_table, summarise_runs
 
-_RUN = re.compile(r"^(?P<split>[a-z]+)_(?P<model>resnet18|mfjle)_(?P<start>[a-z_]+)_seed(?P<seed>\d+)$")
+# A run folder: split, arm (longest names first, so `mfjle_lowres` is not read as `mfjle`), start, seed.
+_RUN = re.compile(r"^(?P<split>[a-z]+)_(?P<model>" + "|".join(sorted(ARMS, key=len, reverse=True))
+                  + r")_(?P<start>[a-z_]+)_seed(?P<seed>\d+)$")
 
 
 #: How rows name the starts, splits and models.
@@ -58,25 +60,34 @@ def read_runs(results: str | Path) -> list[RunResult]:
         found = _RUN.match(folder.name)
         if not found or not (folder / "run.json").is_file():
             continue
-        metrics = json.loads((folder / "metrics.json").read_text())
-        _, chosen = report_val_fusion(load_outputs(folder / "val_outputs.npz"), load_outputs(folder / "test_outputs.npz"), metrics["fusion_weights"])
-        record = json.loads((folder / "run.json").read_text())
+        metrics = read_json(folder / "metrics.json", keys=("fusion_weights", *METRIC_KEYS))
+        record = read_json(folder / "run.json", keys=("settings",))
+        _, chosen = report_val_fusion(_outputs(folder / "val_outputs.npz"), _outputs(folder / "test_outputs.npz"), metrics["fusion_weights"])
         # A 'started' run of a later split used the head mode chosen on the first split's validation: name it by what it did.
         start = "started_fresh_head" if found["start"] == "started" and record["settings"].get("init_head") == "fresh" else found["start"]
         out.append(RunResult(found["split"], found["model"], start, int(found["seed"]), metrics, chosen, record, folder.name))
     return out
 
 
+def _outputs(path: Path) -> dict[str, np.ndarray]:
+    """A run's saved outputs; a missing or damaged file is a DataError naming it."""
+    try:
+        return load_outputs(path)
+    except Exception as exc:  # zip, key and value errors alike: the file is what the reader must know
+        raise DataError(path, f"unreadable outputs ({type(exc).__name__}: {exc})") from None
+
+
 def group_name(split: str, model: str, start: str, fusion: str) -> str:
     """Row name, e.g. 'MF-JLE, started (fresh head), image split — fusion + t on val'."""
-    return f"{model_spec(model).title}, {START_NAMES.get(start, start)}, {SPLIT_NAMES.get(split, split)} — {FUSIONS[fusion]}"
+    return f"{ARMS[model].title}, {START_NAMES.get(start, start)}, {SPLIT_NAMES.get(split, split)} — {FUSIONS[fusion]}"
 
 
 def groups(runs: Sequence[RunResult]) -> dict[tuple[str, str, str], list[RunResult]]:
-    """Runs by (split, model, start), in grid order (split, start, then ResNet-18 before MF-JLE), seeds sorted."""
+    """Runs by (split, arm, start), in grid order (split, start, then the arms' order), seeds sorted."""
     order = {"paper": 0, "official": 1, "subject": 2}
+    arm_order = list(ARMS)
     out: dict[tuple[str, str, str], list[RunResult]] = {}
-    for r in sorted(runs, key=lambda r: (order.get(r.split, 9), list(START_NAMES).index(r.start) if r.start in START_NAMES else 9, r.model != "resnet18", r.seed)):
+    for r in sorted(runs, key=lambda r: (order.get(r.split, 9), list(START_NAMES).index(r.start) if r.start in START_NAMES else 9, arm_order.index(r.model), r.seed)):
         out.setdefault((r.split, r.model, r.start), []).append(r)
     return out
 
@@ -113,13 +124,19 @@ def gap_list(by: Mapping[tuple[str, str, str], list[RunResult]]) -> dict[str, di
             for fusion in FUSIONS:
                 add(f"MF-JLE − ResNet-18, {where}, {FUSIONS[fusion]}", paired_gap(runs, fusion, by[(split, "resnet18", start)], fusion),
                     kind="mfjle_vs_resnet18", split=split, model=model, start=start, fusion=fusion)
+        for base, after, part in (*GAIN_STEPS, *EXTRA_STEPS):
+            if model == after and (split, base, start) in by:
+                for fusion in FUSIONS:
+                    add(f"{ARMS[after].title} − {ARMS[base].title} ({part}), {where}, {FUSIONS[fusion]}",
+                        paired_gap(runs, fusion, by[(split, base, start)], fusion),
+                        kind="arm_step", split=split, model=model, start=start, fusion=fusion, base=base, part=part)
         if start != "scratch" and (split, model, "scratch") in by:
-            add(f"{model_spec(model).title}: {START_NAMES[start]} − from scratch, {SPLIT_NAMES.get(split, split)}, paper fusion",
+            add(f"{ARMS[model].title}: {START_NAMES[start]} − from scratch, {SPLIT_NAMES.get(split, split)}, paper fusion",
                 paired_gap(runs, "paper", by[(split, model, "scratch")], "paper"), kind="started_vs_scratch", split=split, model=model, start=start, fusion="paper")
-        add(f"{model_spec(model).title}, {where}: fusion + t on val − paper fusion", paired_gap(runs, "val", runs, "paper"),
+        add(f"{ARMS[model].title}, {where}: fusion + t on val − paper fusion", paired_gap(runs, "val", runs, "paper"),
             kind="val_vs_paper", split=split, model=model, start=start, fusion="val")
         if split == "subject" and ("paper", model, start) in by:
-            add(f"{model_spec(model).title}, {START_NAMES.get(start, start)}: subject split − image split, paper fusion",
+            add(f"{ARMS[model].title}, {START_NAMES.get(start, start)}: subject split − image split, paper fusion",
                 paired_gap(runs, "paper", by[("paper", model, start)], "paper"), kind="subject_vs_image", split=split, model=model, start=start, fusion="paper")
     return gaps  # type: ignore[return-value]
 
@@ -184,7 +201,7 @@ def _record(runs, summaries, meta, gaps, paper, best, paper_mfjle) -> dict[str, 
             "n_test": r.paper.get("n_samples"), "n_ranking_excluded": r.paper.get("n_ranking_excluded"),
             "selected_epoch": r.paper.get("selected_epoch"), "command": r.record.get("command"), "train_s": r.record.get("epochs_time_s"),
             "versions": r.record.get("versions"), "machine": r.record.get("machine")} for r in runs},
-        "gaps": {name: {**{k: g[k] for k in ("kind", "split", "model", "start", "fusion")}, "seeds": g["seeds"], "per_seed": {str(s): v for s, v in g["per_seed"].items()},
+        "gaps": {name: {**{k: g[k] for k in ("kind", "split", "model", "start", "fusion", "base", "part") if k in g}, "seeds": g["seeds"], "per_seed": {str(s): v for s, v in g["per_seed"].items()},
                         "mean": {k: g["summary"][k][0] for k in METRIC_KEYS}, "std": {k: g["summary"][k][1] for k in METRIC_KEYS}}
                  for name, g in gaps.items()},
         "best_image_split_mfjle": best,
@@ -194,10 +211,11 @@ def _record(runs, summaries, meta, gaps, paper, best, paper_mfjle) -> dict[str, 
 
 def _markdown(table: pd.DataFrame, gaps, by, runs: Sequence[RunResult], best, paper_mfjle, summaries) -> str:
     """The table.md text."""
-    first = runs[0].record
+    first = next((r for r in runs if r.model == "mfjle"), runs[0]).record  # the base geometry: the arms derive theirs from it
     s = first["settings"]
+    arms = {r.model: r.record["settings"] for r in runs if r.model not in ("resnet18", "mfjle")}
     lines = [
-        f"# Study: {s['dataset']} — ResNet-18 and MF-JLE, nine metrics on the test split (mean ± std over seeds)",
+        f"# Study: {s['dataset']} — {', '.join(ARMS[a].title for a in ARMS if any(r.model == a for r in runs))}: nine metrics on the test split (mean ± std over seeds)",
         "",
         f"Study command: `{first.get('study_command', '')}`",
         "",
@@ -206,6 +224,8 @@ def _markdown(table: pd.DataFrame, gaps, by, runs: Sequence[RunResult], best, pa
         f"selection on validation {s['select_metric']}; training seed = split seed. "
         "'fusion + t on val': fusion weights (1, λ × 5) and threshold chosen on the validation outputs only, then applied to test "
         "(ResNet-18: the threshold only).",
+        *([""] + ["Controls (`models/arms.py`): " + "; ".join(f"{ARMS[a].title}: S_g = {v['global_size']}, S_l = {v['local_size']}"
+                                                      for a, v in arms.items()) + "."] if arms else []),
         "",
         markdown_table(table),
         "",

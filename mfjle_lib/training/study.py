@@ -14,7 +14,6 @@ alone (`evaluation.study_table`), so a rerun regenerates it byte for byte.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import shutil
 import sys
@@ -30,11 +29,13 @@ import torch
 import torchvision
 
 from .. import __version__
-from ..data.registry import dataset_names, dataset_spec
-from ..errors import ConfigError
+from ..data.registry import dataset_names, dataset_spec, load_index, loader_options
+from ..errors import ConfigError, DataError
 from ..evaluation.fusion_choice import micro_f1_at
 from ..evaluation.outputs import load_outputs
-from ..files import atomic_write_text, json_safe
+from ..files import atomic_write_text, json_safe, read_json
+from ..models.arms import ARMS, arm_settings
+from ..runtime import machine_record
 from .config import TrainConfig, make_config
 from .run import train
 
@@ -63,10 +64,10 @@ SAVE_EVERY_S = 120.0
 
 @dataclass(frozen=True)
 class StudyRun:
-    """One cell of the grid: split scheme, model, start, seed (training seed = split seed)."""
+    """One cell of the grid: split scheme, arm (`models.arms`: a model at a geometry), start, seed (training seed = split seed)."""
 
     split: str
-    model: str
+    model: str  # an arm's name: the registry's model names are arms too
     start: str
     seed: int
 
@@ -98,6 +99,9 @@ def grid(splits: Sequence[str], models: Sequence[str], starts: Sequence[str], se
     unknown = sorted(set(starts) - set(STARTS))
     if unknown:
         raise ConfigError(f"--starts: unknown start(s) {unknown}; choose from {sorted(STARTS)}")
+    unknown = sorted(set(models) - set(ARMS))
+    if unknown:
+        raise ConfigError(f"--models: unknown arm(s) {unknown}; choose from {', '.join(ARMS)}")
     runs = []
     for k, split in enumerate(splits):
         for start in starts:
@@ -113,7 +117,8 @@ def run_config(plan: StudyPlan, run: StudyRun, head: str | None = None) -> Train
     """The TrainConfig of one run of the grid (`head`: the head mode of a 'started' run on a later split)."""
     init_head = STARTS[run.start] if run.start != "started" or head is None else head
     init = {"init_from": str(plan.work / "pretrain"), "init_head": init_head} if init_head else {}
-    return replace(plan.base, model=run.model, split_scheme=run.split, split_seed=run.seed, seed=run.seed, **init)
+    arm = arm_settings(run.model, plan.base.geometry())
+    return replace(plan.base, **arm, split_scheme=run.split, split_seed=run.seed, seed=run.seed, **init)
 
 
 def settings(cfg: TrainConfig) -> dict[str, Any]:
@@ -125,11 +130,6 @@ def _versions() -> dict[str, str]:
     """Package versions a result depends on."""
     return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
             "numpy": np.__version__, "scikit-learn": sklearn.__version__, "mfjle_lib": __version__}
-
-
-def _machine() -> dict[str, Any]:
-    """Where a run was trained (for the wall times beside it)."""
-    return {"cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(), "system": platform.system()}
 
 
 def train_command(cfg: TrainConfig, out: str) -> str:
@@ -151,12 +151,56 @@ def _scrub(text: str, plan: StudyPlan) -> str:
     return text.replace(str(plan.work.resolve()), "WORK").replace(str(plan.work), "WORK")
 
 
+#: What a finished run's folder holds (run.json last: its presence marks the run done).
+RUN_FILES = ("metrics.json", "history.csv", "val_outputs.npz", "test_outputs.npz")
+
+
+def read_study_record(out: Path) -> dict[str, Any]:
+    """A finished run's `run.json`, its `metrics.json` and outputs checked readable; DataError naming the first bad file.
+
+    A damaged or foreign artefact is refused, never trained over: it may be the only copy of a long run.
+    """
+    record = read_json(out / "run.json", keys=("settings", "command"))
+    files = RUN_FILES if (out / "val_outputs.npz").exists() or out.name != "pretrain" else ("metrics.json", "history.csv")
+    for f in files:
+        path = out / f
+        if f.endswith(".json"):
+            read_json(path, keys=("micro_f1",))
+        elif f.endswith(".npz"):
+            try:
+                load_outputs(path)
+            except Exception as exc:  # zip, pickle and key errors alike: name the file, not the exception class
+                raise DataError(path, f"unreadable outputs ({type(exc).__name__}: {exc}); move the run folder aside to train it again") from None
+        elif not path.is_file():
+            raise DataError(path, "missing; move the run folder aside to train it again")
+    return record
+
+
+def check_results_folder(plan: "StudyPlan") -> None:
+    """Before any training: the results folder is writable and every finished run in it is readable (else one line naming the file)."""
+    try:
+        plan.out.mkdir(parents=True, exist_ok=True)
+        probe = plan.out / ".write_test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"{plan.out}: the results folder cannot be written ({exc.strerror or exc})") from None
+    for folder in sorted(p for p in plan.out.iterdir() if p.is_dir() and (p / "run.json").exists()):
+        read_study_record(folder)
+
+
+def check_dataset(cfg: TrainConfig) -> int:
+    """Before any training: the dataset root and its loader give an index (labels, files); the number of faces."""
+    options = loader_options(cfg.dataset, cfg.source_size, cfg.num_images, cfg.synthetic_seed)
+    return len(load_index(cfg.dataset, cfg.root, skip_bad=cfg.skip_bad, **options).records)
+
+
 def finished(out: Path, cfg: TrainConfig) -> bool:
     """True when `out` holds a finished run's artefacts made with `cfg`'s settings; ConfigError when they differ."""
     record = out / "run.json"
     if not record.is_file():
         return False
-    saved = json.loads(record.read_text())["settings"]
+    saved = read_study_record(out)["settings"]
     now = json.loads(json.dumps(json_safe(settings(cfg))))
     diff = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
     if diff:
@@ -175,7 +219,7 @@ def export(plan: StudyPlan, cfg: TrainConfig, name: str, wall_s: float, files: S
             atomic_write_text(dst / f, _scrub((src / f).read_text(), plan))
     trained_s = float(pd.read_csv(src / "history.csv")["time_s"].sum())
     record = {"name": name, "command": train_command(cfg, name), "study_command": plan.command, "settings": settings(cfg),
-              "versions": _versions(), "machine": _machine(), "wall_s": round(wall_s, 1), "epochs_time_s": round(trained_s, 1)}
+              "versions": _versions(), "machine": machine_record(), "wall_s": round(wall_s, 1), "epochs_time_s": round(trained_s, 1)}
     atomic_write_text(dst / "run.json", json.dumps(json_safe(record), indent=2) + "\n")  # last: its presence marks the run done
 
 
@@ -208,8 +252,10 @@ def chosen_head(plan: StudyPlan, split: str) -> tuple[str, dict[str, float]]:
 
 
 def run_study(plan: StudyPlan, show_progress: bool = True) -> None:
-    """Pretrain (if any run is started), train every run not yet in the results folder, export each as it lands."""
-    plan.out.mkdir(parents=True, exist_ok=True)
+    """Check the inputs, pretrain (if any run is started), train every run not yet in the results folder, export each as it lands."""
+    faces = check_dataset(plan.base)  # a wrong root or a broken label file stops here, in seconds, before any training
+    check_results_folder(plan)
+    print(f"{plan.base.dataset}: {faces} faces indexed; results folder {plan.out} checked", flush=True)
     if plan.pretrain is not None:
         _train_and_export(plan, plan.pretrain, "pretrain", ("metrics.json", "history.csv"), show_progress)
         if not (plan.work / "pretrain" / "checkpoint.pt").is_file() and any(r.start != "scratch" and not (plan.out / r.name / "run.json").is_file() for r in plan.runs):
@@ -223,7 +269,7 @@ def run_study(plan: StudyPlan, show_progress: bool = True) -> None:
             if means:
                 print(f"{run.name}: head mode '{head}' (mean validation micro-F1 on the {first} split: "
                       + ", ".join(f"{k} {v:.3f}" for k, v in means.items()) + ")", flush=True)
-        _train_and_export(plan, run_config(plan, run, head), run.name, ("metrics.json", "history.csv", "val_outputs.npz", "test_outputs.npz"), show_progress)
+        _train_and_export(plan, run_config(plan, run, head), run.name, RUN_FILES, show_progress)
 
 
 def make_plan(dataset: str, root: str | None, out: str | Path, work: str | Path, seeds: int, splits: Sequence[str] | None,

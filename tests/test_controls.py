@@ -67,35 +67,47 @@ def _fake_run(tmp: Path, model: str, seed: int, f1: float, local_size: int = 32)
             logits["local_logits"] = (labels[:, None] * 2 - 1 + rng.normal(0, 2, (40, 5, 6))).astype(np.float64)
         weights = (1.0,) if model == "resnet18" else paper_fusion_weights()
         save_outputs(out / f"{split}_outputs.npz", with_probabilities(logits, labels, [str(i) for i in range(40)], "sigmoid", weights))
-    config = SimpleNamespace(seed=seed, model=model, local_size=local_size)
+    config = SimpleNamespace(seed=seed, model=model, local_size=local_size, global_size=64)
     return SimpleNamespace(out_dir=out, metrics={"micro_f1": f1, "average_precision": f1 + 0.1}, config=config)
 
 
-def test_gain_split_adds_up_and_val_choice_reads_only_saved_outputs(tmp_path: Path) -> None:
+def test_gain_split_adds_up_at_both_rules_and_val_choice_reads_only_saved_outputs(tmp_path: Path) -> None:
     f1 = {"ResNet-18": [0.70, 0.72, 0.71], "6 × ResNet-18, whole face": [0.73, 0.74, 0.72],
-          "MF-JLE, crops at the global's density": [0.72, 0.75, 0.74], "MF-JLE": [0.76, 0.75, 0.78]}
-    models = {"ResNet-18": "resnet18", "6 × ResNet-18, whole face": "wholeface"}
-    results = {arm: [_fake_run(tmp_path, models.get(arm, "mfjle") if arm != "MF-JLE, crops at the global's density" else "mfjle", s, v, 16 if "density" in arm else 32)
+          "MF-JLE, crops at the global's density": [0.72, 0.75, 0.74], "MF-JLE": [0.76, 0.75, 0.78],
+          "ResNet-18 at the locals' density": [0.75, 0.74, 0.79]}
+    models = {"ResNet-18": "resnet18", "6 × ResNet-18, whole face": "wholeface", "ResNet-18 at the locals' density": "resnet18"}
+    folders = {arm: tmp_path / f"arm{i}" for i, arm in enumerate(f1)}
+    for folder in folders.values():
+        folder.mkdir()
+    results = {arm: [_fake_run(folders[arm], models.get(arm, "mfjle"), s, v, 16 if "global's density" in arm else 32)
                      for s, v in enumerate(vals)] for arm, vals in f1.items()}
-    assert [arm for arm, _ in controls.STEPS] == list(f1)
+    assert list(controls.control_overrides({"source_size": 128, "global_size": 64, "local_size": 32, "crop_fraction": 0.25})) == list(f1)
+    for rule in controls.RULES:
+        parts = controls.gain_parts(results, rule=rule)
+        np.testing.assert_allclose(parts[["ensembling", "locality", "resolution"]].sum(axis=1), parts[controls.TOTAL])
+        np.testing.assert_allclose(parts["resolution alone (one net)"] + parts["MF-JLE over the full-resolution ResNet-18"],
+                                   parts[controls.TOTAL])
     parts = controls.gain_parts(results)
-    np.testing.assert_allclose(parts[["ensembling", "locality", "resolution"]].sum(axis=1), parts[controls.TOTAL])
     np.testing.assert_allclose(parts["ensembling"], [0.03, 0.02, 0.01], atol=1e-12)
+    np.testing.assert_allclose(parts["MF-JLE over the full-resolution ResNet-18"], [0.01, 0.01, -0.01], atol=1e-12)
     split = controls.gain_split(results)
     assert split.loc["resolution", "seeds above 0"] == "2/3"
     assert abs(split.loc[controls.TOTAL, "mean"] - np.mean([0.06, 0.03, 0.07])) < 1e-12
+    assert "resolution +0.027 ± 0.023 (2/3 seeds above 0)" in controls.split_sentence(split, "paper")
     table = controls.arm_table(results)
     assert table.loc["ResNet-18", "S_l"] is None or np.isnan(table.loc["ResNet-18", "S_l"])
-    gains = controls.fusion_gain_table(results["ResNet-18"], results["MF-JLE"], paper_fusion_weights())
+    assert {"micro_f1 (paper)", "micro_f1 (val)", "average_precision (val) std"} <= set(table.columns)
+    gains = controls.fusion_gain_table(results["ResNet-18"], results["MF-JLE"])
     assert list(gains.index) == [0, 1, 2] and gains["MF-JLE chosen threshold"].between(0.05, 0.95).all()
-    fig = plot_gain_split(split, parts)
-    assert len(fig.axes[0].patches) == 4
+    splits = {rule: controls.gain_split(results, rule=rule) for rule in controls.RULES}
+    fig = plot_gain_split(splits, {rule: controls.gain_parts(results, rule=rule) for rule in controls.RULES})
+    assert len(fig.axes[0].patches) == 2 * len(split)
 
 
 def test_control_arms_change_one_thing_each() -> None:
-    over = controls.control_overrides(64, 0.25)
+    over = controls.control_overrides({"source_size": 128, "global_size": 64, "local_size": 32, "crop_fraction": 0.25})
     assert list(over.values()) == [{"model": "resnet18"}, {"model": "wholeface", "local_size": 64},
-                                   {"model": "mfjle", "local_size": 16}, {"model": "mfjle"}]
+                                   {"model": "mfjle", "local_size": 16}, {"model": "mfjle"}, {"model": "resnet18", "global_size": 128}]
 
 
 def test_deployed_wholeface_keeps_its_whole_face_inputs() -> None:

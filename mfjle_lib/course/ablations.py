@@ -81,6 +81,14 @@ def compare_outputs(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) ->
     return pd.DataFrame(rows).set_index("module")
 
 
+def seed_floor(runs: Sequence[Any]) -> pd.DataFrame:
+    """Decisions changed per module between every pair of runs that differ only in their seed: the noise floor of a λ pair."""
+    outs = [load_outputs(Path(r.out_dir) / "test_outputs.npz") for r in runs]
+    cols = {f"seed {runs[b].config.seed} vs {runs[a].config.seed}": compare_outputs(outs[a], outs[b])["decisions changed"]
+            for a in range(len(runs)) for b in range(a + 1, len(runs))}
+    return pd.DataFrame(cols).rename(index=dict(zip(MODULE_NAMES, MODULE_TITLES)))
+
+
 def pick_examples(truth: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, n: int = 6) -> np.ndarray:
     """Test faces for a Fig. 8-style table: b gets more labels right than a, then the reverse (alternating), then the rest by interest.
 

@@ -1,70 +1,99 @@
-"""The controls that split MF-JLE's gain over one ResNet-18 into ensembling, locality and resolution; fusion chosen on validation.
+"""The controls that split MF-JLE's gain over one ResNet-18 into ensembling, locality and resolution, at two rules.
 
-Four arms, trained with the same seeds (one seed = the same split, batches and starting global net):
-ResNet-18; six ResNet-18s on the whole face at S_g (`wholeface`, S_l = S_g: ensembling, no locality);
-MF-JLE with crops at the global's pixel density (S_l = c·S_g: locality, no extra resolution); MF-JLE.
-Each step from one arm to the next changes one thing, so the paired differences add up to
-MF-JLE − ResNet-18: ensembling + locality + resolution.
+The arms (`models/arms.py`), trained with the same seeds (one seed = the same split, batches and
+starting global net): ResNet-18; six ResNet-18s on the whole face at S_g (ensembling, no
+locality); MF-JLE with crops at the global's pixel density (locality, no extra resolution);
+MF-JLE; and one ResNet-18 that sees the whole face at the locals' pixel density (resolution
+without locality or ensembling). Each step of the split changes one thing, so the paired
+differences add up to MF-JLE − ResNet-18.
+
+Every arm is read at two rules: the paper's (its own fusion weights, threshold 0.5) and at
+equal care (fusion weights and threshold chosen on its own validation outputs; a single net gets
+its threshold chosen the same way), so a gain that only one side's tuning made is not counted.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 
 from ..evaluation.fusion_choice import report_val_fusion
 from ..evaluation.outputs import load_outputs
+from ..models.arms import ARMS, EXTRA_STEPS, GAIN_STEPS, arm_settings
+from ..models.build import model_spec
+from ..models.fusion import paper_fusion_weights
 from .ablations import train_seeds
 
-#: (arm, what it adds over the arm before it) in the order of the telescoping sum.
+#: The arms lesson 05 trains, in the order of the split, then the full-resolution ResNet-18.
+CONTROL_ARMS = ("resnet18", "wholeface", "mfjle_lowres", "mfjle", "resnet18_full")
 TOTAL = "total (MF-JLE − ResNet-18)"
-STEPS = (("ResNet-18", "baseline"), ("6 × ResNet-18, whole face", "ensembling"),
-         ("MF-JLE, crops at the global's density", "locality"), ("MF-JLE", "resolution"))
+#: The two readings of every arm: the paper's rule, and fusion + threshold chosen on validation.
+RULES = {"paper": "paper's rule (own fusion, t = 0.5)", "val": "equal care (fusion + t chosen on val)"}
 
 
-def control_overrides(global_size: int, crop_fraction: float) -> dict[str, dict[str, Any]]:
-    """The training settings of each arm beside the lesson's config (model and S_l)."""
-    return {
-        STEPS[0][0]: {"model": "resnet18"},
-        STEPS[1][0]: {"model": "wholeface", "local_size": global_size},
-        STEPS[2][0]: {"model": "mfjle", "local_size": max(1, round(crop_fraction * global_size))},
-        STEPS[3][0]: {"model": "mfjle"},
-    }
+def control_overrides(geometry: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Arm title -> its training settings beside the lesson's geometry (R, S_g, S_l, c)."""
+    return {ARMS[a].title: arm_settings(a, geometry) for a in CONTROL_ARMS}
 
 
 def train_controls(params: Any, data: Any, show_progress: bool = True) -> dict[str, list[Any]]:
     """Every arm over the lesson's seeds (`course.train_cached`: finished or released runs are reused)."""
-    cfg = params.config()
     return {arm: train_seeds(params, data, show_progress=show_progress, **over)
-            for arm, over in control_overrides(cfg.global_size, cfg.crop_fraction).items()}
+            for arm, over in control_overrides(params.config().geometry()).items()}
+
+
+def val_chosen(runs: Sequence[Any]) -> list[dict[str, Any]]:
+    """Each run's test metrics with fusion weights and threshold chosen on its own validation outputs (never test)."""
+    out = []
+    for run in runs:
+        val, test = (load_outputs(Path(run.out_dir) / f"{split}_outputs.npz") for split in ("val", "test"))
+        choice, metrics = report_val_fusion(val, test, paper_fusion_weights()[: val["module_probs"].shape[1]])
+        out.append({**metrics, "chosen_weights": choice.weights, "chosen_threshold": choice.threshold})
+    return out
+
+
+def arm_values(results: Mapping[str, Sequence[Any]], metric: str = "micro_f1", rule: str = "paper") -> pd.DataFrame:
+    """Seeds (rows) × arms (columns): `metric` on test at `rule` ('paper' or 'val')."""
+    cols = {}
+    for arm, runs in results.items():
+        cols[arm] = [r.metrics[metric] for r in runs] if rule == "paper" else [m[metric] for m in val_chosen(runs)]
+    return pd.DataFrame(cols, index=pd.Index([r.config.seed for r in next(iter(results.values()))], name="seed"))
 
 
 def arm_table(results: Mapping[str, Sequence[Any]], metrics: Sequence[str] = ("micro_f1", "average_precision")) -> pd.DataFrame:
-    """One row per arm: S_l, mean and std over seeds of each metric (test split, the run's own fusion)."""
-    rows = {}
+    """One row per arm: S_g, S_l, then mean and std over seeds of each metric at both rules (test split)."""
+    rows: dict[str, dict[str, Any]] = {arm: {} for arm in results}
     for arm, runs in results.items():
-        row: dict[str, Any] = {"S_l": runs[0].config.local_size if runs[0].config.model != "resnet18" else None, "seeds": len(runs)}
+        cfg = runs[0].config
+        rows[arm]["S_g"] = cfg.global_size
+        rows[arm]["S_l"] = cfg.local_size if model_spec(cfg.model).has_locals else None
+        rows[arm]["seeds"] = len(runs)
+    for rule in RULES:
         for key in metrics:
-            values = np.array([r.metrics[key] for r in runs], float)
-            row[key], row[f"{key} std"] = values.mean(), values.std(ddof=1) if len(values) > 1 else 0.0
-        rows[arm] = row
+            values = arm_values(results, key, rule)
+            for arm in results:
+                v = values[arm].to_numpy(float)
+                rows[arm][f"{key} ({rule})"] = v.mean()
+                rows[arm][f"{key} ({rule}) std"] = v.std(ddof=1) if len(v) > 1 else 0.0
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def gain_parts(results: Mapping[str, Sequence[Any]], metric: str = "micro_f1") -> pd.DataFrame:
-    """Per seed (rows), the paired differences between consecutive arms (columns), plus the total."""
-    arms = [arm for arm, _ in STEPS]
-    values = np.array([[r.metrics[metric] for r in results[arm]] for arm in arms], float)  # (4 arms, seeds)
-    parts = {part: values[i + 1] - values[i] for i, (_, part) in enumerate(STEPS[1:])}
-    parts[TOTAL] = values[-1] - values[0]
-    return pd.DataFrame(parts, index=pd.Index([r.config.seed for r in results[arms[0]]], name="seed"))
+def gain_parts(results: Mapping[str, Sequence[Any]], metric: str = "micro_f1", rule: str = "paper") -> pd.DataFrame:
+    """Per seed (rows), the paired differences between consecutive arms (columns), the total, and the full-resolution steps."""
+    values = arm_values(results, metric, rule)
+    title = {a: ARMS[a].title for a in ARMS}
+    parts = {part: values[title[b]] - values[title[a]] for a, b, part in GAIN_STEPS}
+    parts[TOTAL] = values[title["mfjle"]] - values[title["resnet18"]]
+    for a, b, part in EXTRA_STEPS:
+        if title[a] in values and title[b] in values:
+            parts[part] = values[title[b]] - values[title[a]]
+    return pd.DataFrame(parts)
 
 
-def gain_split(results: Mapping[str, Sequence[Any]], metric: str = "micro_f1") -> pd.DataFrame:
-    """Paired (same seed) differences between consecutive arms: one row per part of the gain, plus the total."""
-    parts = gain_parts(results, metric)
+def gain_split(results: Mapping[str, Sequence[Any]], metric: str = "micro_f1", rule: str = "paper") -> pd.DataFrame:
+    """Paired (same seed) differences: one row per part of the gain, the total, the full-resolution steps; mean, std, sign count."""
+    parts = gain_parts(results, metric, rule)
     n = len(parts)
     return pd.DataFrame({
         "mean": parts.mean(),
@@ -73,20 +102,10 @@ def gain_split(results: Mapping[str, Sequence[Any]], metric: str = "micro_f1") -
     })
 
 
-def val_chosen(runs: Sequence[Any], paper_weights: Sequence[float]) -> list[dict[str, Any]]:
-    """Each run's test metrics with fusion weights and threshold chosen on its own validation outputs (never test)."""
-    out = []
-    for run in runs:
-        val, test = (load_outputs(Path(run.out_dir) / f"{split}_outputs.npz") for split in ("val", "test"))
-        choice, metrics = report_val_fusion(val, test, paper_weights[: val["module_probs"].shape[1]])
-        out.append({**metrics, "chosen_weights": choice.weights, "chosen_threshold": choice.threshold})
-    return out
-
-
-def fusion_gain_table(base: Sequence[Any], mf: Sequence[Any], paper_weights: Sequence[float]) -> pd.DataFrame:
+def fusion_gain_table(base: Sequence[Any], mf: Sequence[Any]) -> pd.DataFrame:
     """Micro-F1 (test) per seed of ResNet-18 and MF-JLE, at the paper's fusion and threshold and chosen on validation."""
-    base_val, mf_val = val_chosen(base, (1.0,)), val_chosen(mf, paper_weights)
-    frame = pd.DataFrame({
+    base_val, mf_val = val_chosen(base), val_chosen(mf)
+    return pd.DataFrame({
         "ResNet-18, t = 0.5": [r.metrics["micro_f1"] for r in base],
         "ResNet-18, t chosen on val": [m["micro_f1"] for m in base_val],
         "MF-JLE, paper fusion, t = 0.5": [r.metrics["micro_f1"] for r in mf],
@@ -94,4 +113,18 @@ def fusion_gain_table(base: Sequence[Any], mf: Sequence[Any], paper_weights: Seq
         "MF-JLE chosen local weight": [m["chosen_weights"][1] for m in mf_val],
         "MF-JLE chosen threshold": [m["chosen_threshold"] for m in mf_val],
     }, index=pd.Index([r.config.seed for r in mf], name="seed"))
-    return frame
+
+
+def split_sentence(split: pd.DataFrame, rule: str, digits: int = 3) -> str:
+    """The split as one sentence: 'MF-JLE − ResNet-18 = ensembling +x ± s + locality … = total'."""
+    def cell(part: str) -> str:
+        row = split.loc[part]
+        return f"{row['mean']:+.{digits}f} ± {row['std']:.{digits}f} ({row['seeds above 0']} seeds above 0)"
+
+    text = (f"At the {RULES[rule]}: MF-JLE − ResNet-18 = " + " + ".join(f"{part} {cell(part)}" for _, _, part in GAIN_STEPS)
+            + f" = {cell(TOTAL)}")
+    extra = [part for _, _, part in EXTRA_STEPS if part in split.index]
+    if extra:
+        text += "; " + "; ".join(f"{part}: {cell(part)}" for part in extra)
+    return text + "."
+

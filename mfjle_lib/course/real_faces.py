@@ -148,9 +148,13 @@ def sync_readme(readme: str | Path, dataset: str = "jaffe", check: bool = False)
     return True
 
 
+#: The studies whose README block is generated, when their results folder holds a table.
+README_STUDIES = ("jaffe", "ferplus")
+
+
 if __name__ == "__main__":  # python -m mfjle_lib.course.real_faces readme [--check]
     import sys
 
-    current = sync_readme(work_dir() / "README.md", check="--check" in sys.argv)
-    if not current:
-        sys.exit("README.md: the real-face table differs from results/jaffe/table.json; run `python -m mfjle_lib.course.real_faces readme`")
+    for name in README_STUDIES:
+        if (work_dir() / "results" / name / "table.json").is_file() and not sync_readme(work_dir() / "README.md", name, check="--check" in sys.argv):
+            sys.exit(f"README.md: the {name} table differs from results/{name}/table.json; run `python -m mfjle_lib.course.real_faces readme`")

@@ -1,0 +1,35 @@
+"""What the lessons' prose says in words, checked against the released runs it describes.
+
+A lesson's markdown cannot recompute its numbers, so it states findings in words ("half to nearly as
+often", "below the floor"); each test here recomputes the finding from the committed artefacts
+(`results/lessons`) and fails when the words no longer hold.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mfjle_lib.course import ablations
+from mfjle_lib.course.lesson import CourseParams
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory: pytest.TempPathFactory) -> CourseParams:
+    """The lessons' settings under RUNS = released; nothing may train (MFJLE_RELEASED_ONLY)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MFJLE_RUNS_DIR", str(tmp_path_factory.mktemp("runs")))
+    mp.setenv("MFJLE_RELEASED_ONLY", "1")
+    yield CourseParams(False, "synthetic", None, None, "cpu", "cpu", [0, 1, 2], "released")
+    mp.undo()
+
+
+def test_a_lambda_retrain_changes_half_to_nearly_as_many_local_decisions_as_a_new_seed(released: CourseParams) -> None:
+    """Lesson 08 section 1 and lesson 04 exercise 5: 'half to nearly as often as another seed'."""
+    mf = ablations.train_seeds(released, None, model="mfjle", show_progress=False)
+    retrains = [ablations.train_seeds(released, None, seeds=[0], model="mfjle", lambdas=(lam,) * 5, show_progress=False)[0]
+                for lam in (0.001, 0.015)]
+    lam = np.stack([ablations.lambda_check(mf[0], r)["outputs"]["decisions changed"].to_numpy()[1:] for r in retrains], axis=1)
+    floor = ablations.seed_floor(mf).to_numpy()[1:].mean(axis=1, keepdims=True)
+    ratio = lam / floor
+    assert 0.35 <= ratio.min() <= 0.65, ratio  # "half"
+    assert 0.8 <= ratio.max() <= 1.05, ratio  # "nearly as often"

@@ -17,7 +17,7 @@ from mfjle_lib.errors import ConfigError
 from mfjle_lib.evaluation import study_table
 from mfjle_lib.models.arms import arm_settings
 from mfjle_lib.evaluation.outputs import load_outputs, save_outputs
-from mfjle_lib.training.study import STARTS, default_splits, grid
+from mfjle_lib.training.study import STARTS, default_splits, grid, study_command
 
 SIZES = ("--preset", "fast", "--source-size", 32, "--global-size", 32, "--local-size", 16, "--batch-size", 16, "--device", "cpu", "--no-progress")
 
@@ -116,6 +116,11 @@ def test_a_wrong_root_stops_before_any_training(tmp_path: Path, data_dir: Path) 
     proc = run_cli(data_dir, "study", "--dataset", "jaffe", "--root", tmp_path / "nonexistent", "--out", out, "--work", work, *SIZES)
     one_line_error(proc, str(tmp_path / "nonexistent"))
     assert "== " not in proc.stdout and not work.exists(), "nothing trained, not even the pretrained start"
+
+
+def test_the_recorded_study_command_names_no_path_of_this_machine() -> None:
+    shown = study_command(["study", "--dataset", "ferplus", "--root", "/data/fer", "--work", "/scratch/w", "--seeds", "3"])
+    assert shown == "python -m mfjle_lib study --dataset ferplus --root ROOT --work WORK --seeds 3"
 
 
 def test_arms_change_one_thing_each() -> None:

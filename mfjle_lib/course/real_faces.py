@@ -130,6 +130,12 @@ def readme_block(study: dict[str, Any]) -> str:
         gap = study["best_minus_paper_mfjle"]
         lines += [f"The image-split MF-JLE row chosen on validation (highest mean validation micro-F1: *{best}*) against the paper's MF-JLE row, + = better than "
                   "the paper: " + ", ".join(f"{HEADERS[k]} {gap[k]:+.3f}" for k in METRIC_KEYS) + ".", ""]
+    picked = {**gaps(study, kind="mfjle_vs_resnet18"), **gaps(study, kind="arm_step")}
+    if picked:
+        lines += ["Paired by seed, test micro-F1 (mean ± std over the seeds both sides have; each row of the study at the "
+                  "paper's rule and with fusion + threshold chosen on validation):", ""]
+        lines += [f"- {name}: {g['mean']['micro_f1']:+.3f} ± {g['std']['micro_f1']:.3f} ({len(g['seeds'])} seed"
+                  f"{'s' if len(g['seeds']) != 1 else ''})" for name, g in picked.items()] + [""]
     lines += [f"Command: `{rerun_command(study)}` (ROOT = your copy of the dataset); per-run artefacts, paired gaps per seed, "
               f"versions and times in `results/{d}/`.", "", README_END.format(d=d)]
     return "\n".join(lines)

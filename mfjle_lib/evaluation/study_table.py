@@ -251,10 +251,17 @@ def _markdown(table: pd.DataFrame, gaps, by, runs: Sequence[RunResult], best, pa
         lines.append(f"| {r.name} | {r.paper.get('n_samples')} | {r.paper.get('selected_epoch')} | "
                      f"{(f'{w[1]:g}, ' if len(w) > 1 else '')}{r.val['threshold']:.2f} | {r.record.get('epochs_time_s')} |")
     v, m = first["versions"], first["machine"]
-    lines += ["", "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + f". Machine: {m.get('cpu')}, {m.get('cpu_count')} cores.",
+    lines += ["", "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + f". Machine (first run): {_machine_text(m)}; each run's own is in its `run.json`.",
               "Training s: the run's epochs (training + validation) summed from its `history.csv`; each run's wall time, "
               "its own `train` command and the package versions are in its `run.json` (ROOT = the dataset folder, WORK = the study's work folder).", ""]
     return "\n".join(lines)
+
+
+def _machine_text(m: Mapping[str, Any]) -> str:
+    """'AMD EPYC (avx2, avx512_f, avx512_bf16), 2 cores, 1 thread' from a run record's machine (older records: what they have)."""
+    ext = f" ({', '.join(m['cpu_extensions'])})" if m.get("cpu_extensions") else ""
+    threads = f", {m['cpu_threads']} thread{'s' if m['cpu_threads'] != 1 else ''}" if m.get("cpu_threads") else ""
+    return f"{m.get('cpu')}{ext}, {m.get('cpu_count')} cores{threads}"
 
 
 def write(results: str | Path) -> tuple[Path, Path]:

@@ -292,7 +292,8 @@ def make_plan(dataset: str, root: str | None, out: str | Path, work: str | Path,
 
 
 def study_command(argv: Sequence[str] | None = None) -> str:
-    """The command line as typed, with the dataset root shown as ROOT (for the records)."""
+    """The command line as typed, with the dataset root and the work folder shown as ROOT and WORK (for the records)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    shown = ["ROOT" if i > 0 and args[i - 1] == "--root" else a for i, a in enumerate(args)]
+    placeholders = {"--root": "ROOT", "--work": "WORK"}  # paths of this machine: they mean nothing in a record
+    shown = [placeholders.get(args[i - 1], a) if i > 0 else a for i, a in enumerate(args)]
     return "python -m mfjle_lib " + " ".join(shown)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mfjle_lib.constants import EMOTIONS
 from mfjle_lib.course import ablations
 from mfjle_lib.course.lesson import CourseParams
 
@@ -33,3 +34,18 @@ def test_a_lambda_retrain_changes_half_to_nearly_as_many_local_decisions_as_a_ne
     ratio = lam / floor
     assert 0.35 <= ratio.min() <= 0.65, ratio  # "half"
     assert 0.8 <= ratio.max() <= 1.05, ratio  # "nearly as often"
+
+
+def test_ferplus_labels_are_what_lesson_01_says() -> None:
+    """Lesson 01: 'about a quarter carry none', 'fewer than one in ten carry two', 'fear with surprise first'."""
+    from mfjle_lib.course import real_faces
+    from mfjle_lib.evaluation import load_outputs
+
+    run = sorted(p for p in real_faces.study_dir("ferplus").iterdir() if (p / "test_outputs.npz").is_file())[0]
+    y = load_outputs(run / "test_outputs.npz")["labels"] > 0.5
+    assert 0.2 <= (y.sum(1) == 0).mean() <= 0.3
+    assert (y.sum(1) >= 2).mean() < 0.1
+    co = (y[:, :, None] & y[:, None, :]).sum(0)
+    np.fill_diagonal(co, 0)
+    i, j = np.unravel_index(np.argmax(co), co.shape)
+    assert {EMOTIONS[i], EMOTIONS[j]} == {"surprise", "fear"}

@@ -29,7 +29,7 @@ from .ablations import train_seeds
 CONTROL_ARMS = ("resnet18", "wholeface", "mfjle_lowres", "mfjle", "resnet18_full")
 TOTAL = "total (MF-JLE − ResNet-18)"
 #: The two readings of every arm: the paper's rule, and fusion + threshold chosen on validation.
-RULES = {"paper": "paper's rule (own fusion, t = 0.5)", "val": "equal care (fusion + t chosen on val)"}
+RULES = {"paper": "the paper's rule (own fusion, t = 0.5)", "val": "equal care (fusion + t chosen on val)"}
 
 
 def control_overrides(geometry: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -97,7 +97,7 @@ def gain_split(results: Mapping[str, Sequence[Any]], metric: str = "micro_f1", r
     n = len(parts)
     return pd.DataFrame({
         "mean": parts.mean(),
-        "std": parts.std(ddof=1) if n > 1 else parts.mean() * 0.0,
+        "std": parts.std(ddof=1) if n > 1 else parts.mean().abs() * 0.0,
         "seeds above 0": {k: f"{int((v > 0).sum())}/{n}" for k, v in parts.items()},
     })
 
@@ -121,7 +121,7 @@ def split_sentence(split: pd.DataFrame, rule: str, digits: int = 3) -> str:
         row = split.loc[part]
         return f"{row['mean']:+.{digits}f} ± {row['std']:.{digits}f} ({row['seeds above 0']} seeds above 0)"
 
-    text = (f"At the {RULES[rule]}: MF-JLE − ResNet-18 = " + " + ".join(f"{part} {cell(part)}" for _, _, part in GAIN_STEPS)
+    text = (f"At {RULES[rule]}: MF-JLE − ResNet-18 = " + " + ".join(f"{part} {cell(part)}" for _, _, part in GAIN_STEPS)
             + f" = {cell(TOTAL)}")
     extra = [part for _, _, part in EXTRA_STEPS if part in split.index]
     if extra:

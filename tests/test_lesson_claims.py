@@ -49,3 +49,19 @@ def test_ferplus_labels_are_what_lesson_01_says() -> None:
     np.fill_diagonal(co, 0)
     i, j = np.unravel_index(np.argmax(co), co.shape)
     assert {EMOTIONS[i], EMOTIONS[j]} == {"surprise", "fear"}
+
+
+def test_the_gain_split_is_what_lesson_05_says(released: CourseParams) -> None:
+    """Lesson 05 section 5: tiny parts at the paper's rule; at equal care locality is the smallest part and
+    one full-resolution ResNet-18 comes within about a hundredth of MF-JLE, and beats it at the paper's rule."""
+    from mfjle_lib.course import controls
+
+    arms = controls.train_controls(released, None, show_progress=False)
+    paper, care = (controls.gain_split(arms, rule=rule)["mean"] for rule in ("paper", "val"))
+    parts = ["ensembling", "locality", "resolution"]
+    assert (paper[parts].abs() < 0.005).all() and paper[controls.TOTAL] > 0  # "well under a hundredth", every seed ahead
+    assert (controls.gain_parts(arms, rule="paper")[controls.TOTAL] > 0).all()
+    assert care[controls.TOTAL] > 10 * paper[controls.TOTAL]  # "grows more than tenfold"
+    assert care["locality"] < min(care["ensembling"], care["resolution"])  # "locality the least"
+    gap = "MF-JLE over the full-resolution ResNet-18"
+    assert abs(care[gap]) <= 0.02 and paper[gap] < 0  # "within about a hundredth" / "beats MF-JLE at the paper's rule"

@@ -16,9 +16,8 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without install
 import torch  # noqa: E402
 
 from mfjle_lib.constants import TEMPLATE  # noqa: E402
-from mfjle_lib.models.build import build_model  # noqa: E402
-from mfjle_lib.perf.fused_locals import set_local_impl  # noqa: E402
-from mfjle_lib.perf.memory_format import plan_memory_format  # noqa: E402
+from mfjle_lib.models.registry import build_model, model_spec  # noqa: E402
+from mfjle_lib.perf.optimize import optimize  # noqa: E402
 from mfjle_lib.faces.normalise import imagenet_normalise, to_unit_float  # noqa: E402
 
 
@@ -81,13 +80,12 @@ def model_input(images_u8: torch.Tensor, device: torch.device) -> torch.Tensor:
 def make_model(name: str, impl: str, device: torch.device, args: argparse.Namespace, train: bool) -> torch.nn.Module:
     """`resnet18` or `mfjle` at the run's geometry, local nets in form `impl`, memory layout planned."""
     torch.manual_seed(0)
+    has_locals = model_spec(name).has_locals
     opts = {"global_size": args.global_size}
-    if name == "mfjle":
+    if has_locals:
         opts.update(local_size=args.local_size, crop_fraction=args.crop_fraction)
     model = build_model(name, **opts).to(device)  # local nets in the loop form
-    if name == "mfjle" and impl != "loop":
-        set_local_impl(model, impl)
-    return plan_memory_format(model, device).train(train)
+    return optimize(model, device, impl if has_locals else "loop").train(train)
 
 
 def peak_memory_mb(device: torch.device) -> float:

@@ -9,9 +9,9 @@ import torch
 import torchvision
 from bench_common import LAST_CPU_TIMES, ROOT, interleaved, make_model, model_input  # first: puts the checkout on sys.path
 
-from mfjle_lib.models.backbone import resize_global
+from mfjle_lib.method.models import resize_global
 from mfjle_lib.training.config import LEGACY_KEYS
-from mfjle_lib.training.precision import autocast_for
+from mfjle_lib.training.settings import autocast_for
 
 DEPLOY_CHECK = ROOT / "benchmarks" / "results" / "deploy_check.json"
 

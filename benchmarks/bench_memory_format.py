@@ -21,7 +21,7 @@ import torch  # noqa: E402
 from bench_common import interleaved  # noqa: E402
 
 from mfjle_lib.perf.memory_format import cpu_stage_formats, set_stage_formats, stage_sides
-from mfjle_lib.models.backbone import make_resnet18  # noqa: E402
+from mfjle_lib.method.models import make_resnet18  # noqa: E402
 
 CL, NCHW = torch.channels_last, torch.contiguous_format
 

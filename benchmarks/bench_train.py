@@ -9,20 +9,18 @@ import torch
 from bench_common import (LAST_CPU_TIMES, LAST_PAGE_FAULTS, LAST_SAMPLES, fake_data, interleaved,  # first: puts the checkout on sys.path
                           make_model, model_input, peak_memory_mb, sync)
 
-from mfjle_lib.faces.crops import cut_crops
-from mfjle_lib.models.build import build_model
-from mfjle_lib.models.fusion import DEFAULT_LAMBDAS
+from mfjle_lib.method.crops import cut_crops
+from mfjle_lib.models.registry import build_model
+from mfjle_lib.method.fusion import DEFAULT_LAMBDAS
 from mfjle_lib.perf.allocator import keep_freed_memory
-from mfjle_lib.perf.fused_locals import set_local_impl
-from mfjle_lib.perf.memory_format import plan_memory_format
+from mfjle_lib.perf.optimize import optimize
 from mfjle_lib.training.augment import augment_batch
 from mfjle_lib.faces.normalise import imagenet_normalise, to_unit_float
 from mfjle_lib.training.batches import Batch
 from mfjle_lib.training.config import make_config
-from mfjle_lib.training.losses import joint_loss
-from mfjle_lib.training.loop import as_float32, train_step
-from mfjle_lib.training.precision import autocast_for, choose_precision, make_scaler
-from mfjle_lib.training.setup import TrainingParts, make_adam
+from mfjle_lib.method.losses import joint_loss
+from mfjle_lib.training.trainer import TrainingParts, as_float32, make_adam, train_step
+from mfjle_lib.training.settings import autocast_for, choose_precision, make_scaler
 
 RAFML_IMAGES = 4908
 PAPER_EPOCHS = 218
@@ -123,9 +121,7 @@ def bench_epoch(device: torch.device, args: argparse.Namespace, picked: str, n_i
     images, lm, labels = fake_data(n_images, size, device, seed=1)
     torch.manual_seed(0)
     m = build_model("mfjle", global_size=size, local_size=args.local_size, crop_fraction=args.crop_fraction).to(device)
-    if picked != "loop":
-        set_local_impl(m, picked)
-    m = plan_memory_format(m, device).train()
+    m = optimize(m, device, picked).train()
     precision = choose_precision(device)
     parts = TrainingParts(m, m, make_adam(m, 1e-4, device), None, make_scaler(device, precision), None)
     cfg = make_config("paper", precision=precision)

@@ -34,12 +34,12 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from mfjle_lib.models.build import model_spec  # noqa: E402
+from mfjle_lib.models.registry import model_spec  # noqa: E402
 from mfjle_lib.perf.deploy import DEFAULT_METHOD, METHODS, optimize_for_cpu  # noqa: E402
 from mfjle_lib.perf.inference_path import DEPLOY_TOLERANCE  # noqa: E402
-from mfjle_lib.training.inference import load_trained_model  # noqa: E402
-from mfjle_lib.evaluation.metrics import multilabel_report  # noqa: E402
-from mfjle_lib.training.inference import collect_outputs  # noqa: E402
+from mfjle_lib.inference.evaluate import load_trained_model  # noqa: E402
+from mfjle_lib.method.metrics import multilabel_report  # noqa: E402
+from mfjle_lib.training.batches import collect_outputs  # noqa: E402
 from mfjle_lib.evaluation.outputs import fuse_saved, outputs_module_probs  # noqa: E402
 from mfjle_lib.faces.normalise import imagenet_normalise, to_unit_float  # noqa: E402
 from mfjle_lib.training.batches import load_data  # noqa: E402

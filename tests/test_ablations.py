@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from mfjle_lib.course import ablations
-from mfjle_lib.constants import METRIC_KEYS
+from mfjle_lib.method.metrics import METRIC_KEYS
 from mfjle_lib.evaluation.outputs import fused_metrics
 
 

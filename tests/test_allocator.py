@@ -25,7 +25,7 @@ pytestmark = [
 PROBE = r"""
 import json, resource, torch
 from mfjle_lib.perf.allocator import keep_freed_memory
-from mfjle_lib.models.backbone import make_resnet18
+from mfjle_lib.method.models import make_resnet18
 applied = keep_freed_memory()
 net, x = make_resnet18(6).eval(), torch.randn(16, 3, 224, 224)
 faults = []

@@ -15,7 +15,7 @@ from mfjle_lib.course import controls  # noqa: E402
 from mfjle_lib.course.plots import plot_gain_split  # noqa: E402
 from mfjle_lib.evaluation.outputs import save_outputs, with_probabilities  # noqa: E402
 from mfjle_lib.models import MFJLE, build_model, paper_fusion_weights, resize_global  # noqa: E402
-from mfjle_lib.models.build import model_spec  # noqa: E402
+from mfjle_lib.models.registry import model_spec  # noqa: E402
 from mfjle_lib.training import make_config  # noqa: E402
 from mfjle_lib.training.run import train  # noqa: E402
 

@@ -10,7 +10,7 @@ from mfjle_lib.constants import TEMPLATE
 from mfjle_lib.perf.deploy import DeployedModel, fold_resnet_bn, optimize_for_cpu
 from mfjle_lib.perf.fused_locals import set_local_impl
 from mfjle_lib.perf.inference_path import NEEDS_CALIBRATION, PRECISION_CHOICES, build_path
-from mfjle_lib.models.build import build_model
+from mfjle_lib.models.registry import build_model
 
 R = 64
 

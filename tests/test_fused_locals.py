@@ -22,8 +22,8 @@ import torch.nn.functional as F
 
 from mfjle_lib.perf.fused_locals import FusedLocalNets, convert_local_nets, fused_to_loop_states, loop_state_dict, set_local_impl
 from mfjle_lib.perf.local_impl import pick_local_impl
-from mfjle_lib.models.mfjle import LoopLocalNets
-from mfjle_lib.models.build import build_model
+from mfjle_lib.method.models import LoopLocalNets
+from mfjle_lib.models.registry import build_model
 
 
 def _rel(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -17,9 +17,9 @@ import mfjle_lib.perf.inference_path as ip
 import mfjle_lib.training.inference as inference
 from mfjle_lib.cli.main import main
 from mfjle_lib.cli.parser import build_parser
-from mfjle_lib.constants import METRIC_KEYS
+from mfjle_lib.method.metrics import METRIC_KEYS
 from mfjle_lib.errors import ConfigError
-from mfjle_lib.evaluation.metrics import multilabel_report
+from mfjle_lib.method.metrics import multilabel_report
 from mfjle_lib.training.batches import load_data
 from mfjle_lib.training.config import make_config
 from mfjle_lib.training.inference import evaluate_checkpoint, inference_model, load_trained_model, run_split

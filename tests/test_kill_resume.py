@@ -24,7 +24,7 @@ import pytest
 from cli_helpers import REPO, cli_env, kill_when, one_line_error, run_cli
 
 from mfjle_lib.training.checkpoints import RESUME_FORMAT, load_checkpoint
-from mfjle_lib.constants import METRIC_KEYS
+from mfjle_lib.method.metrics import METRIC_KEYS
 
 pytestmark = pytest.mark.slow
 

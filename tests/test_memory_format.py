@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mfjle_lib.training.losses import joint_loss
+from mfjle_lib.method.losses import joint_loss
 from mfjle_lib.perf.memory_format import NCHW_MAX_SIDE_CPU, RESNET_STAGES, is_channels_last, plan_memory_format, stage_sides
-from mfjle_lib.models.build import build_model
+from mfjle_lib.models.registry import build_model
 
 
 def _stage_formats(net: torch.nn.Module) -> list[str]:

@@ -12,8 +12,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from mfjle_lib.constants import METRIC_KEYS
-from mfjle_lib.evaluation.metrics import coverage, multilabel_metrics, multilabel_report, one_error, ranking_mask
+from mfjle_lib.method.metrics import METRIC_KEYS
+from mfjle_lib.method.metrics import coverage, multilabel_metrics, multilabel_report, one_error, ranking_mask
 
 CONTRACT_KEYS = {
     "hamming_loss", "one_error", "coverage", "ranking_loss", "average_precision",

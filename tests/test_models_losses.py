@@ -6,10 +6,11 @@ import torch
 import torch.nn.functional as F
 
 from mfjle_lib.errors import ConfigError
-from mfjle_lib.models.fusion import expand_lambdas as check_lambdas
-from mfjle_lib.training.losses import joint_loss, softmax_ce_loss
-from mfjle_lib.models.fusion import ModelOutput, fuse, module_probs
-from mfjle_lib.models.build import build_model
+from mfjle_lib.method.fusion import expand_lambdas as check_lambdas
+from mfjle_lib.method.losses import joint_loss, softmax_ce_loss
+from mfjle_lib.method.models import ModelOutput
+from mfjle_lib.method.fusion import fuse, module_probs
+from mfjle_lib.models.registry import build_model
 
 
 def _batch(b: int = 3, r: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mfjle_lib.constants import METRIC_KEYS
+from mfjle_lib.method.metrics import METRIC_KEYS
 from mfjle_lib.course import real_faces
 from mfjle_lib.evaluation import study_table
 

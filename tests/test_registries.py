@@ -12,7 +12,7 @@ from mfjle_lib.constants import EMOTIONS, TEMPLATE
 from mfjle_lib.data import DATASETS, DatasetIndex, DatasetSpec, FaceRecord, load_index
 from mfjle_lib.data.registry import dataset_names
 from mfjle_lib.errors import ConfigError
-from mfjle_lib.models.build import MODELS, build_model, model_spec
+from mfjle_lib.models.registry import MODELS, build_model, model_spec
 
 import dataset_trees as trees
 

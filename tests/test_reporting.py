@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mfjle_lib.constants import METRIC_KEYS, PAPER_TABLES
+from mfjle_lib.constants import PAPER_TABLES
+from mfjle_lib.method.metrics import METRIC_KEYS
 from mfjle_lib.evaluation.reports import HEADERS, format_table, markdown_table, paper_rows, results_table, summarise_runs
 
 EXPECTED_HEADERS = [

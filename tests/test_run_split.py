@@ -7,13 +7,13 @@ import torch
 
 import mfjle_lib.evaluation.outputs as outputs_module
 import mfjle_lib.models.fusion as fusion_module
-from mfjle_lib.evaluation.metrics import multilabel_report
+from mfjle_lib.method.metrics import multilabel_report
 from mfjle_lib.evaluation.outputs import with_probabilities
-from mfjle_lib.models.fusion import ModelOutput
+from mfjle_lib.method.models import ModelOutput
 from mfjle_lib.training.batches import load_data
 from mfjle_lib.training.config import make_config
 from mfjle_lib.training.inference import collect_outputs, run_split
-from mfjle_lib.training.losses import joint_loss
+from mfjle_lib.method.losses import joint_loss
 from mfjle_lib.training.loop import validate
 from mfjle_lib.training.setup import model_from_config
 

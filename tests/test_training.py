@@ -13,7 +13,7 @@ from mfjle_lib.training.config import make_config
 from mfjle_lib.errors import CheckpointError, ConfigError, TrainingDiverged
 from mfjle_lib.training.inference import evaluate_checkpoint, load_trained_model
 from mfjle_lib.evaluation.outputs import fused_metrics
-from mfjle_lib.evaluation.metrics import multilabel_metrics
+from mfjle_lib.method.metrics import multilabel_metrics
 from mfjle_lib.training.batches import load_data
 from mfjle_lib.evaluation.outputs import load_outputs
 from mfjle_lib.training.checkpoints import RESUME_FORMAT, load_checkpoint
@@ -21,7 +21,7 @@ from mfjle_lib.training.loop import validate
 from mfjle_lib.training.run import train
 from mfjle_lib.training.val_fusion import evaluate_val_fusion
 from mfjle_lib.course.ablations import split_outputs
-from mfjle_lib.constants import METRIC_KEYS
+from mfjle_lib.method.metrics import METRIC_KEYS
 
 pytestmark = pytest.mark.slow
 
@@ -189,7 +189,7 @@ def test_nan_loss_stops_with_epoch_and_module(bundle, tmp_path, monkeypatch) -> 
 
 
 def test_nan_landmarks_give_zero_crops_not_a_crash() -> None:
-    from mfjle_lib.models.build import build_model
+    from mfjle_lib.models.registry import build_model
 
     m = build_model("mfjle", global_size=32, local_size=16)
     crops = m.crops(torch.randn(2, 3, 64, 64), torch.full((2, 5, 2), float("nan")))

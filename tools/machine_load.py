@@ -1,7 +1,7 @@
 """Is the machine idle enough to time something? The load average before and after, and the busy rule.
 
 Timings on a shared 2-core machine are only comparable when nothing else runs: `benchmarks/bench.py`
-and the lesson time table (`course/notebook_tools.py execute --record`) record the load average
+and the lesson time table (`tools/notebook_tools.py execute --record`) record the load average
 (1, 5, 15 minutes) before and after they measure, mark a result taken on a busy machine, and with
 `--require-idle` refuse to measure at all.
 """

@@ -1,8 +1,8 @@
-"""Draw the module map of `mfjle_lib` from its import graph, and refresh the table in MODULES.md.
+"""Draw the module map of `mfjle_lib` from its import graph, and refresh the generated blocks of MODULES.md.
 
-    python docs/make_module_map.py            # writes docs/module_map.png, updates docs/MODULES.md
-    python docs/make_module_map.py --check    # writes nothing; exit 1 on an upward import, a cycle,
-                                              # a Python file over 300 lines, or a stale MODULES.md table
+    python -m tools.make_module_map            # writes docs/module_map.png, updates docs/MODULES.md
+    python -m tools.make_module_map --check    # writes nothing; exit 1 on an upward import, a cycle,
+                                               # or a stale MODULES.md block (module table, command list)
 
 The graph and the rules live in `module_graph.py`; this file draws.
 
@@ -16,7 +16,9 @@ module-to-module imports). The foundation, which every part uses, is a band unde
 drawn red below the boxes; imports only made for type hints (`TYPE_CHECKING`) are dashed.
 
 Between the markers `<!-- module-table:start -->` and `<!-- module-table:end -->` of MODULES.md
-the script writes one row per module: path, lines, and the first paragraph of its docstring.
+the script writes one row per module: path, lines, and the first paragraph of its docstring; between
+`<!-- commands:start -->` and `<!-- commands:end -->`, the CLI's subcommands as cli/parser.py defines them.
+Python files over `LONG_FILE` lines are listed (a smell: split by concept), without failing the check.
 """
 from __future__ import annotations
 
@@ -32,29 +34,35 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
 
-from module_graph import (  # noqa: E402  (run as a script: docs/ is on sys.path)
-    DOCS, MAX_LINES, PARTS, ROOT, SHIMS, cycles, is_empty_package, long_files, part_of, read_graph, table_in, upward_imports,
+from tools.module_graph import (  # noqa: E402
+    DOCS, LONG_FILE, PARTS, ROOT, SHIMS, cycles, is_empty_package, long_files, part_of, read_graph, table_in, upward_imports,
 )
 
 CAPTIONS = {
     "foundation": "names, errors,\nfiles, device",
+    "method": "the paper:\ncrops to metrics",
     "data": "records, loaders,\nimage IO, splits",
-    "faces": "landmarks, alignment,\ncrops, decoded cache",
-    "models": "ResNet-18, MF-JLE,\nfusion",
-    "evaluation": "metrics, outputs,\nreports",
-    "perf": "speed work\n(fenced off)",
-    "training": "batches, loop,\nlosses, runs",
+    "faces": "landmarks, alignment,\ndecoded cache",
+    "models": "registry,\nstarting weights",
+    "evaluation": "outputs,\nreports",
+    "perf": "speed, applied\nfrom outside",
+    "training": "the trainer,\na run's files",
+    "inference": "a finished run:\nevaluate, predict",
+    "experiments": "study,\nreproduce",
     "course": "lessons, ablations,\nfigures",
     "cli": "python -m\nmfjle_lib",
 }
 COLOURS = {
     "foundation": "#e8e8e8",
+    "method": "#fbd9d3",
     "data": "#dbe9f6",
     "faces": "#d5f0e3",
     "models": "#fde7c8",
     "evaluation": "#d8efef",
     "perf": "#ececec",
     "training": "#e6dcf2",
+    "inference": "#e3eedb",
+    "experiments": "#f2e3d6",
     "course": "#f9f1c9",
     "cli": "#d9d9d9",
 }
@@ -67,12 +75,15 @@ def short(name: str, part: str) -> str:
 
 
 ARC_COLOURS = {
+    "method": "#c0392b",
     "data": "#2e6da4",
     "faces": "#238b57",
     "models": "#d9822b",
     "evaluation": "#00808a",
     "perf": "#6b6b6b",
     "training": "#7049a8",
+    "inference": "#4f7f2f",
+    "experiments": "#9a5b23",
     "course": "#a08a00",
     "cli": "#222222",
 }
@@ -200,11 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     for a, b, k in upward:
         print(f"upward import ({k}): {a} -> {b}")
     for path, n in long.items():
-        print(f"over {MAX_LINES} lines: {path} ({n})")
+        print(f"smell: {path} has {n} lines (over {LONG_FILE}): one concept, or several to split?")
     stale = args.check and bool(text) and table_in(text, modules) != text
     if stale:
-        print(f"{md.relative_to(ROOT)}: its module table is stale; run python docs/make_module_map.py")
-    return 1 if args.check and (upward or loops or long or stale) else 0
+        print(f"{md.relative_to(ROOT)}: its module table or command list is stale; run python -m tools.make_module_map")
+    return 1 if args.check and (upward or loops or stale) else 0
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
 """Notebook tools: `execute` re-runs lessons in place (`make notebooks`); `execute-tagged` only their cells
 tagged `artefacts` (which read committed results, e.g. the real-face study); `sync` writes the Colab setup;
 `fast-times` records each lesson's FAST time from an nbval JUnit report (`make nbtimes`); `release` writes
-the released runs (`course/released.py`) from finished full runs (`make retrain`).
+the released runs (`tools/release.py`) from finished full runs (`make retrain`).
 
 `sync` rewrites, in every lesson (or those named), the cells and metadata that must be identical
 everywhere, from the one place the repository URL lives — `[project.urls] Repository` in
-pyproject.toml. A fork changes that URL and runs `python -m mfjle_lib.course.notebook_tools sync`.
+pyproject.toml. A fork changes that URL and runs `python -m tools.notebook_tools sync`.
 What it writes: the setup cell (tagged `setup`: clone + install on Colab, a no-op locally; the
 environment variable MFJLE_REPO overrides the URL, MFJLE_COLAB_DIR the clone's folder, /content/mfjle), the parameters cell (tagged `parameters`:
 RUNS and DRIVE as Colab form fields, the environment wins), the "Open in Colab" badge's link, and
@@ -23,16 +23,18 @@ import time
 import uuid
 from pathlib import Path
 
-from ..paths import REPO_DIR, runs_dir
-from ..perf.machine_load import BUSY_LOAD, busy_warning, idle_refusal, load_average, load_record, settle
-from .released import RELEASE_DIR, collect
+from mfjle_lib.course.released import RELEASE_DIR
+from mfjle_lib.paths import REPO_DIR, runs_dir
+
+from .machine_load import BUSY_LOAD, busy_warning, idle_refusal, load_average, load_record, settle
+from .release import collect
 from .timing import finished_runs, junit_notebook_seconds, record_time, with_time_line
 
 NOTEBOOKS_DIR = REPO_DIR / "notebooks"
 
 SETUP_TEMPLATE = """\
 # Setup: on Colab, clone and install the course (a no-op locally, where `make lab` installed it).
-# The URL comes from pyproject.toml via `python -m mfjle_lib.course.notebook_tools sync`; MFJLE_REPO overrides it,
+# The URL comes from pyproject.toml via `python -m tools.notebook_tools sync`; MFJLE_REPO overrides it,
 # MFJLE_COLAB_DIR the folder it is cloned into (tests/test_colab_setup.py).
 import importlib.util, os, subprocess, sys
 if "google.colab" in sys.modules and importlib.util.find_spec("mfjle_lib") is None:
@@ -242,8 +244,8 @@ def _sync_time_lines(paths: list[Path]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: `python -m mfjle_lib.course.notebook_tools {execute NB... | execute-tagged NB... | sync [NB...] | check [NB...] | fast-times XML | release RUNS}`."""
-    parser = argparse.ArgumentParser(prog="python -m mfjle_lib.course.notebook_tools")
+    """CLI: `python -m tools.notebook_tools {execute NB... | execute-tagged NB... | sync [NB...] | check [NB...] | fast-times XML | release RUNS}`."""
+    parser = argparse.ArgumentParser(prog="python -m tools.notebook_tools")
     parser.add_argument("action", choices=["execute", "execute-tagged", "sync", "check", "fast-times", "release"])
     parser.add_argument("notebooks", nargs="*", type=Path, help="default for sync/check: every notebooks/*.ipynb; fast-times: the JUnit XML")
     parser.add_argument("--timeout", type=int, default=900)
@@ -265,10 +267,10 @@ def main(argv: list[str] | None = None) -> int:
             record_time(NOTEBOOKS_DIR / f"{name}.ipynb", args.record or "fast", seconds)
         _sync_time_lines([NOTEBOOKS_DIR / f"{name}.ipynb" for name in junit_notebook_seconds(args.notebooks[0])])
         return 0
-    if args.action == "release":  # finished full runs -> results/lessons (course/released.py)
+    if args.action == "release":  # finished full runs -> results/lessons (tools/release.py)
         if len(args.notebooks) != 1:
             parser.error("release needs the folder of finished full runs, e.g. runs/full_synthetic")
-        manifest = collect(args.notebooks[0], command="python -m mfjle_lib.course.notebook_tools release " + str(args.notebooks[0]), note=args.note)
+        manifest = collect(args.notebooks[0], command="python -m tools.notebook_tools release " + str(args.notebooks[0]), note=args.note)
         print(f"released {len(manifest['runs'])} runs into {RELEASE_DIR} ({manifest['total_bytes'] / 1e6:.1f} MB)")
         return 0
     if not args.notebooks:

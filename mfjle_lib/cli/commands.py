@@ -20,15 +20,15 @@ from ..files import json_safe
 from ..paths import runs_dir
 
 
-def _torch_parts() -> tuple[ModuleType, ModuleType]:
-    """The evaluation and training parts, imported on first use.
+def _torch_parts() -> tuple[ModuleType, ModuleType, ModuleType, ModuleType]:
+    """The evaluation, training, inference and experiments parts, imported on first use.
 
     They load torch (2-3 s), which `--help`, `data`'s label checks and unreadable photos never
     need: those answer in a fraction of a second.
     """
-    from .. import evaluation, training  # lazy: torch
+    from .. import evaluation, experiments, inference, training  # lazy: torch
 
-    return evaluation, training
+    return evaluation, training, inference, experiments
 
 
 def _check_device(name: str | None) -> None:
@@ -129,7 +129,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train one model and print its nine test metrics."""
-    evaluation, training = _torch_parts()
+    evaluation, training, inference, _ = _torch_parts()
 
     cfg = training.make_config(args.preset, model=args.model, **_train_overrides(args))
     # Under torchrun: one process group for the run (checked first: a wrong launch is one line); else one process.
@@ -139,7 +139,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     rows = {f"{cfg.model} (ours, seed {cfg.seed}, init {_init_label(result.metrics.get('init'))})": result.metrics}
     if args.fusion_weights == "val":
-        chosen = training.run_val_fusion(args.out, result.config.effective_fusion_weights())
+        chosen = inference.run_val_fusion(args.out, result.config.effective_fusion_weights())
         rows[f"{cfg.model} (fusion chosen on val: {_val_fusion_label(chosen)})"] = chosen
     print(evaluation.format_table(evaluation.results_table(rows, cfg.dataset)))
     _say_path(result.metrics["inference"], to_stdout=True)
@@ -149,10 +149,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluate a checkpoint."""
-    evaluation, training = _torch_parts()
+    evaluation, _, inference, _ = _torch_parts()
 
     if args.fusion_weights == "val":
-        fixed, chosen = training.evaluate_val_fusion(args.checkpoint, args.dataset, args.root, args.split, args.device, show_progress=not args.json, precision=args.precision)
+        fixed, chosen = inference.evaluate_val_fusion(args.checkpoint, args.dataset, args.root, args.split, args.device, show_progress=not args.json, precision=args.precision)
         _say_path(fixed["inference"])
         if args.json:
             print(json.dumps(json_safe({"fixed": fixed, "val_chosen": chosen})))
@@ -160,7 +160,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             print(evaluation.format_table(evaluation.results_table({f"{fixed['model']} ({args.split}, its fusion)": fixed,
                                               f"{fixed['model']} ({args.split}, fusion chosen on val: {_val_fusion_label(chosen)})": chosen}, fixed["dataset"])))
         return 0
-    metrics = training.evaluate_checkpoint(args.checkpoint, args.dataset, args.root, args.split, args.fusion_weights, args.device, precision=args.precision)
+    metrics = inference.evaluate_checkpoint(args.checkpoint, args.dataset, args.root, args.split, args.fusion_weights, args.device, precision=args.precision)
     _say_path(metrics["inference"])  # stderr: --json keeps stdout one object
     if args.json:
         print(json.dumps(json_safe(metrics)))
@@ -178,10 +178,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         for line in problems if not args.json else []:
             print(f"skipped {line}", file=sys.stderr)
         return 1
-    _, training = _torch_parts()
+    _, _, inference, _ = _torch_parts()
 
-    model, cfg = training.load_trained_model(args.checkpoint, args.device)
-    preds = training.predict_images(model, cfg, images, names, args.threshold, args.allow_fallback, args.precision, args.checkpoint)
+    model, cfg = inference.load_trained_model(args.checkpoint, args.device)
+    preds = inference.predict_images(model, cfg, images, names, args.threshold, args.allow_fallback, args.precision, args.checkpoint)
     _say_path(preds[0].inference)
     failed = [p for p in preds if p.error]
     if args.json:
@@ -203,17 +203,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     """ResNet-18 and MF-JLE over N seeds, mean ± std beside the paper."""
-    evaluation, training = _torch_parts()
+    evaluation, training, inference, experiments = _torch_parts()
 
     if args.seeds < 1:
         raise ConfigError("--seeds must be at least 1")
     cfg = training.make_config(args.preset, **_train_overrides(args))
     out = Path(args.out) if args.out else runs_dir() / f"reproduce_{cfg.dataset}"
-    runs = training.reproduce(cfg, args.seeds, out, show_progress=not args.no_progress, overwrite=args.overwrite)
+    runs = experiments.reproduce(cfg, args.seeds, out, show_progress=not args.no_progress, overwrite=args.overwrite)
     rows = {f"{name} (ours, {len(r)} seeds, init {_init_label(r[0].get('init'))})": evaluation.summarise_runs(r) for name, r in runs.items()}
     if args.fusion_weights == "val":
         for name, r in runs.items():
-            chosen = [training.run_val_fusion(out / f"{name}_seed{seed}", cfg.effective_fusion_weights()) for seed in range(len(r))]
+            chosen = [inference.run_val_fusion(out / f"{name}_seed{seed}", cfg.effective_fusion_weights()) for seed in range(len(r))]
             (out / f"{name}_fusion_on_val.json").write_text(json.dumps(json_safe(chosen), indent=2))
             rows[f"{name} (fusion chosen on val per seed, {len(r)} seeds)"] = evaluation.summarise_runs(chosen)
     print(evaluation.format_table(evaluation.results_table(rows, cfg.dataset)))
@@ -223,7 +223,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
     """Train a start for a real dataset on built-in faces rendered at that dataset's geometry."""
-    _, training = _torch_parts()
+    _, training, _, _ = _torch_parts()
 
     overrides = _train_overrides(argparse.Namespace(**{**vars(args), "dataset": args.like, "root": None, "skip_bad": False}))
     like = training.make_config(args.preset, model=args.model, **overrides)  # the geometry `train --dataset LIKE` would use
@@ -240,8 +240,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 def cmd_study(args: argparse.Namespace) -> int:
     """A real-dataset study: train what is missing, export each run, write the table (see training/study.py)."""
-    evaluation, training = _torch_parts()
-    study, study_table = training.study, evaluation.study_table
+    evaluation, _, _, experiments = _torch_parts()
+    study, study_table = experiments.study, evaluation.study_table
     out = Path(args.out) if args.out else Path("results") / args.dataset
     if not args.table_only:
         d = study.STUDY_DEFAULTS

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..data.registry import dataset_names
-from ..models.build import MODEL_NAMES
+from ..models.registry import MODEL_NAMES
 from ..perf.inference_path import PRECISION_CHOICES
 
 PRECISION_HELP = ("inference path: auto (default; CPU: bf16 where the CPU has native bf16 and it passed the accuracy check, else fp32 "

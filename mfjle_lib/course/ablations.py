@@ -13,11 +13,14 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..constants import METRIC_KEYS, NUM_LANDMARKS
+from ..constants import NUM_LANDMARKS
+from ..method.metrics import METRIC_KEYS
 from ..evaluation.outputs import fused_metrics, load_outputs
 from ..evaluation.reports import styled, summarise_runs
-from ..models.fusion import DEFAULT_LAMBDA, MODULE_NAMES, MODULE_TITLES, paper_fusion_weights
-from ..training.inference import inference_model, load_trained_model, run_split
+from ..method.fusion import DEFAULT_LAMBDA, MODULE_NAMES, MODULE_TITLES, paper_fusion_weights
+from ..inference.evaluate import load_trained_model
+from ..training.batches import run_split
+from ..training.inference_path import inference_model
 from .lesson import train_cached
 from .weights import compare_weights
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..evaluation.fusion_choice import report_val_fusion
 from ..evaluation.outputs import load_outputs
+from ..models.registry import model_spec
 from .ablations import train_seeds
 
 #: (arm, what it adds over the arm before it) in the order of the telescoping sum.
@@ -45,7 +46,7 @@ def arm_table(results: Mapping[str, Sequence[Any]], metrics: Sequence[str] = ("m
     """One row per arm: S_l, mean and std over seeds of each metric (test split, the run's own fusion)."""
     rows = {}
     for arm, runs in results.items():
-        row: dict[str, Any] = {"S_l": runs[0].config.local_size if runs[0].config.model != "resnet18" else None, "seeds": len(runs)}
+        row: dict[str, Any] = {"S_l": runs[0].config.local_size if model_spec(runs[0].config.model).has_locals else None, "seeds": len(runs)}
         for key in metrics:
             values = np.array([r.metrics[key] for r in runs], float)
             row[key], row[f"{key} std"] = values.mean(), values.std(ddof=1) if len(values) > 1 else 0.0

@@ -13,7 +13,7 @@ from ..paths import runs_dir
 from ..runtime import get_device
 from ..training.batches import load_data
 from ..training.config import make_config
-from ..training.run import train
+from ..training.trainer import train
 from .plots.common import save_figure
 from .plots.faces import plot_samples
 from .plots.results import plot_history, plot_per_label_f1

@@ -15,7 +15,7 @@ import pandas as pd
 from ..constants import EMOTION_TITLES, EMOTIONS, LANDMARKS
 from ..data.face_params import AU_MATRIX, AU_NAMES, sample_identity
 from ..data.face_renderer import render_one
-from ..faces.crops import crops_for_display
+from ..faces.display import crops_for_display
 
 #: What each action unit does in FACS, and how the renderer draws it.
 AU_TITLES: dict[str, str] = {

@@ -13,13 +13,12 @@ from typing import Any
 import pandas as pd
 import torch
 
-from ..models.build import model_spec
+from ..models.registry import model_spec
 from ..paths import runs_dir
 from ..runtime import get_device
-from ..training.checkpoints import load_checkpoint
 from ..training.config import TrainConfig, make_config
-from ..training.resume import same_run
-from ..training.run import TrainResult, train
+from ..training.run_files import load_checkpoint, same_run
+from ..training.trainer import TrainResult, train
 from .released import RELEASE_DIR, released_run
 
 IS_COLAB = "google.colab" in sys.modules

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ..constants import LOWER_IS_BETTER, METRIC_KEYS
+from ..method.metrics import LOWER_IS_BETTER, METRIC_KEYS
 from ..errors import ConfigError
 from ..evaluation.reports import HEADERS, markdown_table, results_table, styled
 from ..files import replace_block

@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..constants import NUM_LANDMARKS
-from ..models.fusion import MODULE_NAMES
-from ..training.checkpoints import CHECKPOINT_FORMAT, RESUME_FORMAT, load_checkpoint
+from ..method.fusion import MODULE_NAMES
+from ..training.run_files import CHECKPOINT_FORMAT, RESUME_FORMAT, load_checkpoint
 
 
 def released_distances_file(run_b: Path, run_a: Path) -> Path:

@@ -19,8 +19,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .metrics import multilabel_report
-from ..models.fusion import paper_fusion_weights
+from ..method.fusion import paper_fusion_weights
+from ..method.metrics import multilabel_report
 from .outputs import fuse_saved
 
 OBJECTIVE = "validation micro-F1"

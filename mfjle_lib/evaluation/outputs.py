@@ -14,10 +14,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from ..constants import EMOTIONS, METRIC_KEYS
+from ..constants import EMOTIONS
 from ..files import atomic_write_bytes
-from ..models.fusion import MODULE_NAMES, fuse, module_probs
-from .metrics import decision_rules_softmax, multilabel_metrics, multilabel_report
+from ..method.fusion import MODULE_NAMES, fuse, module_probs
+from ..method.metrics import METRIC_KEYS, multilabel_metrics, multilabel_report
+from .per_label import decision_rules_softmax
 
 Outputs = Mapping[str, np.ndarray]
 
@@ -30,7 +31,7 @@ def outputs_module_probs(outputs: Outputs, activation: str = "sigmoid") -> np.nd
 
 
 def fuse_saved(probs: np.ndarray, fusion_weights: Sequence[float]) -> np.ndarray:
-    """`models.fusion.fuse` on saved (N, M, L) float64 module probabilities -> (N, L)."""
+    """`method.fuse` on saved (N, M, L) float64 module probabilities -> (N, L)."""
     return fuse(torch.from_numpy(np.asarray(probs, np.float64)), tuple(float(w) for w in fusion_weights)).numpy()
 
 
@@ -76,7 +77,7 @@ def load_outputs(path: str | Path) -> dict[str, np.ndarray]:
     with np.load(Path(path), allow_pickle=False) as f:
         out = {k: f[k] for k in f.files}
     if "module_probs" not in out and "global_logits" in out and "labels" in out:
-        # Released runs (course/released.py) keep the float32 logits only; the float64 algebra is exact and cheap.
+        # Released runs (results/lessons) keep the float32 logits only; the float64 algebra is exact and cheap.
         logits = {k: out[k].astype(np.float64) for k in ("global_logits", "local_logits") if k in out}
         rebuilt = with_probabilities(logits, out["labels"], out["ids"], str(out["activation"]), out["fusion_weights"])
         return {**out, **rebuilt}  # keys the rebuild does not make (the inference path) come through as saved

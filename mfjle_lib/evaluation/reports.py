@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..constants import LOWER_IS_BETTER, METRIC_KEYS, PAPER_TABLES
+from ..constants import PAPER_TABLES
 from ..data.registry import DATASETS
+from ..method.metrics import LOWER_IS_BETTER, METRIC_KEYS, METRICS
 
 __all__ = [
     "HEADERS",
@@ -21,23 +22,8 @@ __all__ = [
 ]
 
 
-_SHORT = {
-    "hamming_loss": "Hamming",
-    "coverage": "Coverage",
-    "one_error": "One-error",
-    "ranking_loss": "Ranking",
-    "average_precision": "AP",
-    "micro_f1": "Micro-F1",
-    "macro_f1": "Macro-F1",
-    "micro_auc": "Micro-AUC",
-    "macro_auc": "Macro-AUC",
-}
-
-
-#: Column headers in Table 1/2 order, with the paper's ↓ (lower is better) / ↑ arrows.
-HEADERS: dict[str, str] = {
-    key: f"{_SHORT[key]} {'↓' if LOWER_IS_BETTER[key] else '↑'}" for key in METRIC_KEYS
-}
+#: Column headers in Table 1/2 order, with the paper's ↓ (lower is better) / ↑ arrows (from `method.METRICS`).
+HEADERS: dict[str, str] = {m.key: m.header for m in METRICS}
 
 
 #: What a missing or NaN value prints as.

@@ -18,10 +18,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..constants import LOWER_IS_BETTER, METRIC_KEYS
+from ..method.metrics import LOWER_IS_BETTER, METRIC_KEYS
 from ..errors import ConfigError
 from ..files import atomic_write_text, json_safe
-from ..models.build import model_spec
+from ..models.registry import model_spec
 from .fusion_choice import report_val_fusion
 from .outputs import load_outputs
 from .reports import HEADERS, markdown_table, paper_rows, results_table, summarise_runs

@@ -9,11 +9,10 @@ from typing import Any, Sequence
 from ..errors import CheckpointError
 from ..files import json_safe
 from ..runtime import get_device
-from .batches import load_data
-from .checkpoints import load_checkpoint
-from .config import TrainConfig
-from .resume import same_run
-from .run import train
+from ..training.batches import load_data
+from ..training.config import TrainConfig
+from ..training.run_files import load_checkpoint, same_run
+from ..training.trainer import train
 
 
 def reproduce(cfg: TrainConfig, seeds: int, out_dir: str | Path, models: Sequence[str] = ("resnet18", "mfjle"), show_progress: bool = True, overwrite: bool = False) -> dict[str, list[dict[str, Any]]]:

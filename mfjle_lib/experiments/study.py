@@ -35,8 +35,8 @@ from ..errors import ConfigError
 from ..evaluation.fusion_choice import micro_f1_at
 from ..evaluation.outputs import load_outputs
 from ..files import atomic_write_text, json_safe
-from .config import TrainConfig, make_config
-from .run import train
+from ..training.config import TrainConfig, make_config
+from ..training.trainer import train
 
 #: Split schemes the study runs by default: JAFFE names its ten subjects, so it also gets the subject split.
 DEFAULT_SPLITS: dict[str, tuple[str, ...]] = {"jaffe": ("paper", "subject")}

@@ -12,10 +12,10 @@ from ..constants import EMOTIONS
 from ..data.image_io import read_images
 from ..faces.alignment import align_face
 from ..faces.landmarks import detect_landmarks, fallback_landmarks
-from ..models.fusion import fuse, module_probs
-from .batches import model_input, to_unit_float
-from .config import TrainConfig
-from .inference import inference_model
+from ..method.fusion import fuse, module_probs
+from ..training.batches import model_input, to_unit_float
+from ..training.config import TrainConfig
+from ..training.inference_path import inference_model
 
 
 @dataclass

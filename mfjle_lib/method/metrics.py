@@ -1,6 +1,9 @@
-"""The nine multi-label metrics of paper Section IV.B (Eqs. 3-10), in Zhang & Zhou's toolbox convention.
+"""Paper Section IV.B, Eqs. 3-10: the nine multi-label metrics, one table in the column order of Tables 1-2.
 
-Conventions (docs/DESIGN.md §2 "Evaluation"); they matter on small or label-sparse sets such as JAFFE:
+`METRICS` is the one list of them: key, title, whether lower is better, and the function. Every
+report, column title and ↓/↑ arrow of the library is read from it. Conventions (docs/DESIGN.md §2
+"Evaluation"), those of Zhang & Zhou's multi-label toolbox; they matter on small or label-sparse
+sets such as JAFFE:
 
 * ``y_true`` is an (N, L) 0/1 matrix, ``y_score`` an (N, L) matrix of real scores (probabilities
   or logits), any L >= 2. Scores are cast to float64 before ranking. Pass float64 probabilities or
@@ -20,40 +23,44 @@ Conventions (docs/DESIGN.md §2 "Evaluation"); they matter on small or label-spa
   toolbox's ``One_error.m``): among tied top labels the lowest label index is taken.
 * Ranking loss (Eqs. 6-7) counts a tied (relevant, irrelevant) pair as mis-ordered (Eq. 7's <=).
 * Hamming loss (Eq. 3, normalised by the number of labels) and micro/macro F1 (Eq. 10) are over
-  all samples with the prediction ``score >= threshold``; F1 uses ``zero_division=0`` (a label
-  that is never true nor predicted scores F1 = 0 in the macro mean).
+  all samples with the prediction ``score >= threshold``; a label that is never true nor
+  predicted scores F1 = 0 in the macro mean.
 * Micro AUC is the ROC AUC of the flattened matrix; macro AUC is the unweighted mean over the
   labels that have both classes (single-class labels are skipped; NaN if none has both).
+
+Numpy only. Ranking loss, F1 and ROC AUC give scikit-learn's numbers bit for bit (its
+`label_ranking_loss`, `f1_score(zero_division=0)` and `roc_auc_score`, the ones the paper's
+compared methods use); tests/test_metrics.py compares them.
 """
+
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import wraps
+from typing import Callable
 
 import numpy as np
-import pandas as pd
-from sklearn.metrics import (
-    f1_score,
-    label_ranking_loss,
-    precision_score,
-    recall_score,
-    roc_auc_score,
-)
 
-from ..constants import EMOTION_TITLES, METRIC_KEYS
-
-__all__ = [
-    "coverage",
-    "decision_rules_softmax",
-    "multilabel_metrics",
-    "multilabel_report",
-    "one_error",
-    "per_label_report",
-    "ranking_mask",
-    "threshold_sweep",
-]
+#: A metric's function: validated (int8 labels, float64 scores) and the threshold -> its value.
+MetricFn = Callable[[np.ndarray, np.ndarray, float], float]
 
 
-def _validate(y_true: object, y_score: object, threshold: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class Metric:
+    """One metric of Section IV.B: its key (metrics files, histories), its title in tables, its direction, its function."""
+
+    key: str
+    title: str
+    lower_is_better: bool
+    fn: MetricFn
+
+    @property
+    def header(self) -> str:
+        """The column title with the paper's arrow: 'Hamming ↓', 'AP ↑'."""
+        return f"{self.title} {'↓' if self.lower_is_better else '↑'}"
+
+
+def check_scores(y_true: object, y_score: object, threshold: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Check shapes, finiteness and 0/1 labels; return (int8 labels, float64 scores) or raise ValueError."""
     yt = np.asarray(y_true)
     ys = np.asarray(y_score)
@@ -92,18 +99,58 @@ def ranking_mask(y_true: np.ndarray) -> np.ndarray:
     return (k > 0) & (k < np.asarray(y_true).shape[1])
 
 
+def _on_ranking_subset(fn: MetricFn) -> MetricFn:
+    """`fn` over the ranking subset (`ranking_mask`); NaN when no sample is in it."""
+
+    @wraps(fn)
+    def subset(yt: np.ndarray, ys: np.ndarray, threshold: float) -> float:
+        mask = ranking_mask(yt)
+        return fn(yt[mask], ys[mask], threshold) if mask.any() else float("nan")
+
+    return subset
+
+
 def _ranks(y_score: np.ndarray) -> np.ndarray:
     """rank_f(x, y) of Eqs. 5 and 8: how many labels score >= this label (ties take the worst rank)."""
     # (N, L, L) comparison; L is 6 in this project, so memory stays at N*36 booleans.
     return (y_score[:, None, :] >= y_score[:, :, None]).sum(axis=2)
 
 
-def _average_precision(yt: np.ndarray, ys: np.ndarray) -> float:
-    """Eqs. 8-9 over ranking-subset rows: mean over relevant labels of |relevant ranked at or above| / rank.
+def _hamming_loss(yt: np.ndarray, ys: np.ndarray, threshold: float) -> float:
+    """Eq. 3, normalised by the number of labels (the paper's values, e.g. 0.155, imply it)."""
+    return float(np.mean((ys >= threshold).astype(np.int8) != yt))
 
-    The same number as scikit-learn's `label_ranking_average_precision_score` (ties take the worst
-    rank there too; tests/test_metrics.py compares them), computed for all rows at once: sklearn
-    ranks row by row in Python, the slowest part of `evaluate` on 1,200 faces x 7 outputs.
+
+def _coverage(yt: np.ndarray, ys: np.ndarray, threshold: float) -> float:
+    """Eq. 5 over ALL samples: (max rank of a relevant label) - 1; a sample with no label counts -1."""
+    # The max over an empty set of relevant labels is 0 (toolbox coverage.m), so such a row gives -1.
+    worst = np.where(yt == 1, _ranks(ys), 0).max(axis=1)
+    return float(np.mean(worst - 1))
+
+
+@_on_ranking_subset
+def _one_error(yt: np.ndarray, ys: np.ndarray, threshold: float) -> float:
+    """Eq. 4: the fraction of samples whose top label (first argmax) is irrelevant."""
+    # np.argmax returns the first maximum, like MATLAB's max in the toolbox's One_error.m.
+    top = np.argmax(ys, axis=1)
+    return float(np.mean(yt[np.arange(len(yt)), top] == 0))
+
+
+@_on_ranking_subset
+def _ranking_loss(yt: np.ndarray, ys: np.ndarray, threshold: float) -> float:
+    """Eqs. 6-7: per sample, the fraction of (relevant, irrelevant) pairs ordered wrongly; a tie counts as wrong."""
+    relevant = yt == 1
+    wrong = (ys[:, :, None] <= ys[:, None, :]) & relevant[:, :, None] & ~relevant[:, None, :]
+    pairs = relevant.sum(axis=1) * (~relevant).sum(axis=1)
+    return float(np.mean(wrong.sum(axis=(1, 2)) / pairs))
+
+
+@_on_ranking_subset
+def _average_precision(yt: np.ndarray, ys: np.ndarray, threshold: float) -> float:
+    """Eqs. 8-9: per sample, the mean over relevant labels of |relevant ranked at or above| / rank.
+
+    The toolbox's average precision, scikit-learn's `label_ranking_average_precision_score` (NOT
+    its `average_precision_score`), computed for all rows at once.
     """
     ranks = _ranks(ys)  # (N, L): labels scoring >= each label
     at_or_above = ys[:, None, :] >= ys[:, :, None]  # [i, j, k]: label k scores >= label j
@@ -112,162 +159,110 @@ def _average_precision(yt: np.ndarray, ys: np.ndarray) -> float:
     return float(np.mean(precision.sum(axis=1) / yt.sum(axis=1)))
 
 
-def coverage(y_true: np.ndarray, y_score: np.ndarray) -> float:
-    """Coverage, Eq. 5: mean over ALL samples of (max rank of a relevant label) - 1; no label counts -1."""
-    yt, ys = _validate(y_true, y_score)
-    ranks = _ranks(ys)
-    # The max over an empty set of relevant labels is 0 (toolbox coverage.m), so such a row gives -1.
-    worst = np.where(yt == 1, ranks, 0).max(axis=1)
-    return float(np.mean(worst - 1))
+def f1_scores(yt: np.ndarray, pred: np.ndarray, axis: int | None = 0) -> np.ndarray:
+    """Eq. 10's F1 = 2·TP / (|true| + |predicted|) per label (axis 0) or pooled (None); 0 where both are empty."""
+    tp = np.sum((yt == 1) & (pred == 1), axis=axis)
+    denom = (np.sum(yt == 1, axis=axis) + np.sum(pred == 1, axis=axis)).astype(np.float64)
+    return np.divide(2.0 * tp, denom, out=np.zeros_like(denom), where=denom > 0)
 
 
-def one_error(y_true: np.ndarray, y_score: np.ndarray) -> float:
-    """One-error, Eq. 4: fraction of ranking-subset samples whose top label (first argmax) is irrelevant."""
-    yt, ys = _validate(y_true, y_score)
-    mask = ranking_mask(yt)
-    if not mask.any():
-        return float("nan")
-    yt, ys = yt[mask], ys[mask]
-    # np.argmax returns the first maximum, like MATLAB's max in the toolbox's One_error.m.
-    top = np.argmax(ys, axis=1)
-    return float(np.mean(yt[np.arange(len(yt)), top] == 0))
+def _micro_f1(yt: np.ndarray, ys: np.ndarray, threshold: float) -> float:
+    """Eq. 10, pooled over all (sample, label) decisions."""
+    return float(f1_scores(yt, (ys >= threshold).astype(np.int8), axis=None))
 
 
-def _auc_or_nan(y: np.ndarray, s: np.ndarray) -> float:
-    """ROC AUC of one binary problem, or NaN when only one class is present."""
+def _macro_f1(yt: np.ndarray, ys: np.ndarray, threshold: float) -> float:
+    """Eq. 10, the unweighted mean of the per-label F1."""
+    return float(np.mean(f1_scores(yt, (ys >= threshold).astype(np.int8))))
+
+
+def roc_auc(y: np.ndarray, s: np.ndarray) -> float:
+    """ROC AUC of one binary problem (NaN with a single class), step for step as scikit-learn's `roc_auc_score`."""
     if y.min() == y.max():
         return float("nan")
-    return float(roc_auc_score(y, s))
+    order = np.argsort(s, kind="stable")[::-1]  # descending; the order within tied scores changes nothing below
+    s, y = s[order], y[order].astype(np.float64)
+    last = np.r_[np.flatnonzero(np.diff(s)), y.size - 1]  # the last sample of each distinct score
+    tps = np.cumsum(y)[last]
+    fps = 1 + last - tps
+    if len(fps) > 2:  # drop collinear points, as its roc_curve does: it changes the rounding of the area
+        keep = np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True]
+        fps, tps = fps[keep], tps[keep]
+    return float(np.trapezoid(np.r_[0.0, tps] / tps[-1], np.r_[0.0, fps] / fps[-1]))
 
 
-def _per_label_auc(yt: np.ndarray, ys: np.ndarray) -> np.ndarray:
+def per_label_auc(yt: np.ndarray, ys: np.ndarray) -> np.ndarray:
     """ROC AUC of every label column (NaN for single-class columns)."""
-    return np.array([_auc_or_nan(yt[:, j], ys[:, j]) for j in range(yt.shape[1])], dtype=np.float64)
+    return np.array([roc_auc(yt[:, j], ys[:, j]) for j in range(yt.shape[1])], dtype=np.float64)
 
 
-def _compute(yt: np.ndarray, ys: np.ndarray, threshold: float) -> dict[str, float]:
-    """All nine metrics plus the subset counts, from validated arrays."""
-    n, n_labels = yt.shape
-    k = yt.sum(axis=1)
-    mask = (k > 0) & (k < n_labels)
-    pred = (ys >= threshold).astype(np.int8)
+def _micro_auc(yt: np.ndarray, ys: np.ndarray, threshold: float) -> float:
+    """ROC AUC of the flattened (sample, label) matrix."""
+    return roc_auc(yt.ravel(), ys.ravel())
 
-    out: dict[str, float] = {}
-    # Eq. 3 normalised by the number of labels (the paper's values, e.g. 0.155, imply it).
-    out["hamming_loss"] = float(np.mean(pred != yt))
 
-    if mask.any():
-        out["one_error"] = one_error(yt[mask], ys[mask])
-        out["ranking_loss"] = float(label_ranking_loss(yt[mask], ys[mask]))
-        # LRAP is the toolbox's average precision (Eqs. 8-9); NOT sklearn's average_precision_score.
-        out["average_precision"] = _average_precision(yt[mask], ys[mask])
-    else:
-        out["one_error"] = out["ranking_loss"] = out["average_precision"] = float("nan")
-    out["coverage"] = coverage(yt, ys)
-
-    out["micro_f1"] = float(f1_score(yt, pred, average="micro", zero_division=0))
-    out["macro_f1"] = float(f1_score(yt, pred, average="macro", zero_division=0))
-
-    out["micro_auc"] = _auc_or_nan(yt.ravel(), ys.ravel())
-    aucs = _per_label_auc(yt, ys)
+def _macro_auc(yt: np.ndarray, ys: np.ndarray, threshold: float) -> float:
+    """The mean ROC AUC over the labels that have both classes (NaN if none has)."""
+    aucs = per_label_auc(yt, ys)
     ok = ~np.isnan(aucs)
-    out["macro_auc"] = float(aucs[ok].mean()) if ok.any() else float("nan")
+    return float(aucs[ok].mean()) if ok.any() else float("nan")
 
-    metrics = {key: out[key] for key in METRIC_KEYS}
-    metrics.update(
-        n_samples=int(n),
-        n_ranking_excluded=int(n - mask.sum()),
-        n_no_label=int((k == 0).sum()),
-        n_all_labels=int((k == n_labels).sum()),
-        n_auc_labels=int(ok.sum()),
-        threshold=float(threshold),
-    )
-    return metrics
+
+#: The nine metrics of Section IV.B in the column order of Tables 1-2 (`constants.PAPER_TABLES` rows follow it).
+METRICS: tuple[Metric, ...] = (
+    Metric("hamming_loss", "Hamming", True, _hamming_loss),
+    Metric("coverage", "Coverage", True, _coverage),
+    Metric("one_error", "One-error", True, _one_error),
+    Metric("ranking_loss", "Ranking", True, _ranking_loss),
+    Metric("average_precision", "AP", False, _average_precision),
+    Metric("micro_f1", "Micro-F1", False, _micro_f1),
+    Metric("macro_f1", "Macro-F1", False, _macro_f1),
+    Metric("micro_auc", "Micro-AUC", False, _micro_auc),
+    Metric("macro_auc", "Macro-AUC", False, _macro_auc),
+)
+
+#: The nine keys in table order (metrics files, histories, reports).
+METRIC_KEYS: tuple[str, ...] = tuple(m.key for m in METRICS)
+
+#: Key -> its `Metric`.
+METRIC_BY_KEY: dict[str, Metric] = {m.key: m for m in METRICS}
+
+#: Key -> True where lower is better (the paper's ↓), read from `METRICS`.
+LOWER_IS_BETTER: dict[str, bool] = {m.key: m.lower_is_better for m in METRICS}
+
+
+def _nine(yt: np.ndarray, ys: np.ndarray, threshold: float) -> dict[str, float]:
+    """Every metric of `METRICS` on validated arrays."""
+    return {m.key: m.fn(yt, ys, threshold) for m in METRICS}
 
 
 def multilabel_metrics(y_true: np.ndarray, y_score: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
     """The nine metrics of Section IV.B (Eqs. 3-10) as plain floats; see the module docstring for conventions."""
-    yt, ys = _validate(y_true, y_score, threshold)
-    full = _compute(yt, ys, float(threshold))
-    return {key: full[key] for key in METRIC_KEYS}
+    yt, ys = check_scores(y_true, y_score, threshold)
+    return _nine(yt, ys, float(threshold))
 
 
 def multilabel_report(y_true: np.ndarray, y_score: np.ndarray, threshold: float = 0.5) -> dict[str, float | int]:
     """The nine metrics plus n_samples, n_ranking_excluded, n_no_label, n_all_labels, n_auc_labels, threshold."""
-    yt, ys = _validate(y_true, y_score, threshold)
-    return _compute(yt, ys, float(threshold))
-
-
-def per_label_report(
-    y_true: np.ndarray,
-    y_score: np.ndarray,
-    threshold: float = 0.5,
-    names: Sequence[str] | None = None,
-) -> pd.DataFrame:
-    """Per-label support, predicted positives, precision, recall, F1 and AUC (NaN if single-class).
-
-    ``names`` defaults to ``EMOTION_TITLES`` for six labels and ``label_0..`` otherwise.
-    """
-    yt, ys = _validate(y_true, y_score, threshold)
-    n_labels = yt.shape[1]
-    if names is None:
-        names = EMOTION_TITLES if n_labels == len(EMOTION_TITLES) else [f"label_{j}" for j in range(n_labels)]
-    names = list(names)
-    if len(names) != n_labels:
-        raise ValueError(f"got {len(names)} names for {n_labels} labels")
-    pred = (ys >= threshold).astype(np.int8)
-    frame = pd.DataFrame(
-        {
-            "support": yt.sum(axis=0).astype(int),
-            "predicted": pred.sum(axis=0).astype(int),
-            "precision": precision_score(yt, pred, average=None, zero_division=0),
-            "recall": recall_score(yt, pred, average=None, zero_division=0),
-            "f1": f1_score(yt, pred, average=None, zero_division=0),
-            "auc": _per_label_auc(yt, ys),
-        },
-        index=pd.Index(names, name="label"),
-    )
-    return frame
-
-
-def decision_rules_softmax(y_true: np.ndarray, probs: np.ndarray, atol: float = 1e-3) -> dict[str, dict[str, float]]:
-    """Metrics of softmax-CE outputs under 'p >= 0.5' (at most one label) and 'p >= 1/L' (docs/DESIGN.md §2).
-
-    The keys are ``"p>=0.5"`` and ``"p>=1/6"`` (``"p>=1/L"`` for L labels). Rows of ``probs`` must
-    sum to 1 within ``atol``: sigmoid outputs passed here by mistake raise ValueError.
-    """
-    yt, ps = _validate(y_true, probs)
-    if ps.min() < -atol or ps.max() > 1 + atol:
-        raise ValueError("probs must lie in [0, 1] (softmax outputs, not logits)")
-    sums = ps.sum(axis=1)
-    if not np.allclose(sums, 1.0, atol=atol):
-        worst = float(np.max(np.abs(sums - 1.0)))
-        raise ValueError(f"softmax probabilities must sum to 1 per row; worst row is off by {worst:.3g}")
-    n_labels = yt.shape[1]
-    # 1/L in float64; a float32 uniform softmax (1/6 rounds up in float32) still counts as positive.
+    yt, ys = check_scores(y_true, y_score, threshold)
+    n, n_labels = yt.shape
+    k = yt.sum(axis=1)
     return {
-        "p>=0.5": multilabel_metrics(yt, ps, threshold=0.5),
-        f"p>=1/{n_labels}": multilabel_metrics(yt, ps, threshold=1.0 / n_labels),
+        **_nine(yt, ys, float(threshold)),
+        "n_samples": int(n),
+        "n_ranking_excluded": int(n - ranking_mask(yt).sum()),
+        "n_no_label": int((k == 0).sum()),
+        "n_all_labels": int((k == n_labels).sum()),
+        "n_auc_labels": int((yt.min(axis=0) != yt.max(axis=0)).sum()),  # labels with both classes
+        "threshold": float(threshold),
     }
 
 
-def threshold_sweep(y_true: np.ndarray, y_score: np.ndarray, thresholds: Sequence[float]) -> pd.DataFrame:
-    """Hamming loss, micro/macro F1 and mean predicted labels per sample for each threshold (Eqs. 3, 10)."""
-    yt, ys = _validate(y_true, y_score)
-    rows = []
-    for t in thresholds:
-        t = float(t)
-        if not np.isfinite(t):
-            raise ValueError(f"thresholds must be finite; got {t}")
-        pred = (ys >= t).astype(np.int8)
-        rows.append(
-            {
-                "threshold": t,
-                "hamming_loss": float(np.mean(pred != yt)),
-                "micro_f1": float(f1_score(yt, pred, average="micro", zero_division=0)),
-                "macro_f1": float(f1_score(yt, pred, average="macro", zero_division=0)),
-                "mean_predicted_labels": float(pred.sum(axis=1).mean()),
-            }
-        )
-    cols = ["threshold", "hamming_loss", "micro_f1", "macro_f1", "mean_predicted_labels"]
-    return pd.DataFrame(rows, columns=cols).set_index("threshold")
+def coverage(y_true: np.ndarray, y_score: np.ndarray) -> float:
+    """Coverage, Eq. 5: mean over ALL samples of (max rank of a relevant label) - 1; no label counts -1."""
+    return _coverage(*check_scores(y_true, y_score), 0.5)
+
+
+def one_error(y_true: np.ndarray, y_score: np.ndarray) -> float:
+    """One-error, Eq. 4: fraction of ranking-subset samples whose top label (first argmax) is irrelevant."""
+    return _one_error(*check_scores(y_true, y_score), 0.5)

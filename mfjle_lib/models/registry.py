@@ -1,7 +1,9 @@
 """The model registry: `MODELS` (name -> what it is and the options it takes) and `build_model(name, ...)`.
 
-Adding a model: a module beside this one with its `nn.Module`, and one `ModelSpec` line in
-`MODELS` (docs/CONTRIBUTING.md). Code outside `models/` asks the spec (`has_locals`), never the name.
+The models themselves are the method's (`mfjle_lib/method/models.py`); this registry is how the
+rest of the library names, builds and asks about them. Adding a model: its `nn.Module` and one
+`ModelSpec` line in `MODELS` (docs/CONTRIBUTING.md). Code outside the registry asks the spec
+(`has_locals`), never the name.
 """
 from __future__ import annotations
 
@@ -12,12 +14,9 @@ from torch import nn
 
 from ..constants import NUM_LABELS
 from ..errors import ConfigError
-from .backbone import load_backbone_weights
-from .baseline import ResNet18Baseline
-from .controls import WholeFaceEnsemble
-from .mfjle import MFJLE
-
-ACTIVATIONS = ("sigmoid", "softmax")
+from ..method.fusion import ACTIVATIONS
+from ..method.models import MFJLE, ResNet18Baseline, WholeFaceEnsemble
+from .weights import load_backbone_weights
 
 
 @dataclass(frozen=True)
@@ -38,7 +37,7 @@ MODELS: dict[str, ModelSpec] = {
                           lambda m: [m.global_net]),
     "mfjle": ModelSpec("mfjle", "MF-JLE", MFJLE, ("global_size", "local_size", "crop_fraction", "fusion_weights", "activation"), True,
                        lambda m: [m.global_net, *m.local_nets.nets]),
-    # A control, not a method of the paper: MF-JLE without locality (models/controls.py).
+    # A control, not a method of the paper: MF-JLE without locality (`method.WholeFaceEnsemble`).
     "wholeface": ModelSpec("wholeface", "6 × ResNet-18, whole face", WholeFaceEnsemble,
                            ("global_size", "local_size", "crop_fraction", "fusion_weights", "activation"), True,
                            lambda m: [m.global_net, *m.local_nets.nets]),

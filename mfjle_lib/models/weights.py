@@ -1,4 +1,4 @@
-"""The ResNet-18 backbone (paper Fig. 3), its initial weights, and the global branch's resize."""
+"""Where a model's ResNet-18s start: random, ImageNet (`--pretrained`) or a weights file (`--weights FILE`), never silently another."""
 from __future__ import annotations
 
 import hashlib
@@ -7,17 +7,10 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from ..constants import NUM_LABELS
 from ..errors import ConfigError
-
-
-def make_resnet18(num_labels: int = NUM_LABELS) -> nn.Module:
-    """torchvision's ResNet-18 (Fig. 3) with a `num_labels`-way head, randomly initialised."""
-    return torchvision.models.resnet18(weights=None, num_classes=num_labels)
 
 
 def file_sha256(path: str | Path) -> str:
@@ -80,10 +73,3 @@ def load_backbone_weights(nets: Sequence[nn.Module], pretrained: bool = False, w
             raise ConfigError(f"{what}: not ResNet-18 weights ({detail})")
         net.load_state_dict(state, strict=False)
     return origin
-
-
-def resize_global(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Resize the aligned face to the global branch's input side S_g (no-op when already S_g)."""
-    if images.shape[-1] == size and images.shape[-2] == size:
-        return images
-    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)

@@ -46,10 +46,10 @@ from torch.ao.quantization.observer import HistogramObserver, default_per_channe
 from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
 from ..constants import TEMPLATE
-from ..models.backbone import resize_global
-from ..models.baseline import ResNet18Baseline
-from ..models.fusion import ModelOutput
-from ..models.mfjle import MFJLE
+from ..method.models import resize_global
+from ..method.models import ResNet18Baseline
+from ..method.models import ModelOutput
+from ..method.models import MFJLE
 from .fused_locals import set_local_impl
 
 METHODS = ("fp32", "bf16", "mixed", "int8")
@@ -255,8 +255,8 @@ def optimize_for_cpu(model: nn.Module, method: str = DEFAULT_METHOD, calibration
         return DeployedModel(model, global_net, local_nets, method, dtype).eval()
 
     # int8: quantise each ResNet-18 on its own inputs (the global image; each landmark's crops).
-    if is_mfjle and model.local_impl != "loop":
-        set_local_impl(model, "loop")
+    if is_mfjle:
+        set_local_impl(model, "loop")  # a no-op when already in the loop form
     batches = _calibration_batches(model, calibration, model.global_size)
     if method == "mixed":
         global_net = fold_resnet_bn(model.global_net).to(torch.bfloat16).to(memory_format=torch.channels_last)

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..models.baseline import ResNet18Baseline
-from ..models.mfjle import MFJLE
+from ..method.models import ResNet18Baseline
+from ..method.models import MFJLE
 from .deploy import METHODS, optimize_for_cpu
 
 #: `--precision` choices: `auto`, the model's own forward, then the deploy methods.

@@ -8,7 +8,7 @@ from typing import Iterable
 import torch
 
 from ..constants import DEFAULT_LOCAL_SIZE, NUM_LANDMARKS
-from ..models.mfjle import LoopLocalNets
+from ..method.models import LoopLocalNets
 from .fused_locals import IMPLS, convert_local_nets
 
 #: The CPU choice and the measurement behind it (kept together; `benchmarks/bench.py` reports the

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..faces.crops import hflip
+from ..method.crops import hflip
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,17 @@
-"""The data the trainer sees: a prepared dataset on the device, its splits, and the one path of a batch."""
+"""The data a run sees: a prepared dataset on the device, its splits, the one path of a batch, and the one forward pass over a split."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Sequence
 
 import numpy as np
 import torch
 
+from ..constants import EMOTIONS
 from ..data.registry import load_index, loader_options
 from ..data.splits import make_splits
 from ..errors import ConfigError
+from ..evaluation.outputs import with_probabilities
 from ..faces.normalise import imagenet_normalise, to_unit_float  # also this module's names: scripts import them from here
 from ..faces.prepare import prepare_dataset
 from ..faces.prepared import PreparedDataset
@@ -112,3 +115,51 @@ def get_batch(data: DataBundle, indices: torch.Tensor, device: torch.device, gen
     if generator is not None:
         images, landmarks = augment_batch(images, landmarks, generator, rows=rows)
     return Batch(model_input(images), landmarks, labels)
+
+
+@torch.no_grad()
+def model_logits(model: torch.nn.Module, data: DataBundle, indices: np.ndarray, device: torch.device, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per-module float32 logits (global (N,6), locals (N,5,6) or None) on `device`, in eval mode.
+
+    No autocast: bf16 logits tie in the ranking metrics, make selection noisier and would make a
+    CUDA evaluation differ from a CPU one of the same checkpoint.
+    """
+    was_training = model.training
+    model.eval()
+    g_all, l_all = [], []
+    idx_t = torch.as_tensor(indices, dtype=torch.long)
+    for start in range(0, len(idx_t), batch_size):
+        batch = get_batch(data, idx_t[start : start + batch_size], device)
+        out = model(batch.images, batch.landmarks)
+        g_all.append(out.global_logits.float())
+        if out.local_logits is not None:
+            l_all.append(out.local_logits.float())
+    model.train(was_training)
+    empty = torch.zeros((0, len(EMOTIONS)), device=device)
+    return (torch.cat(g_all) if g_all else empty), (torch.cat(l_all) if l_all else None)
+
+
+def as_outputs(global_logits: torch.Tensor, local_logits: torch.Tensor | None) -> dict[str, np.ndarray]:
+    """Logits as the float64 numpy arrays of the saved-outputs format (`evaluation.outputs`)."""
+    result = {"global_logits": global_logits.double().cpu().numpy()}
+    if local_logits is not None:
+        result["local_logits"] = local_logits.double().cpu().numpy()
+    return result
+
+
+def collect_outputs(model: torch.nn.Module, data: DataBundle, indices: np.ndarray, batch_size: int = 256, device: torch.device | None = None) -> dict[str, np.ndarray]:
+    """Per-module logits (float64 numpy, computed in float32) for the given images, in eval mode."""
+    device = device or next(model.parameters()).device
+    return as_outputs(*model_logits(model, data, indices, device, batch_size))
+
+
+def run_split(model: torch.nn.Module, data: DataBundle, split: str, activation: str, fusion_weights: Sequence[float],
+              device: torch.device | None = None, batch_size: int = 256) -> dict[str, np.ndarray]:
+    """A model over one split of `data`, as a run saves it (`*_outputs.npz`): logits, module and fused probabilities, labels, ids.
+
+    The one forward pass over a split: validation, the end of `train`, `evaluate`, `--fusion-weights val`
+    and the lessons' re-fusion all come here. Fused once, in float64 (`evaluation.outputs.with_probabilities`).
+    """
+    idx = data.splits[split]
+    logits = collect_outputs(model, data, idx, batch_size, device)
+    return with_probabilities(logits, data.prepared.labels[idx], [data.prepared.ids[i] for i in idx], activation, fusion_weights)

@@ -1,14 +1,17 @@
-"""Training configuration and presets (the paper's recipe is the default, Section IV.B)."""
+"""A run's settings: `TrainConfig`, its presets (the paper's recipe is the default, Section IV.B), the model it describes, what its metrics file records."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+import torch
+
+from .. import __version__
 from ..constants import DEFAULT_CROP_FRACTION, DEFAULT_GLOBAL_SIZE, DEFAULT_LOCAL_SIZE, DEFAULT_SOURCE_SIZE
 from ..errors import ConfigError
-from ..models.build import MODEL_NAMES
-from ..models.fusion import DEFAULT_LAMBDAS, check_fusion_weights, expand_lambdas, paper_fusion_weights
-from .precision import PRECISIONS
+from ..method.fusion import DEFAULT_LAMBDAS, check_fusion_weights, expand_lambdas, paper_fusion_weights
+from ..models.registry import MODEL_NAMES, build_model
+from .settings import PRECISIONS
 
 #: What `--init-from` does with the source's classifier heads (`fc`): copy them, or start them afresh.
 INIT_HEADS = ("carry", "fresh")
@@ -152,3 +155,25 @@ def validate_config(cfg: TrainConfig) -> None:
         raise ConfigError("--crop-fraction must be in (0, 1]")
     cfg.lambdas = expand_lambdas(cfg.lambdas)
     check_fusion_weights(cfg.effective_fusion_weights())
+
+
+def model_from_config(cfg: TrainConfig, device: torch.device | None = None) -> torch.nn.Module:
+    """The plain model a config describes (the registry's, starting weights as asked), on `device`.
+
+    Same seed -> same global init for both models. Speed (`perf.optimize`) is applied by whoever
+    runs it: the trainer and the evaluation of a finished run.
+    """
+    model = build_model(cfg.model, global_size=cfg.global_size, local_size=cfg.local_size, crop_fraction=cfg.crop_fraction,
+                        fusion_weights=cfg.effective_fusion_weights(), activation=cfg.activation, pretrained=cfg.pretrained, weights=cfg.weights)
+    return model.to(device) if device is not None else model
+
+
+def settings_record(cfg: TrainConfig, split: str, selected_epoch: int | None = None) -> dict[str, Any]:
+    """What a metrics file records about the run beside its numbers: data, model, split, seeds, geometry."""
+    return {
+        "split": split, "dataset": cfg.dataset, "model": cfg.model, "loss": cfg.loss, "lambdas": list(cfg.lambdas),
+        "seed": cfg.seed, "split_scheme": cfg.split_scheme, "split_seed": cfg.split_seed,
+        "selected_epoch": selected_epoch, "epochs": cfg.epochs, "preset": cfg.preset, "local_impl": cfg.local_impl,
+        "precision": cfg.precision, "deterministic": cfg.deterministic, "init": cfg.init,
+        "library_version": __version__, **cfg.geometry(),
+    }

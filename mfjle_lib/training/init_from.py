@@ -3,8 +3,8 @@
 Every tensor of the new model whose name and shape match a tensor of the other run's
 `checkpoint.pt` is copied; the rest keep their initialisation (random, or ImageNet with
 `--pretrained`) and are reported in one line: loaded N, skipped M and why. The optimiser, the
-learning-rate schedule and the epoch count start fresh. Names are those of the canonical (loop)
-layout: `global_net.*` in both models, `local_nets.nets.<i>.*` in MF-JLE. So a resnet18 run
+learning-rate schedule and the epoch count start fresh. Names are those of the models' state dicts
+(whichever form their local nets run in): `global_net.*` in both models, `local_nets.nets.<i>.*` in MF-JLE. So a resnet18 run
 starts MF-JLE's global net, and with `init_locals_from_global` each of the five local nets too.
 
 Geometry rule (docs/DESIGN.md §2): ResNet-18 ends in an adaptive pool, so R, S_g and S_l may
@@ -22,10 +22,10 @@ import torch
 
 from ..constants import NUM_LABELS, NUM_LANDMARKS
 from ..errors import ConfigError
-from ..models.backbone import file_sha256, load_backbone_weights, make_resnet18
-from ..models.build import MODELS, model_spec
-from ..perf.fused_locals import loop_state_dict, state_in_layout_of
-from .checkpoints import load_checkpoint
+from ..method.models import make_resnet18
+from ..models.registry import MODELS, model_spec
+from ..models.weights import file_sha256, load_backbone_weights
+from .run_files import load_checkpoint
 from .config import TrainConfig
 
 LOCAL_PREFIX = "local_nets.nets."
@@ -71,7 +71,7 @@ class InitPlan:
 
 
 def _part(name: str) -> str:
-    """'global net' or 'local net 3' for a canonical tensor name (for the report)."""
+    """'global net' or 'local net 3' for a state-dict tensor name (for the report)."""
     if name.startswith(LOCAL_PREFIX):
         return f"local net {int(name[len(LOCAL_PREFIX):].split('.')[0]) + 1}"
     return name.split(".")[0].replace("_", " ")
@@ -183,13 +183,13 @@ def plan_init(cfg: TrainConfig) -> InitPlan | None:
 
 def apply_init(model: torch.nn.Module, plan: InitPlan, target_model: str, show: Callable[[str], None] | None = print) -> str:
     """Copy the planned tensors into `model` in place (any local-net form); return the `init` record."""
-    state = {k: v.detach().clone() for k, v in loop_state_dict(model).items()}
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     unexpected = set(plan.pairs) - set(state)
     if unexpected:
         raise ConfigError(f"--init-from {plan.path}: this model has no tensor {sorted(unexpected)[0]}")
     for name, src in plan.pairs.items():
         state[name] = plan.source_state[src].to(dtype=state[name].dtype)
-    model.load_state_dict(state_in_layout_of(model, state))
+    model.load_state_dict(state)
     if show is not None:
         for line in plan.geometry_lines:
             show(line)

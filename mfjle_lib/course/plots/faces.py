@@ -9,8 +9,8 @@ import seaborn as sns
 from matplotlib.patches import FancyBboxPatch, Rectangle
 
 from ...constants import EMOTION_TITLES, LANDMARKS, TEMPLATE
-from ...models.fusion import DEFAULT_LAMBDAS
-from ...faces.crops import crops_for_display
+from ...method.fusion import DEFAULT_LAMBDAS
+from ...faces.display import crops_for_display
 from .common import LANDMARK_COLOURS, draw_landmarks, label_names
 
 

@@ -9,8 +9,9 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import f1_score
 
-from ...constants import EMOTION_TITLES, EMOTIONS, METRIC_KEYS
-from ...models.fusion import MODULE_TITLES
+from ...constants import EMOTION_TITLES, EMOTIONS
+from ...method.metrics import METRIC_KEYS
+from ...method.fusion import MODULE_TITLES
 from .common import MODEL_COLOURS, draw_landmarks
 
 

@@ -5,7 +5,7 @@ import torch
 from bench_common import ROOT  # noqa: F401  (first: puts the checkout on sys.path)
 
 from mfjle_lib.perf.inference_path import DEPLOY_TOLERANCE
-from mfjle_lib.perf.machine_load import busy_warning
+from tools.machine_load import busy_warning
 
 PAPER_MS_PER_IMAGE = 10.52  # MF-JLE on a GTX 1060, Section IV.C
 

@@ -133,16 +133,15 @@ def make_checkpoint(path: Path, model: str = "resnet18", **config: Any) -> Path:
     """A real, small checkpoint (random weights) as `train` writes it; sizes default to 32 px."""
     import torch
 
-    from mfjle_lib.training.checkpoints import save_checkpoint
-    from mfjle_lib.training.config import make_config
-    from mfjle_lib.training.setup import canonical_state, model_from_config
+    from mfjle_lib.training.config import make_config, model_from_config
+    from mfjle_lib.training.run_files import save_checkpoint
 
     options = dict(dataset="folder", root=None, source_size=32, global_size=32, local_size=16, device="cpu")
     options.update(config)
     cfg = make_config("fast", model=model, **options)
     torch.manual_seed(0)
     net = model_from_config(cfg)
-    save_checkpoint(path, canonical_state(net), cfg.to_dict(), {"epoch": 1})
+    save_checkpoint(path, net.state_dict(), cfg.to_dict(), {"epoch": 1})
     return path
 
 

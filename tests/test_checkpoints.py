@@ -18,7 +18,7 @@ from cli_helpers import REPO, cli_env, kill_when, make_checkpoint, one_line_erro
 
 from mfjle_lib import __version__
 from mfjle_lib.files import atomic_write_bytes
-from mfjle_lib.training.checkpoints import CHECKPOINT_FORMAT, RESUME_FORMAT, atomic_torch_save, load_checkpoint, save_checkpoint
+from mfjle_lib.training.run_files import CHECKPOINT_FORMAT, RESUME_FORMAT, atomic_torch_save, load_checkpoint, save_checkpoint
 from mfjle_lib.constants import EMOTIONS
 from mfjle_lib.errors import CheckpointError
 

@@ -18,7 +18,7 @@ from cli_helpers import make_checkpoint, ok_json, one_line_error, run_cli
 
 from mfjle_lib.evaluation.fusion_choice import THRESHOLD_GRID, choose_fusion, report_val_fusion
 from mfjle_lib.evaluation.outputs import load_outputs
-from mfjle_lib.training.checkpoints import load_checkpoint, save_checkpoint
+from mfjle_lib.training.run_files import load_checkpoint, save_checkpoint
 from mfjle_lib.training.init_from import match, target_shapes
 
 TINY = ("--dataset", "synthetic", "--num-images", 60, "--preset", "fast", "--source-size", 32, "--global-size", 32,

@@ -14,10 +14,11 @@ import torch  # noqa: E402
 from mfjle_lib.course import controls  # noqa: E402
 from mfjle_lib.course.plots import plot_gain_split  # noqa: E402
 from mfjle_lib.evaluation.outputs import save_outputs, with_probabilities  # noqa: E402
-from mfjle_lib.models import MFJLE, build_model, paper_fusion_weights, resize_global  # noqa: E402
+from mfjle_lib.method import MFJLE, paper_fusion_weights, resize_global  # noqa: E402
+from mfjle_lib.models import build_model  # noqa: E402
 from mfjle_lib.models.registry import model_spec  # noqa: E402
 from mfjle_lib.training import make_config  # noqa: E402
-from mfjle_lib.training.run import train  # noqa: E402
+from mfjle_lib.training.trainer import train  # noqa: E402
 
 
 def test_wholeface_nets_see_the_whole_face_not_the_landmarks() -> None:

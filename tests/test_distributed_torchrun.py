@@ -44,7 +44,8 @@ def _ghost_batch_losses(world: int) -> list[float]:
     from mfjle_lib.training.batches import get_batch, load_data
     from mfjle_lib.training.config import make_config
     from mfjle_lib.method.losses import joint_loss
-    from mfjle_lib.training.setup import build_training, resolve_settings
+    from mfjle_lib.training.trainer import build_training
+    from mfjle_lib.training.settings import resolve_settings
 
     cfg = make_config("fast", model="resnet18", dataset="synthetic", num_images=60, source_size=32, global_size=32, local_size=16, batch_size=16, device="cpu", epochs=2)
     cpu = torch.device("cpu")

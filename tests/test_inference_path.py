@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import mfjle_lib.perf.inference_path as ip
-import mfjle_lib.training.inference as inference
+import mfjle_lib.training.inference_path as inference
 from mfjle_lib.cli.main import main
 from mfjle_lib.cli.parser import build_parser
 from mfjle_lib.method.metrics import METRIC_KEYS
@@ -22,8 +22,10 @@ from mfjle_lib.errors import ConfigError
 from mfjle_lib.method.metrics import multilabel_report
 from mfjle_lib.training.batches import load_data
 from mfjle_lib.training.config import make_config
-from mfjle_lib.training.inference import evaluate_checkpoint, inference_model, load_trained_model, run_split
-from mfjle_lib.training.run import train
+from mfjle_lib.inference.evaluate import evaluate_checkpoint, load_trained_model
+from mfjle_lib.training.inference_path import inference_model
+from mfjle_lib.training.batches import run_split
+from mfjle_lib.training.trainer import train
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 TRAINS = pytest.mark.slow  # the tests below train a tiny model: the house keeps training in the slow tier

@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 from cli_helpers import REPO, cli_env, kill_when, one_line_error, run_cli
 
-from mfjle_lib.training.checkpoints import RESUME_FORMAT, load_checkpoint
+from mfjle_lib.training.run_files import RESUME_FORMAT, load_checkpoint
 from mfjle_lib.method.metrics import METRIC_KEYS
 
 pytestmark = pytest.mark.slow
@@ -95,7 +95,7 @@ def test_resume_from_a_damaged_last_pt_is_one_line(data_dir: Path, tmp_path: Pat
 _NAN_FROM_EPOCH_2 = """
 import sys
 import torch
-import mfjle_lib.training.loop as loop
+import mfjle_lib.training.trainer as loop
 from mfjle_lib.cli import main
 
 real = loop.joint_loss

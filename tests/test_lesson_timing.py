@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mfjle_lib.course import timing
+from tools import timing
 from mfjle_lib.training.config import PRESETS
 
 
@@ -74,7 +74,7 @@ def test_record_time_writes_time_runs_and_estimate(tmp_path: Path) -> None:
 
 
 def test_fast_times_are_summed_per_lesson_from_nbvals_junit_report(tmp_path: Path) -> None:
-    from mfjle_lib.course.notebook_tools import junit_notebook_seconds
+    from tools.notebook_tools import junit_notebook_seconds
 
     report = tmp_path / "r.xml"
     report.write_text('<?xml version="1.0"?><testsuites><testsuite name="pytest">'
@@ -86,7 +86,7 @@ def test_fast_times_are_summed_per_lesson_from_nbvals_junit_report(tmp_path: Pat
 
 
 def test_fast_times_cli_takes_options_before_the_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mfjle_lib.course import notebook_tools
+    from tools import notebook_tools
 
     (tmp_path / "lesson_times.json").write_text(json.dumps({"about": "", "lessons": {}}))
     monkeypatch.setattr(notebook_tools, "NOTEBOOKS_DIR", tmp_path)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mfjle_lib.course import notebook_tools, timing
-from mfjle_lib.perf import machine_load
+from tools import notebook_tools, timing
+from tools import machine_load
 
 ROOT = Path(__file__).resolve().parents[1]
 BUSY, IDLE = (3.0, 2.0, 1.0), (0.1, 0.2, 0.3)

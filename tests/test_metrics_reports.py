@@ -7,7 +7,8 @@ import pytest
 from sklearn.metrics import f1_score, hamming_loss, roc_auc_score
 
 from mfjle_lib.constants import EMOTION_TITLES
-from mfjle_lib.method.metrics import decision_rules_softmax, multilabel_metrics, per_label_report, threshold_sweep
+from mfjle_lib.evaluation.per_label import decision_rules_softmax, per_label_report, threshold_sweep
+from mfjle_lib.method.metrics import multilabel_metrics
 
 from test_metrics import TOY1_S, TOY1_Y, _random_case
 

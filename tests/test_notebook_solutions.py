@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 from solution_rule import cell_source, cell_tags, scan, solution_problems
 
-from mfjle_lib.course import notebook_tools
+from tools import notebook_tools
 
 NOTEBOOKS = sorted(notebook_tools.NOTEBOOKS_DIR.glob("*.ipynb"))
 

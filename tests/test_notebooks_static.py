@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mfjle_lib.course import notebook_tools, timing
-from mfjle_lib.course.notebook_tools import PARAMETERS_TEMPLATE, repository_url, setup_source, sync
+from tools import notebook_tools, timing
+from tools.notebook_tools import PARAMETERS_TEMPLATE, repository_url, setup_source, sync
 
 NOTEBOOKS = sorted(notebook_tools.NOTEBOOKS_DIR.glob("*.ipynb"))
 REPO = notebook_tools.REPO_DIR
@@ -107,7 +107,7 @@ def test_colab_without_gpu_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 def test_execute_tagged_runs_only_the_tagged_cells_and_keeps_the_rest(tmp_path) -> None:
     import nbformat
 
-    from mfjle_lib.course.notebook_tools import execute_tagged
+    from tools.notebook_tools import execute_tagged
 
     nb = nbformat.v4.new_notebook()
     kept = nbformat.v4.new_code_cell("x = 1/0  # never run by execute_tagged", execution_count=7)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mfjle_lib.course import readme_blocks
+from tools import readme_blocks
 from mfjle_lib.errors import ConfigError
 from mfjle_lib.files import replace_block
 

@@ -9,9 +9,10 @@ import pytest
 
 from mfjle_lib.course import lesson as lesson_mod
 from mfjle_lib.course import released
+from tools import release
 from mfjle_lib.course.lesson import CourseParams, lesson_setup, read_runs_mode, run_name, run_with_weights, train_cached
 from mfjle_lib.evaluation.outputs import load_outputs
-from mfjle_lib.training.run import train
+from mfjle_lib.training.trainer import train
 
 TINY = dict(num_images=48, epochs=1, batch_size=16, source_size=32, global_size=32, local_size=16, device="cpu")
 
@@ -25,7 +26,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory):
     run = root / run_name(cfg)
     train(cfg, run, show_progress=False)
     dest = root / "released"
-    manifest = released.collect(root, dest)
+    manifest = release.collect(root, dest)
     return params, cfg, run, dest, manifest
 
 
@@ -33,8 +34,8 @@ def test_collect_keeps_no_weights_and_outputs_come_back_exactly(finished) -> Non
     params, cfg, run, dest, manifest = finished
     copy = dest / run.name
     assert sorted(p.name for p in copy.iterdir()) == ["config.json", "history.csv", "metrics.json", "test_outputs.npz", "val_outputs.npz"]
-    assert manifest["runs"][run.name]["model"] == "mfjle" and json.loads((dest / released.MANIFEST).read_text())["total_bytes"] > 0
-    for name in released.OUTPUT_FILES:
+    assert manifest["runs"][run.name]["model"] == "mfjle" and json.loads((dest / release.MANIFEST).read_text())["total_bytes"] > 0
+    for name in release.OUTPUT_FILES:
         full, back = load_outputs(run / name), load_outputs(copy / name)
         assert set(full) == set(back)
         for key in full:

@@ -110,7 +110,7 @@ def test_markdown_table() -> None:
 def test_make_notebooks_drops_widget_state_only_when_no_widget_is_shown() -> None:
     import nbformat
 
-    from mfjle_lib.course.notebook_tools import drop_unused_widget_state
+    from tools.notebook_tools import drop_unused_widget_state
 
     state = {"application/vnd.jupyter.widget-state+json": {"state": {"abc": {}}}}
     plain = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1", outputs=[nbformat.v4.new_output("stream", text="1")])])

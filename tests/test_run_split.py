@@ -6,16 +6,17 @@ import pytest
 import torch
 
 import mfjle_lib.evaluation.outputs as outputs_module
-import mfjle_lib.models.fusion as fusion_module
+import mfjle_lib.method.fusion as fusion_module
+import mfjle_lib.method.models as models_module
 from mfjle_lib.method.metrics import multilabel_report
 from mfjle_lib.evaluation.outputs import with_probabilities
 from mfjle_lib.method.models import ModelOutput
 from mfjle_lib.training.batches import load_data
 from mfjle_lib.training.config import make_config
-from mfjle_lib.training.inference import collect_outputs, run_split
+from mfjle_lib.training.batches import collect_outputs, run_split
 from mfjle_lib.method.losses import joint_loss
-from mfjle_lib.training.loop import validate
-from mfjle_lib.training.setup import model_from_config
+from mfjle_lib.training.trainer import validate
+from mfjle_lib.training.config import model_from_config
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +58,7 @@ def test_fusion_runs_once_per_evaluation(model, data, cfg, monkeypatch) -> None:
         return fuse(probs, weights)
 
     monkeypatch.setattr(fusion_module, "fuse", counting)
+    monkeypatch.setattr(models_module, "fuse", counting)
     monkeypatch.setattr(outputs_module, "fuse", counting)
     returned = []
     hook = model.register_forward_hook(lambda _module, _args, out: returned.append(out))

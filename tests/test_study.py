@@ -15,7 +15,7 @@ from cli_helpers import one_line_error, run_cli
 
 from mfjle_lib.evaluation import study_table
 from mfjle_lib.evaluation.outputs import load_outputs, save_outputs
-from mfjle_lib.training.study import STARTS, default_splits, grid
+from mfjle_lib.experiments.study import STARTS, default_splits, grid
 
 SIZES = ("--preset", "fast", "--source-size", 32, "--global-size", 32, "--local-size", 16, "--batch-size", 16, "--device", "cpu", "--no-progress")
 

@@ -11,15 +11,15 @@ import torch
 
 from mfjle_lib.training.config import make_config
 from mfjle_lib.errors import CheckpointError, ConfigError, TrainingDiverged
-from mfjle_lib.training.inference import evaluate_checkpoint, load_trained_model
+from mfjle_lib.inference.evaluate import evaluate_checkpoint, load_trained_model
 from mfjle_lib.evaluation.outputs import fused_metrics
 from mfjle_lib.method.metrics import multilabel_metrics
 from mfjle_lib.training.batches import load_data
 from mfjle_lib.evaluation.outputs import load_outputs
-from mfjle_lib.training.checkpoints import RESUME_FORMAT, load_checkpoint
-from mfjle_lib.training.loop import validate
-from mfjle_lib.training.run import train
-from mfjle_lib.training.val_fusion import evaluate_val_fusion
+from mfjle_lib.training.run_files import RESUME_FORMAT, load_checkpoint
+from mfjle_lib.training.trainer import validate
+from mfjle_lib.training.trainer import train
+from mfjle_lib.inference.evaluate import evaluate_val_fusion
 from mfjle_lib.course.ablations import split_outputs
 from mfjle_lib.method.metrics import METRIC_KEYS
 
@@ -134,7 +134,7 @@ def test_sparse_resume_state_gives_the_same_run(bundle, tmp_path, monkeypatch) -
     """`save_every_s`: last.pt and the selected checkpoint are written only at the interval and at the end, same result."""
     cfg = tiny(model="mfjle", epochs=3)
     every = train(cfg, tmp_path / "every", data=bundle, show_progress=False)
-    import mfjle_lib.training.run as run_module
+    import mfjle_lib.training.trainer as run_module
 
     writes = []
     real = run_module.save_resume_state

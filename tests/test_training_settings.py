@@ -21,14 +21,15 @@ from mfjle_lib.errors import ConfigError
 from mfjle_lib.evaluation.outputs import load_outputs
 from mfjle_lib.runtime import default_deterministic, seed_everything
 from mfjle_lib.training.batches import get_batch, load_data
-from mfjle_lib.training.checkpoints import RESUME_FORMAT, load_checkpoint
+from mfjle_lib.training.run_files import RESUME_FORMAT, load_checkpoint
 from mfjle_lib.training.config import make_config
-from mfjle_lib.training.inference import evaluate_checkpoint
-from mfjle_lib.training.loop import train_one_epoch, train_step
-from mfjle_lib.training.precision import choose_precision, make_scaler, precision_for_capability
-from mfjle_lib.training.resume import run_differences, same_run
-from mfjle_lib.training.run import train
-from mfjle_lib.training.setup import build_training, resolve_settings
+from mfjle_lib.inference.evaluate import evaluate_checkpoint
+from mfjle_lib.training.trainer import train_one_epoch, train_step
+from mfjle_lib.training.settings import choose_precision, make_scaler, precision_for_capability
+from mfjle_lib.training.run_files import run_differences, same_run
+from mfjle_lib.training.trainer import train
+from mfjle_lib.training.trainer import build_training
+from mfjle_lib.training.settings import resolve_settings
 
 CPU = torch.device("cpu")
 
@@ -117,7 +118,7 @@ def test_validation_and_test_outputs_are_computed_without_autocast(bundle, tmp_p
         return parts
 
     mp = pytest.MonkeyPatch()
-    mp.setattr("mfjle_lib.training.run.build_training", spying_build)
+    mp.setattr("mfjle_lib.training.trainer.build_training", spying_build)
     try:
         result = train(cfg, tmp_path, data=bundle, show_progress=False)
     finally:

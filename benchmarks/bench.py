@@ -57,7 +57,7 @@ from mfjle_lib.constants import DEFAULT_CROP_FRACTION, DEFAULT_GLOBAL_SIZE, DEFA
 from mfjle_lib.perf.local_impl import pick_local_impl
 from tools.machine_load import BUSY_LOAD, busy_warning, idle_refusal, load_average, load_record
 from mfjle_lib.runtime import default_deterministic, set_deterministic
-from mfjle_lib.training.precision import choose_precision
+from mfjle_lib.training.settings import choose_precision
 
 
 def bench_device(device: torch.device, args: argparse.Namespace, load_start: list[float] | None) -> dict:

@@ -19,8 +19,8 @@ from mfjle_lib.faces.normalise import imagenet_normalise, to_unit_float
 from mfjle_lib.training.batches import Batch
 from mfjle_lib.training.config import make_config
 from mfjle_lib.method.losses import joint_loss
-from mfjle_lib.training.trainer import TrainingParts, as_float32, make_adam, train_step
-from mfjle_lib.training.settings import autocast_for, choose_precision, make_scaler
+from mfjle_lib.training.trainer import TrainingParts, make_adam, train_step
+from mfjle_lib.training.settings import as_float32, autocast_for, choose_precision, make_scaler
 
 RAFML_IMAGES = 4908
 PAPER_EPOCHS = 218

@@ -1,4 +1,5 @@
 """Shared pieces of `bench.py`: interleaved timing, fake faces, the models as the trainer builds them."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,8 +8,8 @@ import platform
 import resource
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without install
@@ -16,9 +17,9 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without install
 import torch  # noqa: E402
 
 from mfjle_lib.constants import TEMPLATE  # noqa: E402
+from mfjle_lib.faces.normalise import imagenet_normalise, to_unit_float  # noqa: E402
 from mfjle_lib.models.registry import build_model, model_spec  # noqa: E402
 from mfjle_lib.perf.optimize import optimize  # noqa: E402
-from mfjle_lib.faces.normalise import imagenet_normalise, to_unit_float  # noqa: E402
 
 
 def sync(device: torch.device) -> None:
@@ -37,7 +38,9 @@ LAST_PAGE_FAULTS: dict[str, int] = {}
 LAST_SAMPLES: dict[str, list[float]] = {}
 
 
-def interleaved(fns: dict[str, Callable[[], None]], device: torch.device, repeats: int, warmup: int = 2) -> dict[str, float]:
+def interleaved(
+    fns: dict[str, Callable[[], None]], device: torch.device, repeats: int, warmup: int = 2
+) -> dict[str, float]:
     """Median wall seconds per call of each fn, timed round-robin (one call of each per round)."""
     samples: dict[str, list[float]] = {k: [] for k in fns}
     cpu: dict[str, list[float]] = {k: [] for k in fns}
@@ -63,7 +66,9 @@ def interleaved(fns: dict[str, Callable[[], None]], device: torch.device, repeat
     return {k: sorted(v)[len(v) // 2] for k, v in samples.items()}
 
 
-def fake_data(n: int, size: int, device: torch.device, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def fake_data(
+    n: int, size: int, device: torch.device, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Random uint8 faces (N,3,R,R) with template landmarks (jittered) and random labels."""
     g = torch.Generator().manual_seed(seed)
     images = torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g)

@@ -1,4 +1,5 @@
 """Fixed names and numbers shared by every module: label order, landmark order, template, paper tables."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Files written atomically (a killed process never leaves half a file), strict JSON values, generated blocks in text files."""
+
 from __future__ import annotations
 
 import math
@@ -57,9 +58,11 @@ def _remove_stale_temps(path: Path) -> None:
         except (ValueError, PermissionError, OSError):
             pass  # not one of ours (no pid), or a live writer
 
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write a text file atomically."""
     atomic_write_bytes(path, lambda fh: fh.write(text.encode("utf-8")))
+
 
 def json_safe(obj):
     """Replace NaN/inf floats by None (strict JSON) and numpy scalars by Python numbers, recursively."""

@@ -1,4 +1,5 @@
 """Device, seed/determinism and progress-bar helpers (the CPU allocator setting lives in `perf/allocator.py`)."""
+
 from __future__ import annotations
 
 import os

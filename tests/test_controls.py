@@ -1,4 +1,5 @@
 """The locality control: six ResNet-18s on the whole face, trained and fused like MF-JLE."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -48,8 +49,17 @@ def test_mfjle_and_wholeface_differ_only_in_the_crops() -> None:
 
 
 def test_wholeface_trains_through_the_one_training_path(tmp_path) -> None:
-    cfg = make_config("fast", model="wholeface", num_images=48, epochs=1, batch_size=16, source_size=32,
-                      global_size=32, local_size=32, device="cpu")
+    cfg = make_config(
+        "fast",
+        model="wholeface",
+        num_images=48,
+        epochs=1,
+        batch_size=16,
+        source_size=32,
+        global_size=32,
+        local_size=32,
+        device="cpu",
+    )
     result = train(cfg, tmp_path / "run", show_progress=False)
     assert 0.0 <= result.metrics["micro_f1"] <= 1.0
     assert len(result.metrics["fusion_weights"]) == 6
@@ -67,17 +77,35 @@ def _fake_run(tmp: Path, model: str, seed: int, f1: float, local_size: int = 32)
         if model != "resnet18":
             logits["local_logits"] = (labels[:, None] * 2 - 1 + rng.normal(0, 2, (40, 5, 6))).astype(np.float64)
         weights = (1.0,) if model == "resnet18" else paper_fusion_weights()
-        save_outputs(out / f"{split}_outputs.npz", with_probabilities(logits, labels, [str(i) for i in range(40)], "sigmoid", weights))
+        save_outputs(
+            out / f"{split}_outputs.npz",
+            with_probabilities(logits, labels, [str(i) for i in range(40)], "sigmoid", weights),
+        )
     config = SimpleNamespace(seed=seed, model=model, local_size=local_size)
     return SimpleNamespace(out_dir=out, metrics={"micro_f1": f1, "average_precision": f1 + 0.1}, config=config)
 
 
 def test_gain_split_adds_up_and_val_choice_reads_only_saved_outputs(tmp_path: Path) -> None:
-    f1 = {"ResNet-18": [0.70, 0.72, 0.71], "6 × ResNet-18, whole face": [0.73, 0.74, 0.72],
-          "MF-JLE, crops at the global's density": [0.72, 0.75, 0.74], "MF-JLE": [0.76, 0.75, 0.78]}
+    f1 = {
+        "ResNet-18": [0.70, 0.72, 0.71],
+        "6 × ResNet-18, whole face": [0.73, 0.74, 0.72],
+        "MF-JLE, crops at the global's density": [0.72, 0.75, 0.74],
+        "MF-JLE": [0.76, 0.75, 0.78],
+    }
     models = {"ResNet-18": "resnet18", "6 × ResNet-18, whole face": "wholeface"}
-    results = {arm: [_fake_run(tmp_path, models.get(arm, "mfjle") if arm != "MF-JLE, crops at the global's density" else "mfjle", s, v, 16 if "density" in arm else 32)
-                     for s, v in enumerate(vals)] for arm, vals in f1.items()}
+    results = {
+        arm: [
+            _fake_run(
+                tmp_path,
+                models.get(arm, "mfjle") if arm != "MF-JLE, crops at the global's density" else "mfjle",
+                s,
+                v,
+                16 if "density" in arm else 32,
+            )
+            for s, v in enumerate(vals)
+        ]
+        for arm, vals in f1.items()
+    }
     assert [arm for arm, _ in controls.STEPS] == list(f1)
     parts = controls.gain_parts(results)
     np.testing.assert_allclose(parts[["ensembling", "locality", "resolution"]].sum(axis=1), parts[controls.TOTAL])
@@ -95,8 +123,12 @@ def test_gain_split_adds_up_and_val_choice_reads_only_saved_outputs(tmp_path: Pa
 
 def test_control_arms_change_one_thing_each() -> None:
     over = controls.control_overrides(64, 0.25)
-    assert list(over.values()) == [{"model": "resnet18"}, {"model": "wholeface", "local_size": 64},
-                                   {"model": "mfjle", "local_size": 16}, {"model": "mfjle"}]
+    assert list(over.values()) == [
+        {"model": "resnet18"},
+        {"model": "wholeface", "local_size": 64},
+        {"model": "mfjle", "local_size": 16},
+        {"model": "mfjle"},
+    ]
 
 
 def test_deployed_wholeface_keeps_its_whole_face_inputs() -> None:
@@ -118,10 +150,21 @@ def test_a_run_refuses_data_loaded_for_another_split(tmp_path) -> None:
     from mfjle_lib.errors import ConfigError
     from mfjle_lib.training import load_data
 
-    cfg = make_config("fast", model="resnet18", num_images=48, epochs=1, batch_size=16, source_size=32, global_size=32, device="cpu")
+    cfg = make_config(
+        "fast", model="resnet18", num_images=48, epochs=1, batch_size=16, source_size=32, global_size=32, device="cpu"
+    )
     data = load_data(cfg, show_progress=False)
-    other = make_config("fast", model="resnet18", num_images=48, epochs=1, batch_size=16, source_size=32, global_size=32, device="cpu",
-                        split_scheme="subject")
+    other = make_config(
+        "fast",
+        model="resnet18",
+        num_images=48,
+        epochs=1,
+        batch_size=16,
+        source_size=32,
+        global_size=32,
+        device="cpu",
+        split_scheme="subject",
+    )
     with pytest.raises(ConfigError, match="split_scheme 'paper' \\(data\\) vs 'subject' \\(config\\)"):
         train(other, tmp_path / "run", data=data, show_progress=False)
     assert not (tmp_path / "run" / "metrics.json").exists()

@@ -1,4 +1,5 @@
 """Crops: roi_align boxes centred on landmarks, dtype/batch/device agreement, flips, zeros outside."""
+
 from __future__ import annotations
 
 import numpy as np

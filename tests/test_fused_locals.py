@@ -12,6 +12,7 @@ BatchNorm running statistics.
   nets differ from their own float64 copy by the same amount, so no two float32 implementations
   can promise better; the test detects those decisions and reports them instead of hiding them.
 """
+
 from __future__ import annotations
 
 import copy
@@ -20,10 +21,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mfjle_lib.perf.fused_locals import FusedLocalNets, convert_local_nets, fused_to_loop_states, set_local_impl
-from mfjle_lib.perf.local_impl import pick_local_impl
 from mfjle_lib.method.models import LoopLocalNets
 from mfjle_lib.models.registry import build_model
+from mfjle_lib.perf.fused_locals import FusedLocalNets, convert_local_nets, fused_to_loop_states, set_local_impl
+from mfjle_lib.perf.local_impl import pick_local_impl
 
 
 def _rel(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -1,4 +1,5 @@
 """Dataset loaders on tiny trees in the exact JAFFE format (TIFFs and the semantic ratings)."""
+
 from __future__ import annotations
 
 import shutil
@@ -7,13 +8,11 @@ from pathlib import Path
 import dataset_trees as trees
 import numpy as np
 import pytest
+from loader_helpers import expect_error, replace_line
 
 from mfjle_lib.constants import EMOTIONS
 from mfjle_lib.data.registry import load_index
 from mfjle_lib.errors import DataError
-
-from loader_helpers import expect_error, replace_line
-
 
 # =========================================================================== JAFFE
 

@@ -1,4 +1,5 @@
 """The nine metrics of Section IV.B against hand-computed toys and scikit-learn (toolbox convention, docs/DESIGN.md §2)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,12 +13,25 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from mfjle_lib.method.metrics import METRIC_KEYS
-from mfjle_lib.method.metrics import coverage, multilabel_metrics, multilabel_report, one_error, ranking_mask
+from mfjle_lib.method.metrics import (
+    METRIC_KEYS,
+    coverage,
+    multilabel_metrics,
+    multilabel_report,
+    one_error,
+    ranking_mask,
+)
 
 CONTRACT_KEYS = {
-    "hamming_loss", "one_error", "coverage", "ranking_loss", "average_precision",
-    "micro_f1", "macro_f1", "micro_auc", "macro_auc",
+    "hamming_loss",
+    "one_error",
+    "coverage",
+    "ranking_loss",
+    "average_precision",
+    "micro_f1",
+    "macro_f1",
+    "micro_auc",
+    "macro_auc",
 }
 
 # --- Toy 1: 3 samples x 3 labels, no ties, every sample in the ranking subset -----------------

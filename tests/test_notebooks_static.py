@@ -1,4 +1,5 @@
 """The lessons as files, without running them: Colab setup, GPU metadata, mode-independent checked outputs, exercises, pointers."""
+
 from __future__ import annotations
 
 import json
@@ -33,7 +34,9 @@ def test_there_are_lessons() -> None:
 def test_repository_url_comes_from_pyproject(tmp_path: Path) -> None:
     assert repository_url().startswith("https://github.com/")
     fork = tmp_path / "pyproject.toml"
-    fork.write_text('[project]\nname = "x"\n\n[project.urls]\nRepository = "https://github.com/me/fork/"\n\n[tool.x]\na = 1\n')
+    fork.write_text(
+        '[project]\nname = "x"\n\n[project.urls]\nRepository = "https://github.com/me/fork/"\n\n[tool.x]\na = 1\n'
+    )
     assert repository_url(fork) == "https://github.com/me/fork"
     assert "https://github.com/me/fork" in setup_source(repository_url(fork))
 
@@ -66,9 +69,13 @@ def test_each_hidden_solution_follows_an_exercise_cell(path: Path) -> None:
     cells = _load(path)["cells"]
     for i, cell in enumerate(cells):
         if "solution" in _tags(cell):
-            assert cell["metadata"].get("jupyter", {}).get("source_hidden") is True, f"cell {i}: solution source not hidden"
+            assert cell["metadata"].get("jupyter", {}).get("source_hidden") is True, (
+                f"cell {i}: solution source not hidden"
+            )
             before = cells[i - 1]
-            assert before["cell_type"] == "code" and "exercise" in _tags(before), f"cell {i}: no exercise cell before the solution"
+            assert before["cell_type"] == "code" and "exercise" in _tags(before), (
+                f"cell {i}: no exercise cell before the solution"
+            )
             assert "# your code here" in _src(before)
 
 
@@ -88,7 +95,12 @@ def test_lesson_times_table_renders() -> None:
     from mfjle_lib.course import lesson_times
 
     table = lesson_times()
-    assert list(table.columns) == ["default (released runs), 2 CPU cores", "FAST, 2 CPU cores", "full, 2 CPU cores", "full, Colab T4 GPU"]
+    assert list(table.columns) == [
+        "default (released runs), 2 CPU cores",
+        "FAST, 2 CPU cores",
+        "full, 2 CPU cores",
+        "full, Colab T4 GPU",
+    ]
     assert {p.stem for p in NOTEBOOKS} <= set(table.index)
 
 

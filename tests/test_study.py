@@ -2,6 +2,7 @@
 
 The end-to-end test runs the real command on a tiny JAFFE-format tree with a two-run grid.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,21 @@ from mfjle_lib.evaluation import study_table
 from mfjle_lib.evaluation.outputs import load_outputs, save_outputs
 from mfjle_lib.experiments.study import STARTS, default_splits, grid
 
-SIZES = ("--preset", "fast", "--source-size", 32, "--global-size", 32, "--local-size", 16, "--batch-size", 16, "--device", "cpu", "--no-progress")
+SIZES = (
+    "--preset",
+    "fast",
+    "--source-size",
+    32,
+    "--global-size",
+    32,
+    "--local-size",
+    16,
+    "--batch-size",
+    16,
+    "--device",
+    "cpu",
+    "--no-progress",
+)
 
 
 def test_default_jaffe_grid_is_the_issue_grid() -> None:
@@ -33,8 +48,28 @@ def test_default_jaffe_grid_is_the_issue_grid() -> None:
 
 
 def _study(data_dir: Path, root: Path, out: Path, work: Path, *extra: object):
-    return run_cli(data_dir, "study", "--dataset", "jaffe", "--root", root, "--out", out, "--work", work, "--seeds", 2,
-                   "--models", "mfjle", "--starts", "scratch", "--splits", "paper", *SIZES, *extra)
+    return run_cli(
+        data_dir,
+        "study",
+        "--dataset",
+        "jaffe",
+        "--root",
+        root,
+        "--out",
+        out,
+        "--work",
+        work,
+        "--seeds",
+        2,
+        "--models",
+        "mfjle",
+        "--starts",
+        "scratch",
+        "--splits",
+        "paper",
+        *SIZES,
+        *extra,
+    )
 
 
 @pytest.mark.slow  # trains two tiny MF-JLE runs in subprocesses (~1 min on 2 cores)
@@ -53,7 +88,9 @@ def test_study_end_to_end_resume_table_and_validation_only_choice(tmp_path: Path
         assert str(root) not in (out / name / "metrics.json").read_text() and str(root) not in record["study_command"]
     table = (out / "table.md").read_bytes()
     text = table.decode()
-    assert "MF-JLE (paper Table 2)" in text and "MF-JLE, from scratch, image split — fusion + t on val (2 seeds)" in text
+    assert (
+        "MF-JLE (paper Table 2)" in text and "MF-JLE, from scratch, image split — fusion + t on val (2 seeds)" in text
+    )
     assert "MF-JLE, from scratch, image split: fusion + t on val − paper fusion" in text
 
     # An interrupted study: seed 1's artefacts never landed, its work folder holds the run; the rerun
@@ -94,5 +131,7 @@ def test_study_end_to_end_resume_table_and_validation_only_choice(tmp_path: Path
 @pytest.mark.slow  # a CLI subprocess that imports torch
 def test_table_only_on_an_empty_folder_is_one_line(tmp_path: Path, data_dir: Path) -> None:
     (tmp_path / "empty").mkdir()
-    proc = run_cli(data_dir, "study", "--dataset", "jaffe", "--root", tmp_path, "--out", tmp_path / "empty", "--table-only")
+    proc = run_cli(
+        data_dir, "study", "--dataset", "jaffe", "--root", tmp_path, "--out", tmp_path / "empty", "--table-only"
+    )
     one_line_error(proc, "no finished study runs")

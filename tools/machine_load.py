@@ -5,11 +5,13 @@ and the lesson time table (`tools/notebook_tools.py execute --record`) record th
 (1, 5, 15 minutes) before and after they measure, mark a result taken on a busy machine, and with
 `--require-idle` refuse to measure at all.
 """
+
 from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 #: A 1-minute load average at or above this, before a measurement starts, marks it busy: on 2 cores
 #: half a core of other work already moves the medians by several percent.
@@ -31,7 +33,9 @@ def load_average() -> list[float] | None:
 SETTLE_LIMIT_S = 180.0
 
 
-def settle(limit_s: float = SETTLE_LIMIT_S, poll_s: float = 5.0, sleep: Callable[[float], None] = time.sleep) -> list[float] | None:
+def settle(
+    limit_s: float = SETTLE_LIMIT_S, poll_s: float = 5.0, sleep: Callable[[float], None] = time.sleep
+) -> list[float] | None:
     """The load average once the 1-minute value is under `BUSY_LOAD`, or as it is after `limit_s` (or unknown: at once).
 
     Measurements in a row (lessons one after another) would otherwise count the previous one's own
@@ -59,10 +63,12 @@ def load_record(before: list[float] | None, after: list[float] | None) -> dict[s
 def busy_warning(before: list[float] | None, what: str) -> str | None:
     """The loud line to print when a measurement starts on a busy machine (or one whose load is unknown); None when idle."""
     if before is None:
-        return f"WARNING: no load average on this OS: whether the machine was idle during {what} is unknown (recorded as \"busy\": null)"
+        return f'WARNING: no load average on this OS: whether the machine was idle during {what} is unknown (recorded as "busy": null)'
     if is_busy(before):
-        return (f"WARNING: {what} starts on a BUSY machine (1-minute load average {before[0]:.2f} >= {BUSY_LOAD}): "
-                f"its times are not comparable and are marked \"busy\": true")
+        return (
+            f"WARNING: {what} starts on a BUSY machine (1-minute load average {before[0]:.2f} >= {BUSY_LOAD}): "
+            f'its times are not comparable and are marked "busy": true'
+        )
     return None
 
 

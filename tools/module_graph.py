@@ -4,6 +4,7 @@ Used by `make_module_map.py` (the picture, MODULES.md's module table and command
 `--check`, which `make check` runs: imports flow one way between parts, no cycles, and MODULES.md's
 generated blocks match the code. Python files over `LONG_FILE` lines are listed as a smell, not a failure.
 """
+
 from __future__ import annotations
 
 import ast
@@ -16,7 +17,20 @@ PACKAGE = ROOT / "mfjle_lib"
 DOCS = ROOT / "docs"
 
 #: Parts in dependency order: a part may import only parts to its left.
-PARTS = ("foundation", "method", "data", "faces", "models", "evaluation", "perf", "training", "inference", "experiments", "course", "cli")
+PARTS = (
+    "foundation",
+    "method",
+    "data",
+    "faces",
+    "models",
+    "evaluation",
+    "perf",
+    "training",
+    "inference",
+    "experiments",
+    "course",
+    "cli",
+)
 #: Past this many lines a Python file of the repository is listed as a smell (one concept may take this many; split by concept).
 LONG_FILE = 400
 #: Top-level modules that only re-export a part's names under an older import path (DESIGN.md §4),
@@ -74,7 +88,9 @@ def resolve(importer: str, is_package: bool, node: ast.ImportFrom) -> list[str]:
     names = []
     for alias in node.names:  # `from . import crops` imports a submodule
         candidate = f"{target}.{alias.name}"
-        if (ROOT / Path(*candidate.split("."))).with_suffix(".py").exists() or (ROOT / Path(*candidate.split("."))).is_dir():
+        if (ROOT / Path(*candidate.split("."))).with_suffix(".py").exists() or (
+            ROOT / Path(*candidate.split("."))
+        ).is_dir():
             names.append(candidate)
     return names or [target]
 
@@ -86,9 +102,14 @@ def read_graph() -> tuple[dict[str, Path], list[tuple[str, str, str]]]:
     SHIMS.clear()
     for name, path in modules.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        if path.parent == PACKAGE and path.stem not in ("__init__", "__main__") and not any(
-                isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for n in tree.body):
-            sources = {n.module.split(".")[0] for n in tree.body if isinstance(n, ast.ImportFrom) and n.level == 1 and n.module}
+        if (
+            path.parent == PACKAGE
+            and path.stem not in ("__init__", "__main__")
+            and not any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for n in tree.body)
+        ):
+            sources = {
+                n.module.split(".")[0] for n in tree.body if isinstance(n, ast.ImportFrom) and n.level == 1 and n.module
+            }
             if len(sources) == 1 and (PACKAGE / next(iter(sources))).is_dir():
                 SHIMS[name] = next(iter(sources))
         typing_only = _type_checking_lines(tree)
@@ -195,10 +216,10 @@ def table(modules: dict[str, Path]) -> str:
             continue
         n_lines = len(path.read_text(encoding="utf-8").splitlines())
         doc = docstring_line(path).replace("|", "\\|") or "*(no docstring)*"
-        rows.append(f"| {part_of(name)} | [`{path.relative_to(ROOT)}`](../{path.relative_to(ROOT)}) | {n_lines} | {doc} |")
+        rows.append(
+            f"| {part_of(name)} | [`{path.relative_to(ROOT)}`](../{path.relative_to(ROOT)}) | {n_lines} | {doc} |"
+        )
     return "\n".join(rows)
-
-
 
 
 def long_files() -> dict[str, int]:
@@ -217,8 +238,13 @@ def long_files() -> dict[str, int]:
 
 def upward_imports(edges: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
     """Imports from a lower part to a higher one (re-export shims excepted)."""
-    return sorted({(a, b, k) for a, b, k in edges
-                   if a not in SHIMS and b not in SHIMS and PARTS.index(part_of(a)) < PARTS.index(part_of(b))})
+    return sorted(
+        {
+            (a, b, k)
+            for a, b, k in edges
+            if a not in SHIMS and b not in SHIMS and PARTS.index(part_of(a)) < PARTS.index(part_of(b))
+        }
+    )
 
 
 def _block(markdown: str, start: str, end: str, body: str) -> str:

@@ -26,7 +26,16 @@ from mfjle_lib.training.run_files import load_checkpoint
 
 MANIFEST = "RELEASE.json"
 #: What a released npz keeps: logits are float32 on the way out of the model, so float32 is lossless.
-COMPACT_KEYS = ("global_logits", "local_logits", "ids", "labels", "emotions", "fusion_weights", "activation", "inference_path")
+COMPACT_KEYS = (
+    "global_logits",
+    "local_logits",
+    "ids",
+    "labels",
+    "emotions",
+    "fusion_weights",
+    "activation",
+    "inference_path",
+)
 OUTPUT_FILES = ("val_outputs.npz", "test_outputs.npz")
 TEXT_FILES = ("metrics.json", "history.csv")
 
@@ -40,7 +49,9 @@ def compact_outputs(outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         value = np.asarray(outputs[key])
         if key.endswith("_logits"):
             single = value.astype(np.float32)
-            if not np.array_equal(single.astype(np.float64), value):  # the model ran in float32; anything else is not lossless
+            if not np.array_equal(
+                single.astype(np.float64), value
+            ):  # the model ran in float32; anything else is not lossless
                 raise ValueError(f"{key} is not exactly representable in float32: cannot release it compactly")
             value = single
         out[key] = value
@@ -68,8 +79,12 @@ def release_run(run: Path, dest: Path) -> dict[str, Any]:
                 raise ValueError(f"{run / name}: the compact form does not give back {key} exactly")
     shutil.rmtree(dest, ignore_errors=True)
     tmp.rename(dest)
-    return {"model": config["model"], "seed": config["seed"], "preset": config["preset"],
-            "bytes": sum(f.stat().st_size for f in dest.iterdir())}
+    return {
+        "model": config["model"],
+        "seed": config["seed"],
+        "preset": config["preset"],
+        "bytes": sum(f.stat().st_size for f in dest.iterdir()),
+    }
 
 
 def lambda_pairs(runs: list[Path]) -> list[tuple[Path, Path]]:
@@ -79,9 +94,11 @@ def lambda_pairs(runs: list[Path]) -> list[tuple[Path, Path]]:
         config = load_checkpoint(run / "checkpoint.pt")["config"]
         if not model_spec(config["model"]).has_locals:
             continue
-        key = json.dumps({k: v for k, v in config.items() if k not in ("lambdas", "fusion_weights", "device")}, sort_keys=True)
+        key = json.dumps(
+            {k: v for k, v in config.items() if k not in ("lambdas", "fusion_weights", "device")}, sort_keys=True
+        )
         groups.setdefault(key, []).append(run)
-    return [(a, b) for group in groups.values() for i, a in enumerate(group) for b in group[i + 1:]]
+    return [(a, b) for group in groups.values() for i, a in enumerate(group) for b in group[i + 1 :]]
 
 
 def collect(runs: Path, dest: Path = RELEASE_DIR, command: str = "", note: str = "") -> dict[str, Any]:

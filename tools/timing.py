@@ -50,12 +50,17 @@ def lesson_time_line(lesson: str, path: str | Path | None = None) -> str:
         return f"**Time.** Not measured yet (`notebooks/lesson_times.json` has no row for {lesson})."
     row = frame.loc[lesson]
     cols = list(frame.columns)
-    return (f"**Time** (measured, `notebooks/lesson_times.json`; lesson 00 has the whole table): by default, on the released runs, "
-            f"{row[cols[0]]} on 2 CPU cores; FAST {row[cols[1]]}; retraining everything in full mode {row[cols[2]]} on 2 CPU cores, "
-            f"{row[cols[3]]} on a Colab T4 GPU.")
+    return (
+        f"**Time** (measured, `notebooks/lesson_times.json`; lesson 00 has the whole table): by default, on the released runs, "
+        f"{row[cols[0]]} on 2 CPU cores; FAST {row[cols[1]]}; retraining everything in full mode {row[cols[2]]} on 2 CPU cores, "
+        f"{row[cols[3]]} on a Colab T4 GPU."
+    )
 
 
-TIME_START, TIME_END = "<!-- time:start (generated from notebooks/lesson_times.json by notebook_tools sync) -->", "<!-- time:end -->"
+TIME_START, TIME_END = (
+    "<!-- time:start (generated from notebooks/lesson_times.json by notebook_tools sync) -->",
+    "<!-- time:end -->",
+)
 
 
 def with_time_line(header: str, notebook: str) -> str:
@@ -76,12 +81,15 @@ def junit_notebook_seconds(report: Path) -> dict[str, float]:
     return seconds
 
 
-
 def finished_runs(root: Path, since: float) -> list[Path]:
     """Training runs under `root` whose metrics.json was written at or after `since` (a time.time())."""
     if not root.exists():
         return []
-    return sorted(p.parent for p in root.rglob("metrics.json") if (p.parent / "history.csv").exists() and p.stat().st_mtime >= since)
+    return sorted(
+        p.parent
+        for p in root.rglob("metrics.json")
+        if (p.parent / "history.csv").exists() and p.stat().st_mtime >= since
+    )
 
 
 def run_cost(run: Path) -> dict[str, Any]:
@@ -93,10 +101,16 @@ def run_cost(run: Path) -> dict[str, Any]:
     from_cpu = m.get("preset") == "cpu"
     scale_epochs = gpu["epochs"] / cpu["epochs"] if from_cpu and m.get("epochs") == cpu["epochs"] else 1.0
     n_faces = m["n_train"] + m["n_val"] + m["n_samples"]
-    scale_faces = gpu["num_images"] / cpu["num_images"] if from_cpu and m.get("dataset") == "synthetic" and n_faces == cpu["num_images"] else 1.0
+    scale_faces = (
+        gpu["num_images"] / cpu["num_images"]
+        if from_cpu and m.get("dataset") == "synthetic" and n_faces == cpu["num_images"]
+        else 1.0
+    )
     same_geometry = from_cpu and (m["global_size"], m["local_size"]) == (cpu["global_size"], cpu["local_size"])
     geometry = (gpu["global_size"], gpu["local_size"]) if same_geometry else (m["global_size"], m["local_size"])
-    per_image = forward_flops(m["model"], geometry[0], geometry[1], float(m.get("crop_fraction", DEFAULT_CROP_FRACTION)))
+    per_image = forward_flops(
+        m["model"], geometry[0], geometry[1], float(m.get("crop_fraction", DEFAULT_CROP_FRACTION))
+    )
     epochs = len(history) * scale_epochs
     flops = epochs * (3 * m["n_train"] + m["n_val"]) * scale_faces * per_image
     return {"run": run.name, "cpu_train_s": float(history["time_s"].sum()), "gpu_flops": float(flops)}
@@ -108,8 +122,14 @@ def colab_estimate(full_cpu_s: float, runs: list[dict[str, Any]], gpu_flops: flo
     return overhead + sum(r["gpu_flops"] for r in runs) / gpu_flops
 
 
-def record_time(notebook: Path, key: str, seconds: float, runs: list[Path] | None = None, table: Path | None = None,
-                load: dict[str, Any] | None = None) -> None:
+def record_time(
+    notebook: Path,
+    key: str,
+    seconds: float,
+    runs: list[Path] | None = None,
+    table: Path | None = None,
+    load: dict[str, Any] | None = None,
+) -> None:
     """Write one lesson's measured wall time into `lesson_times.json`; a full CPU run also writes its Colab estimate.
 
     `load`: the machine's load record (`tools/machine_load.py: load_record`), kept as `<key>_load`; a busy
@@ -128,4 +148,6 @@ def record_time(notebook: Path, key: str, seconds: float, runs: list[Path] | Non
         entry["runs_trained"] = [c["run"] for c in costs]
         entry["cpu_train_s"] = round(sum(c["cpu_train_s"] for c in costs))
         entry["colab_gpu_estimate"] = round(colab_estimate(seconds, costs))
-    atomic_write_text(table, json.dumps(data, indent=1, ensure_ascii=False) + "\n")  # an interrupted run never leaves half a table
+    atomic_write_text(
+        table, json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+    )  # an interrupted run never leaves half a table

@@ -1,4 +1,5 @@
 """The command line, `python -m mfjle_lib {data,train,evaluate,predict,reproduce,demo}`: parser, commands, entry point."""
+
 from __future__ import annotations
 
 from .main import main

@@ -6,10 +6,12 @@ MF-JLE with crops at the global's pixel density (S_l = c·S_g: locality, no extr
 Each step from one arm to the next changes one thing, so the paired differences add up to
 MF-JLE − ResNet-18: ensembling + locality + resolution.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,8 +23,12 @@ from .ablations import train_seeds
 
 #: (arm, what it adds over the arm before it) in the order of the telescoping sum.
 TOTAL = "total (MF-JLE − ResNet-18)"
-STEPS = (("ResNet-18", "baseline"), ("6 × ResNet-18, whole face", "ensembling"),
-         ("MF-JLE, crops at the global's density", "locality"), ("MF-JLE", "resolution"))
+STEPS = (
+    ("ResNet-18", "baseline"),
+    ("6 × ResNet-18, whole face", "ensembling"),
+    ("MF-JLE, crops at the global's density", "locality"),
+    ("MF-JLE", "resolution"),
+)
 
 
 def control_overrides(global_size: int, crop_fraction: float) -> dict[str, dict[str, Any]]:
@@ -38,15 +44,22 @@ def control_overrides(global_size: int, crop_fraction: float) -> dict[str, dict[
 def train_controls(params: Any, data: Any, show_progress: bool = True) -> dict[str, list[Any]]:
     """Every arm over the lesson's seeds (`course.train_cached`: finished or released runs are reused)."""
     cfg = params.config()
-    return {arm: train_seeds(params, data, show_progress=show_progress, **over)
-            for arm, over in control_overrides(cfg.global_size, cfg.crop_fraction).items()}
+    return {
+        arm: train_seeds(params, data, show_progress=show_progress, **over)
+        for arm, over in control_overrides(cfg.global_size, cfg.crop_fraction).items()
+    }
 
 
-def arm_table(results: Mapping[str, Sequence[Any]], metrics: Sequence[str] = ("micro_f1", "average_precision")) -> pd.DataFrame:
+def arm_table(
+    results: Mapping[str, Sequence[Any]], metrics: Sequence[str] = ("micro_f1", "average_precision")
+) -> pd.DataFrame:
     """One row per arm: S_l, mean and std over seeds of each metric (test split, the run's own fusion)."""
     rows = {}
     for arm, runs in results.items():
-        row: dict[str, Any] = {"S_l": runs[0].config.local_size if model_spec(runs[0].config.model).has_locals else None, "seeds": len(runs)}
+        row: dict[str, Any] = {
+            "S_l": runs[0].config.local_size if model_spec(runs[0].config.model).has_locals else None,
+            "seeds": len(runs),
+        }
         for key in metrics:
             values = np.array([r.metrics[key] for r in runs], float)
             row[key], row[f"{key} std"] = values.mean(), values.std(ddof=1) if len(values) > 1 else 0.0
@@ -67,11 +80,13 @@ def gain_split(results: Mapping[str, Sequence[Any]], metric: str = "micro_f1") -
     """Paired (same seed) differences between consecutive arms: one row per part of the gain, plus the total."""
     parts = gain_parts(results, metric)
     n = len(parts)
-    return pd.DataFrame({
-        "mean": parts.mean(),
-        "std": parts.std(ddof=1) if n > 1 else parts.mean() * 0.0,
-        "seeds above 0": {k: f"{int((v > 0).sum())}/{n}" for k, v in parts.items()},
-    })
+    return pd.DataFrame(
+        {
+            "mean": parts.mean(),
+            "std": parts.std(ddof=1) if n > 1 else parts.mean() * 0.0,
+            "seeds above 0": {k: f"{int((v > 0).sum())}/{n}" for k, v in parts.items()},
+        }
+    )
 
 
 def val_chosen(runs: Sequence[Any], paper_weights: Sequence[float]) -> list[dict[str, Any]]:
@@ -87,12 +102,15 @@ def val_chosen(runs: Sequence[Any], paper_weights: Sequence[float]) -> list[dict
 def fusion_gain_table(base: Sequence[Any], mf: Sequence[Any], paper_weights: Sequence[float]) -> pd.DataFrame:
     """Micro-F1 (test) per seed of ResNet-18 and MF-JLE, at the paper's fusion and threshold and chosen on validation."""
     base_val, mf_val = val_chosen(base, (1.0,)), val_chosen(mf, paper_weights)
-    frame = pd.DataFrame({
-        "ResNet-18, t = 0.5": [r.metrics["micro_f1"] for r in base],
-        "ResNet-18, t chosen on val": [m["micro_f1"] for m in base_val],
-        "MF-JLE, paper fusion, t = 0.5": [r.metrics["micro_f1"] for r in mf],
-        "MF-JLE, fusion + t chosen on val": [m["micro_f1"] for m in mf_val],
-        "MF-JLE chosen local weight": [m["chosen_weights"][1] for m in mf_val],
-        "MF-JLE chosen threshold": [m["chosen_threshold"] for m in mf_val],
-    }, index=pd.Index([r.config.seed for r in mf], name="seed"))
+    frame = pd.DataFrame(
+        {
+            "ResNet-18, t = 0.5": [r.metrics["micro_f1"] for r in base],
+            "ResNet-18, t chosen on val": [m["micro_f1"] for m in base_val],
+            "MF-JLE, paper fusion, t = 0.5": [r.metrics["micro_f1"] for r in mf],
+            "MF-JLE, fusion + t chosen on val": [m["micro_f1"] for m in mf_val],
+            "MF-JLE chosen local weight": [m["chosen_weights"][1] for m in mf_val],
+            "MF-JLE chosen threshold": [m["chosen_threshold"] for m in mf_val],
+        },
+        index=pd.Index([r.config.seed for r in mf], name="seed"),
+    )
     return frame

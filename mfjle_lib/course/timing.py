@@ -7,7 +7,7 @@ The table is written by the repository's tools (`python -m tools.notebook_tools 
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,13 @@ def _duration(seconds: float | None, estimate: float | None = None) -> str:
     if seconds is None and estimate is None:
         return "not measured yet"
     x = float(seconds if seconds is not None else estimate)
-    text = f"{x:.0f} s" if x < 90 else f"{x / 60:.0f} min" if x < 3600 else f"{int(x // 3600)} h {round(x % 3600 / 60):02d} min"
+    text = (
+        f"{x:.0f} s"
+        if x < 90
+        else f"{x / 60:.0f} min"
+        if x < 3600
+        else f"{int(x // 3600)} h {round(x % 3600 / 60):02d} min"
+    )
     return text if seconds is not None else f"≈ {text} (estimate)"
 
 
@@ -56,7 +62,7 @@ def lesson_times(path: str | Path | None = None) -> pd.DataFrame:
     return frame
 
 
-@lru_cache(maxsize=None)
+@cache
 def forward_flops(model: str, global_size: int, local_size: int, crop_fraction: float) -> int:
     """Forward FLOPs of one image through `model` at this geometry (multiply–add = 2; counted by torch)."""
     net = build_model(model, global_size=global_size, local_size=local_size, crop_fraction=crop_fraction).eval()

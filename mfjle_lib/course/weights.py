@@ -4,6 +4,7 @@ Released runs carry no weights, so `course/released.py` stores the distances a l
 (`weights_vs_<run>.csv`, computed from the checkpoints when the runs are released) and
 `compare_weights` reads them back when the checkpoints are not there.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,5 +40,11 @@ def compare_weights(run_a: str | Path, run_b: str | Path, file: str = "checkpoin
             continue
         diff = sum(float((sa[k].double() - sb[k].double()).pow(2).sum()) for k in keys) ** 0.5
         norm = sum(float(sa[k].double().pow(2).sum()) for k in keys) ** 0.5
-        rows.append({"module": name, "relative weight distance": diff / norm, "identical": all(bool((sa[k] == sb[k]).all()) for k in keys)})
+        rows.append(
+            {
+                "module": name,
+                "relative weight distance": diff / norm,
+                "identical": all(bool((sa[k] == sb[k]).all()) for k in keys),
+            }
+        )
     return pd.DataFrame(rows).set_index("module")

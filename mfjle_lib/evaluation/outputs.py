@@ -6,10 +6,12 @@
 Probabilities come from float64 logits: float32 sigmoids saturate into ties (σ(17) = 1.0) that
 would distort the ranking metrics (docs/DESIGN.md §2, Evaluation).
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,23 +49,37 @@ def metrics_record(outputs: Outputs, settings: Mapping[str, Any], threshold: flo
     """
     labels, per_module, probs = outputs["labels"], outputs["module_probs"], outputs["fused_probs"]
     record: dict[str, Any] = dict(multilabel_report(labels, probs, threshold))
-    record["modules"] = {name: {k: v for k, v in multilabel_report(labels, per_module[:, m]).items() if k in METRIC_KEYS}
-                         for m, name in enumerate(MODULE_NAMES[: per_module.shape[1]])}
+    record["modules"] = {
+        name: {k: v for k, v in multilabel_report(labels, per_module[:, m]).items() if k in METRIC_KEYS}
+        for m, name in enumerate(MODULE_NAMES[: per_module.shape[1]])
+    }
     if str(outputs["activation"]) == "softmax":
         record["decision_rules"] = decision_rules_softmax(labels, probs)
-    record.update({"fusion_weights": np.asarray(outputs["fusion_weights"], np.float64).tolist(), "threshold": float(threshold), **settings})
+    record.update(
+        {
+            "fusion_weights": np.asarray(outputs["fusion_weights"], np.float64).tolist(),
+            "threshold": float(threshold),
+            **settings,
+        }
+    )
     return record
 
 
-def with_probabilities(outputs: Outputs, labels: np.ndarray, ids: Sequence[str], activation: str, fusion_weights: Sequence[float]) -> dict[str, np.ndarray]:
+def with_probabilities(
+    outputs: Outputs, labels: np.ndarray, ids: Sequence[str], activation: str, fusion_weights: Sequence[float]
+) -> dict[str, np.ndarray]:
     """Logits plus everything re-fusion needs: module and fused probabilities, labels, ids, fusion_weights, activation."""
     probs = outputs_module_probs(outputs, activation)
     fusion_weights = tuple(float(w) for w in fusion_weights)[: probs.shape[1]]
     return {
         **{k: np.asarray(v) for k, v in outputs.items()},
-        "ids": np.asarray(list(ids)), "labels": np.asarray(labels, np.float32), "emotions": np.asarray(EMOTIONS),
-        "module_probs": probs, "fused_probs": fuse_saved(probs, fusion_weights),
-        "fusion_weights": np.asarray(fusion_weights), "activation": np.asarray(activation),
+        "ids": np.asarray(list(ids)),
+        "labels": np.asarray(labels, np.float32),
+        "emotions": np.asarray(EMOTIONS),
+        "module_probs": probs,
+        "fused_probs": fuse_saved(probs, fusion_weights),
+        "fusion_weights": np.asarray(fusion_weights),
+        "activation": np.asarray(activation),
     }
 
 

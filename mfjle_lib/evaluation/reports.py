@@ -1,4 +1,5 @@
 """Tables of the nine metrics (paper Tables 1-2): mean ± std over seeds, the paper's rows, text and Markdown."""
+
 from __future__ import annotations
 
 import math
@@ -136,8 +137,12 @@ def best_rows(df: pd.DataFrame, exclude: Sequence[str] = ()) -> dict[str, list[o
     return out
 
 
-def styled(table: pd.DataFrame | Mapping[str, Mapping[str, object]], dataset: str | None = None, digits: int = 3,
-           exclude: Sequence[str] = ()):
+def styled(
+    table: pd.DataFrame | Mapping[str, Mapping[str, object]],
+    dataset: str | None = None,
+    digits: int = 3,
+    exclude: Sequence[str] = (),
+):
     """A metrics table for notebooks: a pandas Styler with ↓/↑ headers and each column's best value in **bold**.
 
     `table` is a :func:`results_table` frame, a frame of numbers (metric keys or HEADERS as
@@ -165,8 +170,13 @@ def styled(table: pd.DataFrame | Mapping[str, Mapping[str, object]], dataset: st
     def grey(row: pd.Series) -> list[str]:
         return ["color: grey; font-style: italic" if row.name in reference else ""] * len(row)
 
-    return (frame.style.apply(bold, axis=0).apply(grey, axis=1)
-            .set_table_styles([{"selector": "th", "props": "text-align: center"}, {"selector": "td", "props": "text-align: right"}]))
+    return (
+        frame.style.apply(bold, axis=0)
+        .apply(grey, axis=1)
+        .set_table_styles(
+            [{"selector": "th", "props": "text-align: center"}, {"selector": "td", "props": "text-align: right"}]
+        )
+    )
 
 
 def _cells(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:

@@ -9,7 +9,9 @@ from ..method.crops import cut_crops
 from .normalise import imagenet_denormalise, imagenet_normalise, to_unit_float
 
 
-def crops_for_display(image: np.ndarray, landmarks: np.ndarray, crop_fraction: float, out_size: int) -> list[np.ndarray]:
+def crops_for_display(
+    image: np.ndarray, landmarks: np.ndarray, crop_fraction: float, out_size: int
+) -> list[np.ndarray]:
     """The five crops the model sees, as uint8 HxWx3 arrays (same op, on the normalised image).
 
     Cutting happens in normalised space exactly as in the model, then is undone for display, so

@@ -3,6 +3,7 @@
 The crops are cut from the normalised image (`display.crops_for_display` undoes it for pictures);
 the training batch path (`training/batches.py`) and every other caller import it from here.
 """
+
 from __future__ import annotations
 
 import torch

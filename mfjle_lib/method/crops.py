@@ -20,6 +20,7 @@ Outside the image: roi_align returns 0 for samples more than half a pixel beyond
 (and repeats the edge pixel within that half pixel). Crops are cut from the normalised tensor, so
 "0" there is the ImageNet mean colour, not black.
 """
+
 from __future__ import annotations
 
 import torch

@@ -7,7 +7,7 @@ stays a probability and one threshold (0.5) serves every λ; no second sigmoid (
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -51,7 +51,9 @@ def activate(logits: torch.Tensor, activation: str) -> torch.Tensor:
 
 def check_fusion_weights(weights: Sequence[float] | torch.Tensor) -> torch.Tensor:
     """Validate six non-negative fusion weights with a positive sum."""
-    w = torch.as_tensor(list(weights) if not isinstance(weights, torch.Tensor) else weights, dtype=torch.float32).flatten()
+    w = torch.as_tensor(
+        list(weights) if not isinstance(weights, torch.Tensor) else weights, dtype=torch.float32
+    ).flatten()
     if w.numel() != 1 + NUM_LANDMARKS:
         raise ConfigError(f"fusion weights need {1 + NUM_LANDMARKS} values (global, then five locals), got {w.numel()}")
     if not torch.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
@@ -59,7 +61,9 @@ def check_fusion_weights(weights: Sequence[float] | torch.Tensor) -> torch.Tenso
     return w
 
 
-def module_probs(global_logits: torch.Tensor, local_logits: torch.Tensor | None, activation: str = "sigmoid") -> torch.Tensor:
+def module_probs(
+    global_logits: torch.Tensor, local_logits: torch.Tensor | None, activation: str = "sigmoid"
+) -> torch.Tensor:
     """(B, M, L) probabilities of every module, global first, then the five locals (M = 1 or 6)."""
     probs = activate(global_logits, activation).unsqueeze(1)
     if local_logits is None:

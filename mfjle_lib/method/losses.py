@@ -5,9 +5,10 @@ a 0/1 label. We use the binary cross-entropy it intends, on sigmoid outputs, com
 logits (`BCEWithLogitsLoss`) for numerical stability. The Fig. 5 ablation "multi-label
 cross-entropy" is a softmax over the six logits against the label vector normalised to sum 1.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

@@ -35,9 +35,9 @@ compared methods use); tests/test_metrics.py compares them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
-from typing import Callable
 
 import numpy as np
 
@@ -65,9 +65,7 @@ def check_scores(y_true: object, y_score: object, threshold: float | None = None
     yt = np.asarray(y_true)
     ys = np.asarray(y_score)
     if yt.ndim != 2 or ys.ndim != 2:
-        raise ValueError(
-            f"y_true and y_score must be 2-D (n_samples, n_labels); got shapes {yt.shape} and {ys.shape}"
-        )
+        raise ValueError(f"y_true and y_score must be 2-D (n_samples, n_labels); got shapes {yt.shape} and {ys.shape}")
     if yt.shape != ys.shape:
         raise ValueError(f"y_true and y_score must have the same shape; got {yt.shape} and {ys.shape}")
     n, n_labels = yt.shape

@@ -9,9 +9,9 @@ outside by `mfjle_lib.perf`, and leave `state_dict()` as defined here (the check
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F

@@ -9,7 +9,7 @@ weighting wrapped around the model and the optimiser it passes in.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 

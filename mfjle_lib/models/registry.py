@@ -5,10 +5,11 @@ rest of the library names, builds and asks about them. Adding a model: its `nn.M
 `ModelSpec` line in `MODELS` (docs/CONTRIBUTING.md). Code outside the registry asks the spec
 (`has_locals`), never the name.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from torch import nn
 
@@ -33,14 +34,26 @@ class ModelSpec:
 
 #: Every model `--model` accepts, in the order tables list them.
 MODELS: dict[str, ModelSpec] = {
-    "resnet18": ModelSpec("resnet18", "ResNet-18", ResNet18Baseline, ("global_size", "activation"), False,
-                          lambda m: [m.global_net]),
-    "mfjle": ModelSpec("mfjle", "MF-JLE", MFJLE, ("global_size", "local_size", "crop_fraction", "fusion_weights", "activation"), True,
-                       lambda m: [m.global_net, *m.local_nets.nets]),
+    "resnet18": ModelSpec(
+        "resnet18", "ResNet-18", ResNet18Baseline, ("global_size", "activation"), False, lambda m: [m.global_net]
+    ),
+    "mfjle": ModelSpec(
+        "mfjle",
+        "MF-JLE",
+        MFJLE,
+        ("global_size", "local_size", "crop_fraction", "fusion_weights", "activation"),
+        True,
+        lambda m: [m.global_net, *m.local_nets.nets],
+    ),
     # A control, not a method of the paper: MF-JLE without locality (`method.WholeFaceEnsemble`).
-    "wholeface": ModelSpec("wholeface", "6 × ResNet-18, whole face", WholeFaceEnsemble,
-                           ("global_size", "local_size", "crop_fraction", "fusion_weights", "activation"), True,
-                           lambda m: [m.global_net, *m.local_nets.nets]),
+    "wholeface": ModelSpec(
+        "wholeface",
+        "6 × ResNet-18, whole face",
+        WholeFaceEnsemble,
+        ("global_size", "local_size", "crop_fraction", "fusion_weights", "activation"),
+        True,
+        lambda m: [m.global_net, *m.local_nets.nets],
+    ),
 }
 MODEL_NAMES = tuple(MODELS)
 
@@ -73,7 +86,9 @@ def build_model(name: str, num_labels: int = NUM_LABELS, **options) -> nn.Module
     if extra:
         raise ConfigError(f"unknown option(s) for {name}: {sorted(extra)}")
     model = spec.make(num_labels, **{k: v for k, v in options.items() if k in spec.options})
-    model.init_source = load_backbone_weights(spec.nets(model), pretrained, weights)  # 'random' | 'imagenet' | 'file:<path> sha256:<hex>'
+    model.init_source = load_backbone_weights(
+        spec.nets(model), pretrained, weights
+    )  # 'random' | 'imagenet' | 'file:<path> sha256:<hex>'
     return model
 
 

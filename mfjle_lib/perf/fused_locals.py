@@ -30,6 +30,7 @@ Which form is faster depends on the device — `pick_local_impl`:
 - ``MFJLE_LOCAL_IMPL=loop|fused`` in the environment overrides the automatic choice; so does an
   explicit ``local_impl`` / ``--local-impl``. `perf.optimize` puts a model in the chosen form.
 """
+
 from __future__ import annotations
 
 import torch
@@ -105,7 +106,9 @@ class FusedLocalNets(nn.Module):
         inplanes = 64
         for i, planes in enumerate(widths):
             stride = 1 if i == 0 else 2
-            layer = nn.Sequential(GroupedBasicBlock(g, inplanes, planes, stride), GroupedBasicBlock(g, planes, planes, 1))
+            layer = nn.Sequential(
+                GroupedBasicBlock(g, inplanes, planes, stride), GroupedBasicBlock(g, planes, planes, 1)
+            )
             setattr(self, f"layer{i + 1}", layer)
             inplanes = planes
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -214,7 +217,9 @@ def _like(module: nn.Module, reference: nn.Module) -> nn.Module:
 def to_fused(loop_nets: nn.Module) -> FusedLocalNets:
     """A `method.LoopLocalNets` -> `FusedLocalNets` with the same weights and BN buffers."""
     first = loop_nets.nets[0]
-    fused = FusedLocalNets(num_labels=first.fc.out_features, groups=len(loop_nets.nets), in_channels=first.conv1.in_channels)
+    fused = FusedLocalNets(
+        num_labels=first.fc.out_features, groups=len(loop_nets.nets), in_channels=first.conv1.in_channels
+    )
     with torch.no_grad():
         fused.load_state_dict({k: v.detach().cpu() for k, v in loop_nets.state_dict().items()})
     return _like(fused, loop_nets)

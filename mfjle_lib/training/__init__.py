@@ -23,7 +23,6 @@ from .config import PRESETS, TrainConfig, make_config, model_from_config, settin
 from .distributed import DistContext, launch
 from .inference_path import inference_model
 from .init_from import InitPlan, apply_init, plan_init
-from .settings import PRECISIONS, autocast_for, choose_precision, resolve_settings
 from .run_files import (
     CHECKPOINT_FORMAT,
     RESUME_FORMAT,
@@ -33,6 +32,7 @@ from .run_files import (
     same_run,
     save_checkpoint,
 )
+from .settings import PRECISIONS, autocast_for, choose_precision, resolve_settings
 from .trainer import (
     EpochStats,
     Selection,

@@ -4,6 +4,7 @@ Random numbers come from a CPU `torch.Generator`, so a run is the same on every 
 resumed run replays exactly. Pixel convention: continuous coordinates, pixel j covers [j, j+1)
 (docs/ARCHITECTURE.md), which is `align_corners=False` in normalised grid coordinates.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,7 +29,10 @@ class AugmentConfig:
 
 
 def augment_batch(
-    images: torch.Tensor, landmarks: torch.Tensor, generator: torch.Generator, cfg: AugmentConfig = AugmentConfig(),
+    images: torch.Tensor,
+    landmarks: torch.Tensor,
+    generator: torch.Generator,
+    cfg: AugmentConfig = AugmentConfig(),
     rows: tuple[int, int, int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Flip (with the left/right landmark swap), rotate/scale/shift, jitter brightness/contrast.

@@ -1,8 +1,9 @@
 """The data a run sees: a prepared dataset on the device, its splits, the one path of a batch, and the one forward pass over a split."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -12,7 +13,10 @@ from ..data.registry import load_index, loader_options
 from ..data.splits import make_splits
 from ..errors import ConfigError
 from ..evaluation.outputs import with_probabilities
-from ..faces.normalise import imagenet_normalise, to_unit_float  # also this module's names: scripts import them from here
+from ..faces.normalise import (
+    imagenet_normalise,
+    to_unit_float,
+)  # also this module's names: scripts import them from here
 from ..faces.prepare import prepare_dataset
 from ..faces.prepared import PreparedDataset
 from ..runtime import get_device
@@ -45,13 +49,24 @@ def load_data(cfg: TrainConfig, device: torch.device | None = None, show_progres
     splits = make_splits(prepared, cfg.split_scheme, cfg.split_seed)
     for part in ("train", "val", "test"):
         if len(splits[part]) == 0:
-            raise ConfigError(f"the {part} split of {cfg.dataset} is empty ({len(prepared.ids)} images); use more images")
+            raise ConfigError(
+                f"the {part} split of {cfg.dataset} is empty ({len(prepared.ids)} images); use more images"
+            )
     images, landmarks, labels = prepared.to_tensors()
     bundle = DataBundle(prepared, splits, images, landmarks, labels, data_source(cfg))
     return on_device(bundle, device or get_device(cfg.device))
 
 
-SOURCE_KEYS = ("dataset", "root", "source_size", "num_images", "synthetic_seed", "skip_bad", "split_scheme", "split_seed")
+SOURCE_KEYS = (
+    "dataset",
+    "root",
+    "source_size",
+    "num_images",
+    "synthetic_seed",
+    "skip_bad",
+    "split_scheme",
+    "split_seed",
+)
 
 
 def data_source(cfg: TrainConfig) -> dict:
@@ -66,9 +81,11 @@ def check_data_matches(data: DataBundle, cfg: TrainConfig) -> None:
     wanted = data_source(cfg)
     differ = {k: (data.source[k], wanted[k]) for k in SOURCE_KEYS if data.source.get(k) != wanted[k]}
     if differ:
-        raise ConfigError("the data given was loaded for other settings than the run's config: "
-                          + ", ".join(f"{k} {a!r} (data) vs {b!r} (config)" for k, (a, b) in differ.items())
-                          + "; load it with load_data(cfg) or leave data out")
+        raise ConfigError(
+            "the data given was loaded for other settings than the run's config: "
+            + ", ".join(f"{k} {a!r} (data) vs {b!r} (config)" for k, (a, b) in differ.items())
+            + "; load it with load_data(cfg) or leave data out"
+        )
 
 
 def on_device(data: DataBundle, device: torch.device) -> DataBundle:
@@ -81,9 +98,14 @@ def on_device(data: DataBundle, device: torch.device) -> DataBundle:
         return data
     if device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
-    if data.images.device == device or data.images.numel() >= torch.cuda.get_device_properties(device).total_memory // 4:
+    if (
+        data.images.device == device
+        or data.images.numel() >= torch.cuda.get_device_properties(device).total_memory // 4
+    ):
         return data
-    return replace(data, images=data.images.to(device), landmarks=data.landmarks.to(device), labels=data.labels.to(device))
+    return replace(
+        data, images=data.images.to(device), landmarks=data.landmarks.to(device), labels=data.labels.to(device)
+    )
 
 
 @dataclass
@@ -100,7 +122,13 @@ def model_input(images: torch.Tensor) -> torch.Tensor:
     return imagenet_normalise(images).contiguous(memory_format=torch.channels_last)
 
 
-def get_batch(data: DataBundle, indices: torch.Tensor, device: torch.device, generator: torch.Generator | None = None, rows: tuple[int, int, int] | None = None) -> Batch:
+def get_batch(
+    data: DataBundle,
+    indices: torch.Tensor,
+    device: torch.device,
+    generator: torch.Generator | None = None,
+    rows: tuple[int, int, int] | None = None,
+) -> Batch:
     """Rows `indices` of the bundle as a model-ready batch on `device`; augmented when a generator is given.
 
     `rows=(start, stop, n)`: `indices` are rows [start, stop) of a global batch of n (one rank's part
@@ -118,7 +146,9 @@ def get_batch(data: DataBundle, indices: torch.Tensor, device: torch.device, gen
 
 
 @torch.no_grad()
-def model_logits(model: torch.nn.Module, data: DataBundle, indices: np.ndarray, device: torch.device, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor | None]:
+def model_logits(
+    model: torch.nn.Module, data: DataBundle, indices: np.ndarray, device: torch.device, batch_size: int = 256
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Per-module float32 logits (global (N,6), locals (N,5,6) or None) on `device`, in eval mode.
 
     No autocast: bf16 logits tie in the ranking metrics, make selection noisier and would make a
@@ -147,14 +177,27 @@ def as_outputs(global_logits: torch.Tensor, local_logits: torch.Tensor | None) -
     return result
 
 
-def collect_outputs(model: torch.nn.Module, data: DataBundle, indices: np.ndarray, batch_size: int = 256, device: torch.device | None = None) -> dict[str, np.ndarray]:
+def collect_outputs(
+    model: torch.nn.Module,
+    data: DataBundle,
+    indices: np.ndarray,
+    batch_size: int = 256,
+    device: torch.device | None = None,
+) -> dict[str, np.ndarray]:
     """Per-module logits (float64 numpy, computed in float32) for the given images, in eval mode."""
     device = device or next(model.parameters()).device
     return as_outputs(*model_logits(model, data, indices, device, batch_size))
 
 
-def run_split(model: torch.nn.Module, data: DataBundle, split: str, activation: str, fusion_weights: Sequence[float],
-              device: torch.device | None = None, batch_size: int = 256) -> dict[str, np.ndarray]:
+def run_split(
+    model: torch.nn.Module,
+    data: DataBundle,
+    split: str,
+    activation: str,
+    fusion_weights: Sequence[float],
+    device: torch.device | None = None,
+    batch_size: int = 256,
+) -> dict[str, np.ndarray]:
     """A model over one split of `data`, as a run saves it (`*_outputs.npz`): logits, module and fused probabilities, labels, ids.
 
     The one forward pass over a split: validation, the end of `train`, `evaluate`, `--fusion-weights val`
@@ -162,4 +205,6 @@ def run_split(model: torch.nn.Module, data: DataBundle, split: str, activation: 
     """
     idx = data.splits[split]
     logits = collect_outputs(model, data, idx, batch_size, device)
-    return with_probabilities(logits, data.prepared.labels[idx], [data.prepared.ids[i] for i in idx], activation, fusion_weights)
+    return with_probabilities(
+        logits, data.prepared.labels[idx], [data.prepared.ids[i] for i in idx], activation, fusion_weights
+    )

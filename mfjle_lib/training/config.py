@@ -1,4 +1,5 @@
 """A run's settings: `TrainConfig`, its presets (the paper's recipe is the default, Section IV.B), the model it describes, what its metrics file records."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -53,8 +54,12 @@ class TrainConfig:
     # Start from another run of this project (fine-tuning: fresh optimiser and schedule), docs/DESIGN.md §2.
     init_from: str | None = None
     init_locals_from_global: bool = False  # --init-from a resnet18 run: copy its net into each local net too
-    init_head: str = "carry"  # --init-from: 'carry' copies the source's classifier heads too, 'fresh' re-initialises them
-    init: str | None = None  # recorded by `train`: the initialisation actually used (random, imagenet, file:..., run:...)
+    init_head: str = (
+        "carry"  # --init-from: 'carry' copies the source's classifier heads too, 'fresh' re-initialises them
+    )
+    init: str | None = (
+        None  # recorded by `train`: the initialisation actually used (random, imagenet, file:..., run:...)
+    )
     synthetic_seed: int = 0  # synthetic only: render seed (0 = the built-in evaluation faces; `pretrain` uses another)
     num_images: int | None = None  # synthetic only: how many faces to render
     skip_bad: bool = False
@@ -81,7 +86,7 @@ class TrainConfig:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Inverse of `to_dict`, ignoring unknown keys from newer files."""
         names = {f.name for f in fields(cls)}
         data = {LEGACY_KEYS.get(k, k): v for k, v in data.items()}
@@ -105,7 +110,12 @@ class TrainConfig:
 
     def geometry(self) -> dict[str, Any]:
         """The four numbers every speed/accuracy figure depends on."""
-        return {"source_size": self.source_size, "global_size": self.global_size, "local_size": self.local_size, "crop_fraction": self.crop_fraction}
+        return {
+            "source_size": self.source_size,
+            "global_size": self.global_size,
+            "local_size": self.local_size,
+            "crop_fraction": self.crop_fraction,
+        }
 
 
 _DEFAULTS = TrainConfig().to_dict()  # a setting missing from an older checkpoint had its default
@@ -115,9 +125,36 @@ _DEFAULTS = TrainConfig().to_dict()  # a setting missing from an older checkpoin
 #: `cpu` is the `make demo` size on 2 CPU cores; `gpu` the demo on a CUDA machine.
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
-    "gpu": {"epochs": 40, "batch_size": 128, "lr": 1e-3, "step_size": 10, "source_size": 128, "global_size": 128, "local_size": 48, "num_images": 5000},
-    "cpu": {"epochs": 8, "batch_size": 64, "lr": 1e-3, "step_size": 5, "source_size": 128, "global_size": 64, "local_size": 32, "num_images": 3000},
-    "fast": {"epochs": 4, "batch_size": 32, "lr": 1e-3, "step_size": 2, "source_size": 64, "global_size": 48, "local_size": 24, "num_images": 600},
+    "gpu": {
+        "epochs": 40,
+        "batch_size": 128,
+        "lr": 1e-3,
+        "step_size": 10,
+        "source_size": 128,
+        "global_size": 128,
+        "local_size": 48,
+        "num_images": 5000,
+    },
+    "cpu": {
+        "epochs": 8,
+        "batch_size": 64,
+        "lr": 1e-3,
+        "step_size": 5,
+        "source_size": 128,
+        "global_size": 64,
+        "local_size": 32,
+        "num_images": 3000,
+    },
+    "fast": {
+        "epochs": 4,
+        "batch_size": 32,
+        "lr": 1e-3,
+        "step_size": 2,
+        "source_size": 64,
+        "global_size": 48,
+        "local_size": 24,
+        "num_images": 600,
+    },
 }
 
 
@@ -163,17 +200,37 @@ def model_from_config(cfg: TrainConfig, device: torch.device | None = None) -> t
     Same seed -> same global init for both models. Speed (`perf.optimize`) is applied by whoever
     runs it: the trainer and the evaluation of a finished run.
     """
-    model = build_model(cfg.model, global_size=cfg.global_size, local_size=cfg.local_size, crop_fraction=cfg.crop_fraction,
-                        fusion_weights=cfg.effective_fusion_weights(), activation=cfg.activation, pretrained=cfg.pretrained, weights=cfg.weights)
+    model = build_model(
+        cfg.model,
+        global_size=cfg.global_size,
+        local_size=cfg.local_size,
+        crop_fraction=cfg.crop_fraction,
+        fusion_weights=cfg.effective_fusion_weights(),
+        activation=cfg.activation,
+        pretrained=cfg.pretrained,
+        weights=cfg.weights,
+    )
     return model.to(device) if device is not None else model
 
 
 def settings_record(cfg: TrainConfig, split: str, selected_epoch: int | None = None) -> dict[str, Any]:
     """What a metrics file records about the run beside its numbers: data, model, split, seeds, geometry."""
     return {
-        "split": split, "dataset": cfg.dataset, "model": cfg.model, "loss": cfg.loss, "lambdas": list(cfg.lambdas),
-        "seed": cfg.seed, "split_scheme": cfg.split_scheme, "split_seed": cfg.split_seed,
-        "selected_epoch": selected_epoch, "epochs": cfg.epochs, "preset": cfg.preset, "local_impl": cfg.local_impl,
-        "precision": cfg.precision, "deterministic": cfg.deterministic, "init": cfg.init,
-        "library_version": __version__, **cfg.geometry(),
+        "split": split,
+        "dataset": cfg.dataset,
+        "model": cfg.model,
+        "loss": cfg.loss,
+        "lambdas": list(cfg.lambdas),
+        "seed": cfg.seed,
+        "split_scheme": cfg.split_scheme,
+        "split_seed": cfg.split_seed,
+        "selected_epoch": selected_epoch,
+        "epochs": cfg.epochs,
+        "preset": cfg.preset,
+        "local_impl": cfg.local_impl,
+        "precision": cfg.precision,
+        "deterministic": cfg.deterministic,
+        "init": cfg.init,
+        "library_version": __version__,
+        **cfg.geometry(),
     }

@@ -22,8 +22,9 @@ import shutil
 import time
 import warnings
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import torch
@@ -68,10 +69,14 @@ def claim_out_dir(out_dir: Path, resume: bool, overwrite: bool) -> Path | None:
         return None
     if resume:
         if not (out_dir / "last.pt").is_file():  # nothing to continue from: starting afresh would replace the run
-            raise ConfigError(f"{out_dir} holds {what} without a resume state (last.pt): --overwrite replaces it, or use another --out")
+            raise ConfigError(
+                f"{out_dir} holds {what} without a resume state (last.pt): --overwrite replaces it, or use another --out"
+            )
         return None
     if not overwrite:
-        raise ConfigError(f"{out_dir} holds {what}: use --resume to continue it, --overwrite to replace it, or another --out")
+        raise ConfigError(
+            f"{out_dir} holds {what}: use --resume to continue it, --overwrite to replace it, or another --out"
+        )
     stamp = time.strftime("%Y%m%d-%H%M%S")
     aside = out_dir.with_name(f"{out_dir.name}.old-{stamp}")
     n = 1
@@ -93,6 +98,7 @@ def drop_old_run(aside: Path | None, show_progress: bool = True) -> None:
     if show_progress:
         print(f"removed the replaced run ({aside.name})", flush=True)
 
+
 # ---------------------------------------------------------------------------------------------
 # checkpoint.pt and last.pt
 # ---------------------------------------------------------------------------------------------
@@ -108,7 +114,9 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     atomic_write_bytes(path, lambda fh: torch.save(obj, fh))
 
 
-def save_checkpoint(path: Path, model_state: dict, config: dict, extra: dict | None = None, kind: str = CHECKPOINT_FORMAT) -> None:
+def save_checkpoint(
+    path: Path, model_state: dict, config: dict, extra: dict | None = None, kind: str = CHECKPOINT_FORMAT
+) -> None:
     """Save weights + config + label order + library version (only tensors and plain types)."""
     payload = {
         "format": kind,
@@ -129,7 +137,9 @@ def _refusal(path: Path, exc: pickle.UnpicklingError) -> CheckpointError:
     """
     found = re.search(r"GLOBAL\s+([\w.]+)", str(exc))
     if found is not None:
-        return CheckpointError(f"{path}: refused to load: the file holds code or objects other than tensors and plain data (it asks for {found.group(1)}); nothing in it was run")
+        return CheckpointError(
+            f"{path}: refused to load: the file holds code or objects other than tensors and plain data (it asks for {found.group(1)}); nothing in it was run"
+        )
     return CheckpointError(f"{path}: not a checkpoint (its bytes are not a torch.save file)")
 
 
@@ -157,10 +167,14 @@ def load_checkpoint(path: str | Path, kind: str = CHECKPOINT_FORMAT, map_locatio
         raise _refusal(path, exc) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile) as exc:
         detail = str(exc).strip().splitlines()[0].split(". ")[0][:160] if str(exc).strip() else type(exc).__name__
-        reason = "truncated or damaged" if zipfile.is_zipfile(path) or "zip archive" in detail else "not a torch.save file"
+        reason = (
+            "truncated or damaged" if zipfile.is_zipfile(path) or "zip archive" in detail else "not a torch.save file"
+        )
         raise CheckpointError(f"{path}: not a readable checkpoint ({reason}: {detail})") from None
     except Exception as exc:  # noqa: BLE001 - the unpickler fails in many ways on garbage (KeyError, ...)
-        raise CheckpointError(f"{path}: not a checkpoint (its bytes are not a torch.save file; {type(exc).__name__}: {str(exc)[:80]})") from None
+        raise CheckpointError(
+            f"{path}: not a checkpoint (its bytes are not a torch.save file; {type(exc).__name__}: {str(exc)[:80]})"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != kind:
         if isinstance(payload, dict) and payload.get("format") == RESUME_FORMAT:
             raise CheckpointError(f"{path}: this is a resume state (last.pt); give the checkpoint.pt beside it")
@@ -172,7 +186,9 @@ def load_checkpoint(path: str | Path, kind: str = CHECKPOINT_FORMAT, map_locatio
         raise CheckpointError(f"{path}: label order {emotions} does not match this library's {list(EMOTIONS)}")
     major = str(payload.get("library_version", "")).split(".")[:2]
     if major != __version__.split(".")[:2]:
-        raise CheckpointError(f"{path}: written by mfjle_lib {payload.get('library_version')}, this is {__version__}; retrain or use that version")
+        raise CheckpointError(
+            f"{path}: written by mfjle_lib {payload.get('library_version')}, this is {__version__}; retrain or use that version"
+        )
     if not isinstance(payload.get("config"), dict) or not isinstance(payload.get("model_state"), dict):
         raise CheckpointError(f"{path}: damaged {what} (config or weights missing)")
     return payload
@@ -191,7 +207,11 @@ def run_differences(saved: dict[str, Any], cfg: TrainConfig, resuming: bool = Fa
     """
     ignore = ("device", "epochs") if resuming else ("device",)
     diff = cfg.settings_diff(saved, ignore)
-    return [k for k in diff if not (k in RESOLVED_AUTO and RESOLVED_AUTO[k] in (getattr(cfg, k), saved.get(k, RESOLVED_AUTO[k])))]
+    return [
+        k
+        for k in diff
+        if not (k in RESOLVED_AUTO and RESOLVED_AUTO[k] in (getattr(cfg, k), saved.get(k, RESOLVED_AUTO[k])))
+    ]
 
 
 def same_run(saved: dict[str, Any], cfg: TrainConfig, resuming: bool = False) -> bool:
@@ -206,17 +226,31 @@ def read_resume_state(path: Path, cfg: TrainConfig) -> dict[str, Any] | None:
     state = load_checkpoint(path, kind=RESUME_FORMAT)
     diff = run_differences(state["config"], cfg, resuming=True)
     if diff:
-        raise ConfigError(f"{path}: cannot resume, the run used different settings ({', '.join(diff)}); --overwrite replaces it, or use another --out")
+        raise ConfigError(
+            f"{path}: cannot resume, the run used different settings ({', '.join(diff)}); --overwrite replaces it, or use another --out"
+        )
     return state
 
 
-def save_resume_state(path: Path, parts: TrainingParts, config: dict[str, Any], epoch: int, selection: Selection) -> None:
+def save_resume_state(
+    path: Path, parts: TrainingParts, config: dict[str, Any], epoch: int, selection: Selection
+) -> None:
     """Everything a resumed run needs to continue bit-identically, as tensors and plain types."""
-    save_checkpoint(path, {k: v.detach().cpu().clone() for k, v in parts.model.state_dict().items()}, config, {
-        "epoch": epoch, "optimizer": parts.optimizer.state_dict(), "scheduler": parts.scheduler.state_dict(),
-        "scaler": parts.scaler.state_dict(), "rng": rng_state(parts.generator),
-        "best_key": torch.tensor(selection.best_key, dtype=torch.float64), "best_epoch": selection.best_epoch,
-    }, kind=RESUME_FORMAT)
+    save_checkpoint(
+        path,
+        {k: v.detach().cpu().clone() for k, v in parts.model.state_dict().items()},
+        config,
+        {
+            "epoch": epoch,
+            "optimizer": parts.optimizer.state_dict(),
+            "scheduler": parts.scheduler.state_dict(),
+            "scaler": parts.scaler.state_dict(),
+            "rng": rng_state(parts.generator),
+            "best_key": torch.tensor(selection.best_key, dtype=torch.float64),
+            "best_epoch": selection.best_epoch,
+        },
+        kind=RESUME_FORMAT,
+    )
 
 
 def restore(state: dict[str, Any], parts: TrainingParts, selection: Selection) -> int:
@@ -265,17 +299,42 @@ def set_rng_state(gen: torch.Generator, state: dict[str, torch.Tensor]) -> None:
 
 def history_columns() -> list[str]:
     """Columns of `history.csv`, in order."""
-    return (["epoch", "lr", "time_s", "train_loss", "train_loss_global"] + [f"train_loss_local{i + 1}" for i in range(NUM_LANDMARKS)]
-            + ["val_loss"] + [f"val_{k}" for k in METRIC_KEYS] + ["val_micro_f1_global", "selected"])
+    return (
+        ["epoch", "lr", "time_s", "train_loss", "train_loss_global"]
+        + [f"train_loss_local{i + 1}" for i in range(NUM_LANDMARKS)]
+        + ["val_loss"]
+        + [f"val_{k}" for k in METRIC_KEYS]
+        + ["val_micro_f1_global", "selected"]
+    )
 
 
-def history_row(epoch: int, lr: float, seconds: float, train_losses: Sequence[float], val_loss: float, val_report: dict[str, float],
-                val_global_micro_f1: float, selected: bool) -> dict[str, Any]:
+def history_row(
+    epoch: int,
+    lr: float,
+    seconds: float,
+    train_losses: Sequence[float],
+    val_loss: float,
+    val_report: dict[str, float],
+    val_global_micro_f1: float,
+    selected: bool,
+) -> dict[str, Any]:
     """One row of `history.csv`: the epoch's mean training losses (joint, global, five locals) and its validation."""
-    row: dict[str, Any] = {"epoch": epoch, "lr": lr, "time_s": round(seconds, 3), "train_loss": train_losses[0], "train_loss_global": train_losses[1]}
+    row: dict[str, Any] = {
+        "epoch": epoch,
+        "lr": lr,
+        "time_s": round(seconds, 3),
+        "train_loss": train_losses[0],
+        "train_loss_global": train_losses[1],
+    }
     row.update({f"train_loss_local{i + 1}": train_losses[2 + i] for i in range(NUM_LANDMARKS)})
-    row.update({"val_loss": val_loss, **{f"val_{k}": val_report[k] for k in METRIC_KEYS}, "val_micro_f1_global": val_global_micro_f1,
-                "selected": int(selected)})
+    row.update(
+        {
+            "val_loss": val_loss,
+            **{f"val_{k}": val_report[k] for k in METRIC_KEYS},
+            "val_micro_f1_global": val_global_micro_f1,
+            "selected": int(selected),
+        }
+    )
     return row
 
 

@@ -1,9 +1,11 @@
 """A run's 'auto' settings decided once (precision, determinism, local-net form), and its mixed precision around the step: autocast, float32 losses, the fp16 scaler."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -89,14 +91,24 @@ def resolve_settings(cfg: TrainConfig, device: torch.device, recorded: dict[str,
     recorded = recorded or {}
     precision = cfg.precision
     if precision == "auto":
-        precision = recorded.get("precision") if recorded.get("precision", "auto") != "auto" else choose_precision(device, cfg.amp)
+        precision = (
+            recorded.get("precision")
+            if recorded.get("precision", "auto") != "auto"
+            else choose_precision(device, cfg.amp)
+        )
     deterministic = cfg.deterministic
     if deterministic is None:
-        deterministic = recorded.get("deterministic") if recorded.get("deterministic") is not None else default_deterministic(device)
+        deterministic = (
+            recorded.get("deterministic")
+            if recorded.get("deterministic") is not None
+            else default_deterministic(device)
+        )
     local_impl = cfg.local_impl
     if local_impl == "auto" and recorded.get("local_impl") in IMPLS:
         local_impl = recorded["local_impl"]
-    return resolve_local_impl(replace(cfg, precision=precision, deterministic=bool(deterministic), local_impl=local_impl), device)
+    return resolve_local_impl(
+        replace(cfg, precision=precision, deterministic=bool(deterministic), local_impl=local_impl), device
+    )
 
 
 class RunForward:
@@ -106,7 +118,14 @@ class RunForward:
     the loss depends on the parameters through the logits only.
     """
 
-    def __init__(self, forward: Callable[..., ModelOutput], device: torch.device, precision: str, scaler: torch.amp.GradScaler, weight: float) -> None:
+    def __init__(
+        self,
+        forward: Callable[..., ModelOutput],
+        device: torch.device,
+        precision: str,
+        scaler: torch.amp.GradScaler,
+        weight: float,
+    ) -> None:
         self.forward, self.device, self.precision, self.scaler, self.weight = forward, device, precision, scaler, weight
 
     def __call__(self, images: torch.Tensor, landmarks: torch.Tensor) -> ModelOutput:
@@ -127,7 +146,13 @@ class RunForward:
 class RunOptimizer:
     """The optimiser as the run's step calls it: fp16 gradients unscaled and checked, an overflowed step skipped by the scaler."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, model: torch.nn.Module, device: torch.device) -> None:
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        scaler: torch.amp.GradScaler,
+        model: torch.nn.Module,
+        device: torch.device,
+    ) -> None:
         self.optimizer, self.scaler, self.model = optimizer, scaler, model
         self.grads_finite = torch.ones((), dtype=torch.bool, device=device)
 
@@ -150,4 +175,8 @@ def as_float32(out: ModelOutput) -> ModelOutput:
     """Logits in float32 even under autocast (BCE on bf16/fp16 logits loses precision)."""
     if out.global_logits.dtype == torch.float32:
         return out
-    return replace(out, global_logits=out.global_logits.float(), local_logits=None if out.local_logits is None else out.local_logits.float())
+    return replace(
+        out,
+        global_logits=out.global_logits.float(),
+        local_logits=None if out.local_logits is None else out.local_logits.float(),
+    )

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,6 @@ from .config import TrainConfig, model_from_config, settings_record
 from .distributed import DistContext, current, single
 from .inference_path import inference_model
 from .init_from import apply_init, init_record, plan_init
-from .settings import RunForward, RunOptimizer, make_scaler, resolve_settings
 from .run_files import (
     claim_out_dir,
     drop_old_run,
@@ -51,6 +51,7 @@ from .run_files import (
     save_resume_state,
     write_history,
 )
+from .settings import RunForward, RunOptimizer, make_scaler, resolve_settings
 
 #: Steps between loss updates of the progress bar. Each update is a host sync, so it happens only
 #: while a bar is shown, and rarely: the epoch's losses are otherwise read once, at its end.
@@ -98,7 +99,9 @@ def train(
     plan = None if resume and last_path.exists() else plan_init(cfg)
     replaced = None
     if dist.is_main:  # under torchrun rank 0 alone touches the folder
-        replaced = claim_out_dir(out_dir, resume, overwrite)  # ... and a run already in out_dir is not silently replaced
+        replaced = claim_out_dir(
+            out_dir, resume, overwrite
+        )  # ... and a run already in out_dir is not silently replaced
         out_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(dist.device) if dist.device else get_device(cfg.device)
     state = read_resume_state(last_path, cfg) if resume else None
@@ -142,8 +145,13 @@ def train(
         selected = selection.offer(epoch, val.score, val.loss)
         if selected:
             weights = {k: v.detach().cpu().clone() for k, v in parts.model.state_dict().items()}
-            pending = (weights, {"epoch": epoch, "val_score": val.score, "val_loss": val.loss, "geometry": cfg.geometry()})
-        history.append(history_row(epoch, lr, time.time() - t0, stats.losses, val.loss, val.report, val.global_micro_f1, selected))
+            pending = (
+                weights,
+                {"epoch": epoch, "val_score": val.score, "val_loss": val.loss, "geometry": cfg.geometry()},
+            )
+        history.append(
+            history_row(epoch, lr, time.time() - t0, stats.losses, val.loss, val.report, val.global_micro_f1, selected)
+        )
         write_history(out_dir / "history.csv", history)
         if save_every_s <= 0 or epoch == cfg.epochs or time.monotonic() - last_save >= save_every_s:
             if pending is not None:  # the checkpoint first: a last.pt never points past the selected weights on disk
@@ -166,7 +174,9 @@ def train(
 # ---------------------------------------------------------------------------------------------
 
 
-def make_adam(model: torch.nn.Module, lr: float, device: torch.device, betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Adam:
+def make_adam(
+    model: torch.nn.Module, lr: float, device: torch.device, betas: tuple[float, float] = (0.9, 0.999)
+) -> torch.optim.Adam:
     """The trainer's Adam: the fused kernel on CPU and CUDA.
 
     One kernel over all six ResNets' 67M parameters: 17x faster on the CPU than the default
@@ -245,7 +255,9 @@ def train_one_epoch(
     count, finite_steps, skipped = (torch.zeros((), dtype=acc, device=device) for _ in range(3))
     first_bad = torch.full((), -1.0, dtype=acc, device=device)  # the first batch with a non-finite loss
     bad_losses = torch.zeros(2 + NUM_LANDMARKS, dtype=acc, device=device)
-    bar = progress(range(steps), desc=f"{cfg.model} epoch {epoch}/{cfg.epochs}", disable=None if show_progress else True)
+    bar = progress(
+        range(steps), desc=f"{cfg.model} epoch {epoch}/{cfg.epochs}", disable=None if show_progress else True
+    )
     for b in bar:
         global_idx = perm[b * cfg.batch_size : min((b + 1) * cfg.batch_size, n_used)]
         idx = dist.shard(global_idx)
@@ -267,7 +279,9 @@ def train_one_epoch(
         reduced = dist.all_reduce_sum(torch.cat([sums, count[None]]))
         sums, count = reduced[:-1], reduced[-1]
     # The one host sync of the epoch: means, the first bad batch, skipped steps, that batch's losses.
-    summary = torch.cat([sums / count.clamp(min=1), torch.stack([first_bad, skipped, finite_steps]), bad_losses]).tolist()
+    summary = torch.cat(
+        [sums / count.clamp(min=1), torch.stack([first_bad, skipped, finite_steps]), bad_losses]
+    ).tolist()
     k = 2 + NUM_LANDMARKS
     means, (bad_batch, n_skipped, n_finite), bad = summary[:k], summary[k : k + 3], summary[k + 3 :]
     # With fp16 an overflow (gradients, or the loss itself) is the GradScaler's business: it skips
@@ -293,7 +307,9 @@ def train_step(
     """
     model = RunForward(parts.forward, device, cfg.precision, parts.scaler, weight)
     optimizer = RunOptimizer(parts.optimizer, parts.scaler, parts.model, device)
-    total, global_loss, local_losses = plain_train_step(model, optimizer, batch.images, batch.landmarks, batch.labels, cfg.lambdas, cfg.loss)
+    total, global_loss, local_losses = plain_train_step(
+        model, optimizer, batch.images, batch.landmarks, batch.labels, cfg.lambdas, cfg.loss
+    )
     if local_losses is None:
         local_losses = torch.full((NUM_LANDMARKS,), math.nan, device=total.device)
     return torch.cat([total[None], global_loss[None], local_losses]), optimizer.grads_finite
@@ -308,7 +324,9 @@ def train_step(
 class Validation:
     """One validation pass: the outputs, the joint loss from the same logits, and the metrics."""
 
-    outputs: dict[str, np.ndarray]  # in the saved form (`run_split`): logits, module and fused probabilities, labels, ids
+    outputs: dict[
+        str, np.ndarray
+    ]  # in the saved form (`run_split`): logits, module and fused probabilities, labels, ids
     loss: float
     report: dict[str, float]
     global_micro_f1: float
@@ -316,7 +334,9 @@ class Validation:
 
 
 @torch.no_grad()
-def validate(model: torch.nn.Module, data: DataBundle, cfg: TrainConfig, device: torch.device, epoch: int, ckpt_path: Path) -> Validation:
+def validate(
+    model: torch.nn.Module, data: DataBundle, cfg: TrainConfig, device: torch.device, epoch: int, ckpt_path: Path
+) -> Validation:
     """Outputs on the validation split (`run_split`), the joint loss from the same logits, and the metrics."""
     weights = cfg.effective_fusion_weights()
     outputs = run_split(model, data, "val", cfg.activation, weights, device)
@@ -324,7 +344,11 @@ def validate(model: torch.nn.Module, data: DataBundle, cfg: TrainConfig, device:
     # The loss from the same float32 logits (exact in float64), on the device in its accumulation dtype
     # (cast before the move: MPS has no float64).
     acc = accumulation_dtype(device)
-    on_device = {k: torch.from_numpy(outputs[k]).to(acc).to(device) for k in ("global_logits", "local_logits", "labels") if k in outputs}
+    on_device = {
+        k: torch.from_numpy(outputs[k]).to(acc).to(device)
+        for k in ("global_logits", "local_logits", "labels")
+        if k in outputs
+    }
     out = ModelOutput(on_device["global_logits"], on_device.get("local_logits"), cfg.activation, weights)
     loss = float(joint_loss(out, on_device["labels"], cfg.lambdas, cfg.loss)[0])
     report = multilabel_report(outputs["labels"], outputs["fused_probs"])
@@ -350,7 +374,13 @@ class Selection:
 
 
 def finish_run(
-    model: torch.nn.Module, cfg: TrainConfig, data: DataBundle, out_dir: Path, device: torch.device, best_epoch: int, world_size: int = 1
+    model: torch.nn.Module,
+    cfg: TrainConfig,
+    data: DataBundle,
+    out_dir: Path,
+    device: torch.device,
+    best_epoch: int,
+    world_size: int = 1,
 ) -> dict[str, Any]:
     """Reload the selected weights, evaluate on test, write metrics.json, val_outputs.npz and test_outputs.npz.
 
@@ -363,7 +393,10 @@ def finish_run(
     evaluated, path = inference_model(model, cfg, device, data=data)  # the path `evaluate` takes by default
     outputs = {}
     for split in ("val", "test"):  # validation outputs too: choosing a fusion later needs no forward pass
-        outputs[split] = {**run_split(evaluated, data, split, cfg.activation, cfg.effective_fusion_weights(), device), "inference_path": np.asarray(path["path"])}
+        outputs[split] = {
+            **run_split(evaluated, data, split, cfg.activation, cfg.effective_fusion_weights(), device),
+            "inference_path": np.asarray(path["path"]),
+        }
         save_outputs(out_dir / f"{split}_outputs.npz", outputs[split])
     metrics = metrics_record(outputs["test"], {**settings_record(cfg, "test", best_epoch), "inference": path})
     metrics["n_train"], metrics["n_val"] = int(len(data.splits["train"])), int(len(data.splits["val"]))
@@ -381,18 +414,27 @@ def finish_run(
 def epoch_line(cfg: TrainConfig, epoch: int, stats: EpochStats, val: Validation, seconds: float, selected: bool) -> str:
     """The line printed after each epoch ('*' marks a newly selected epoch)."""
     skipped = f"  {stats.skipped} fp16 steps skipped" if stats.skipped else ""
-    return (f"{cfg.model} epoch {epoch:3d}/{cfg.epochs}  loss {stats.losses[0]:.4f}  val micro-F1 {val.report['micro_f1']:.3f}"
-            f"  val loss {val.loss:.4f}  {seconds:.1f}s{skipped}" + ("  *" if selected else ""))
+    return (
+        f"{cfg.model} epoch {epoch:3d}/{cfg.epochs}  loss {stats.losses[0]:.4f}  val micro-F1 {val.report['micro_f1']:.3f}"
+        f"  val loss {val.loss:.4f}  {seconds:.1f}s{skipped}" + ("  *" if selected else "")
+    )
 
 
-def _announce(out_dir: Path, resume: bool, resumed: bool, finished: bool, start_epoch: int, show_progress: bool) -> None:
+def _announce(
+    out_dir: Path, resume: bool, resumed: bool, finished: bool, start_epoch: int, show_progress: bool
+) -> None:
     """Say whether a resume found its state (a run that was finished is only re-evaluated)."""
     if not (resume and show_progress):
         return
     if not resumed:
         print(f"no last.pt in {out_dir.name} yet: starting from scratch", flush=True)
     else:
-        print(f"reusing the finished run in {out_dir}" if finished else f"resuming {out_dir} from epoch {start_epoch - 1}", flush=True)
+        print(
+            f"reusing the finished run in {out_dir}"
+            if finished
+            else f"resuming {out_dir} from epoch {start_epoch - 1}",
+            flush=True,
+        )
 
 
 def _kept(ckpt_path: Path) -> str:
@@ -402,13 +444,21 @@ def _kept(ckpt_path: Path) -> str:
 def _diverged(epoch: int, batch: int, losses: list[float], ckpt_path: Path) -> None:
     """Stop with a message naming the epoch, the batch and the first module whose loss is not finite."""
     bad = next((name for name, v in zip(MODULE_NAMES, losses[1:]) if not math.isfinite(v)), "joint")
-    raise TrainingDiverged(f"loss became non-finite at epoch {epoch}, batch {batch + 1}, in the {bad} module{_kept(ckpt_path)}")
+    raise TrainingDiverged(
+        f"loss became non-finite at epoch {epoch}, batch {batch + 1}, in the {bad} module{_kept(ckpt_path)}"
+    )
 
 
 def check_finite_outputs(outputs: dict[str, np.ndarray], epoch: int, ckpt_path: Path) -> None:
     """Stop when validation logits are NaN/inf (weights blew up in the epoch's last step), naming the module."""
     g = outputs["global_logits"]
-    per_module = [g] + ([outputs["local_logits"][:, i] for i in range(outputs["local_logits"].shape[1])] if "local_logits" in outputs else [])
+    per_module = [g] + (
+        [outputs["local_logits"][:, i] for i in range(outputs["local_logits"].shape[1])]
+        if "local_logits" in outputs
+        else []
+    )
     bad = next((name for name, v in zip(MODULE_NAMES, per_module) if not np.isfinite(v).all()), None)
     if bad is not None:
-        raise TrainingDiverged(f"validation outputs became non-finite after epoch {epoch} in the {bad} module (weights diverged; try a lower --lr){_kept(ckpt_path)}")
+        raise TrainingDiverged(
+            f"validation outputs became non-finite after epoch {epoch} in the {bad} module (weights diverged; try a lower --lr){_kept(ckpt_path)}"
+        )

@@ -1,4 +1,5 @@
 """Lesson 05's figure of the controls: where MF-JLE's gain over one ResNet-18 comes from."""
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -15,7 +16,9 @@ def plot_gain_split(split: pd.DataFrame, per_seed: pd.DataFrame | None = None, m
     if per_seed is not None:
         for i, part in enumerate(split.index):
             values = per_seed[part].to_numpy()
-            ax.scatter(np.full(len(values), i) + np.linspace(-0.12, 0.12, len(values)), values, color="black", s=14, zorder=3)
+            ax.scatter(
+                np.full(len(values), i) + np.linspace(-0.12, 0.12, len(values)), values, color="black", s=14, zorder=3
+            )
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xticks(x, [name.replace(" (", "\n(") for name in split.index])
     ax.set_ylabel(f"Δ {metric} (test), paired by seed")

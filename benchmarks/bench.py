@@ -69,7 +69,8 @@ from tools.machine_load import BUSY_LOAD, busy_warning, idle_refusal, load_avera
 
 
 def bench_device(device: torch.device, args: argparse.Namespace, load_start: list[float] | None) -> dict:
-    """The full report of one device: settings, FLOPs, inference, training step, data path, epoch, targets, load average."""
+    """The full report of one device: settings, FLOPs, inference, training step, data path, epoch, targets, load
+    average."""
     b = args.batch_size
     report: dict = {
         "device": str(device),
@@ -173,7 +174,8 @@ def main(argv: list[str] | None = None) -> dict:
     if cuda is not None:
         card = torch.cuda.get_device_name(cuda)
         print(
-            f"card: {card}, compute capability {torch.cuda.get_device_capability(cuda)}, torch {torch.__version__}, CUDA {torch.version.cuda}",
+            f"card: {card}, compute capability {torch.cuda.get_device_capability(cuda)}, torch {torch.__version__}, "
+            f"CUDA {torch.version.cuda}",
             file=sys.stderr,
             flush=True,
         )

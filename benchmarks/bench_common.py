@@ -14,12 +14,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without install
 
-import torch  # noqa: E402
+import torch
 
-from mfjle_lib.constants import TEMPLATE  # noqa: E402
-from mfjle_lib.faces.normalise import imagenet_normalise, to_unit_float  # noqa: E402
-from mfjle_lib.models.registry import build_model, model_spec  # noqa: E402
-from mfjle_lib.perf.optimize import optimize  # noqa: E402
+from mfjle_lib.constants import TEMPLATE
+from mfjle_lib.faces.normalise import imagenet_normalise, to_unit_float
+from mfjle_lib.models.registry import build_model, model_spec
+from mfjle_lib.perf.optimize import optimize
 
 
 def sync(device: torch.device) -> None:

@@ -1,4 +1,5 @@
-"""FLOPs and inference speed for `bench.py`: the torchvision reference, eager forms, CPU deploy paths, the default path."""
+"""FLOPs and inference speed for `bench.py`: the torchvision reference, eager forms, CPU deploy paths, the default
+path."""
 
 from __future__ import annotations
 

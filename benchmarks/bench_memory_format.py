@@ -18,10 +18,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
-from bench_common import interleaved  # noqa: E402
+import torch
+from bench_common import interleaved
 
-from mfjle_lib.method.models import make_resnet18  # noqa: E402
+from mfjle_lib.method.models import make_resnet18
 from mfjle_lib.perf.memory_format import cpu_stage_formats, set_stage_formats, stage_sides
 
 CL, NCHW = torch.channels_last, torch.contiguous_format

@@ -79,7 +79,7 @@ def table(r: dict) -> str:
         if k.endswith("_infer_ms_per_img") and "_deploy_" in k:
             lines.append(row.format("    " + k.replace("_infer_ms_per_img", ""), timed(k)))
     lines.append(row.format(f"    MF-JLE default path ({r['mfjle_infer_path']})", timed("mfjle_infer_ms_per_img")))
-    lines.append(row.format("training step (s, batch %d)" % r["batch_size"], ""))
+    lines.append(row.format(f"training step (s, batch {r['batch_size']})", ""))
     for k, label in [
         ("resnet18_train_step_s", "ResNet-18"),
         ("mfjle_naive_train_step_s", "MF-JLE naive"),
@@ -126,8 +126,8 @@ def table(r: dict) -> str:
             )
     lines.append("  targets: " + ", ".join(f"{k}={v}" for k, v in r["targets"].items() if k.endswith("_met")))
     lines.append(
-        f"  load average (1, 5, 15 min) at start / end: {_load(r['load_average_start'])} / {_load(r['load_average_end'])}"
-        + {True: "  BUSY", None: "  (unknown)"}.get(r.get("busy"), "")
+        f"  load average (1, 5, 15 min) at start / end: {_load(r['load_average_start'])} / "
+        f"{_load(r['load_average_end'])}" + {True: "  BUSY", None: "  (unknown)"}.get(r.get("busy"), "")
     )
     return "\n".join(lines)
 
@@ -193,7 +193,10 @@ def markdown(reports: dict[str, dict], command: str) -> str:
         lines.append(
             f"{d}: targets "
             + ", ".join(f"{k[:-4]} {'met' if v else 'MISSED'}" for k, v in la["targets"].items() if k.endswith("_met"))
-            + f"; load average (1, 5, 15 min) {_load(la['load_average_start'])} at start, {_load(la['load_average_end'])} at end"
+            + (
+                f"; load average (1, 5, 15 min) {_load(la['load_average_start'])} at start, "
+                f"{_load(la['load_average_end'])} at end"
+            )
             + {True: " (BUSY: not comparable).", None: " (load unknown)."}.get(la.get("busy"), ".")
         )
     return "\n".join(lines) + "\n"

@@ -11,14 +11,14 @@ import os
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mfjle_lib.data.face_renderer import SUPERSAMPLE  # noqa: E402
+from mfjle_lib.data.face_renderer import SUPERSAMPLE
 from mfjle_lib.data.synthetic import RENDER_VERSION, render_faces
 
 

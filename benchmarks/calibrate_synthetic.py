@@ -22,8 +22,8 @@ import torchvision
 from sklearn.metrics import f1_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mfjle_lib.constants import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
-from mfjle_lib.data.synthetic import LABEL_SHARE_THRESHOLD, RENDER_VERSION, load_synthetic  # noqa: E402
+from mfjle_lib.constants import IMAGENET_MEAN, IMAGENET_STD
+from mfjle_lib.data.synthetic import LABEL_SHARE_THRESHOLD, RENDER_VERSION, load_synthetic
 
 
 def to_tensor(images: np.ndarray, size: int) -> torch.Tensor:

@@ -16,7 +16,8 @@ flips decisions, and says little about a model anyone would deploy.
 
 The reference is the eager fp32 model on the same test images; the deploy path is
 `mfjle_lib.perf.deploy.optimize_for_cpu(model, method)`, calibrated (int8) on training-split images only.
-A method passes when |micro-F1(deploy) - micro-F1(fp32)| <= 0.005 (`perf.inference_path.DEPLOY_TOLERANCE`). The JSON (one object; with
+A method passes when |micro-F1(deploy) - micro-F1(fp32)| <= 0.005 (`perf.inference_path.DEPLOY_TOLERANCE`). The JSON
+(one object; with
 `--method all` the entry of the default method at top level and every method under `methods`) is
 what `benchmarks/bench.py` reads to decide whether the faster path may count.
 """
@@ -32,20 +33,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from bench_common import cpu_name  # noqa: E402
+import numpy as np
+import torch
+from bench_common import cpu_name
 
-from mfjle_lib.evaluation.outputs import fuse_saved, outputs_module_probs  # noqa: E402
-from mfjle_lib.faces.normalise import imagenet_normalise, to_unit_float  # noqa: E402
-from mfjle_lib.inference.evaluate import load_trained_model  # noqa: E402
-from mfjle_lib.method.metrics import multilabel_report  # noqa: E402
-from mfjle_lib.models.registry import model_spec  # noqa: E402
-from mfjle_lib.perf.deploy import DEFAULT_METHOD, METHODS, optimize_for_cpu  # noqa: E402
-from mfjle_lib.perf.inference_path import DEPLOY_TOLERANCE  # noqa: E402
+from mfjle_lib.evaluation.outputs import fuse_saved, outputs_module_probs
+from mfjle_lib.faces.normalise import imagenet_normalise, to_unit_float
+from mfjle_lib.inference.evaluate import load_trained_model
+from mfjle_lib.method.metrics import multilabel_report
+from mfjle_lib.models.registry import model_spec
+from mfjle_lib.perf.deploy import DEFAULT_METHOD, METHODS, optimize_for_cpu
+from mfjle_lib.perf.inference_path import DEPLOY_TOLERANCE
 from mfjle_lib.training.batches import (
-    collect_outputs,  # noqa: E402
-    load_data,  # noqa: E402
+    collect_outputs,
+    load_data,
 )
 
 TOLERANCE = DEPLOY_TOLERANCE  # the limit `evaluate --precision auto` applies to bf16 (one rule, in the library)

@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> dict:
         + " |"
     )
     lines = [
-        f"{args.seeds} seeds (training seed = split seed), {n['n_train']} train / {n['n_val']} val / {n['n_samples']} test faces; "
+        f"{args.seeds} seeds (training seed = split seed), {n['n_train']} train / {n['n_val']} val / "
+        f"{n['n_samples']} test faces; "
         "`python benchmarks/small_data.py`",
         "",
         header,

@@ -1,4 +1,5 @@
-"""Files written atomically (a killed process never leaves half a file), strict JSON values, generated blocks in text files."""
+"""Files written atomically (a killed process never leaves half a file), strict JSON values, generated blocks in text
+files."""
 
 from __future__ import annotations
 

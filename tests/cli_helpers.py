@@ -2,7 +2,8 @@
 
 Used by test_cli_bad_input.py, test_checkpoints.py and test_kill_resume.py: run a command with a
 private MFJLE_DATA_DIR, check the one-line error contract (docs/DESIGN.md §4: exit status 2, one line on
-stderr naming the file, no traceback), SIGKILL a process at a chosen moment, and build small inputs (photos of a real face in unusual
+stderr naming the file, no traceback), SIGKILL a process at a chosen moment, and build small inputs (photos of a real
+face in unusual
 formats, a tiny checkpoint).
 """
 

@@ -47,7 +47,7 @@ class Scan:
 
 
 def _local_names(node: ast.AST, kind: str) -> set[str]:
-    """Names a function, lambda or comprehension binds for itself: its arguments, or its loop targets, and its stores."""
+    """Names a function, lambda or comprehension binds for itself: its arguments or loop targets, and its stores."""
     names: set[str] = set()
     if kind == "comprehension":
         for gen in node.generators:  # type: ignore[attr-defined]

@@ -62,7 +62,10 @@ def report(tmp_path_factory) -> tuple[dict, str]:
         "--markdown",
         str(md),
     ]
-    child = f"import os, runpy, sys; os.getloadavg = lambda: {FAKE_LOAD}; sys.argv = {argv!r}; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); runpy.run_path(sys.argv[0], run_name='__main__')"
+    child = (
+        f"import os, runpy, sys; os.getloadavg = lambda: {FAKE_LOAD}; sys.argv = {argv!r}; "
+        f"sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
     proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = json.loads(out.read_text())

@@ -108,7 +108,7 @@ def colab_like_python(tmp_path: Path) -> Path:
 
 
 def colab_env(tmp_path: Path, python: Path) -> dict[str, str]:
-    """The environment of the simulated Colab kernel: no checkout on the path, the lessons' default RUNS, offline pip."""
+    """The simulated Colab kernel's environment: no checkout on the path, the lessons' default RUNS, offline pip."""
     drop = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")
     env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith(("MFJLE_", "PIP_"))}
     env.update(

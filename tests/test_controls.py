@@ -146,7 +146,8 @@ def test_deployed_wholeface_keeps_its_whole_face_inputs() -> None:
 
 
 def test_a_run_refuses_data_loaded_for_another_split(tmp_path) -> None:
-    """Data passed in must be the faces and splits the config names (a subject-split run on paper-split data is refused)."""
+    """Data passed in must be the faces and splits the config names (a subject-split run on paper-split data is
+    refused)."""
     from mfjle_lib.errors import ConfigError
     from mfjle_lib.training import load_data
 

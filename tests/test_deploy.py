@@ -119,7 +119,8 @@ PATH_FORMS = [(p, "loop") for p in PRECISION_CHOICES if p != "auto"] + [
 
 @pytest.mark.parametrize("method,impl", PATH_FORMS)
 def test_every_inference_path_survives_nan_and_inf_landmarks(trained_like, method: str, impl: str) -> None:
-    """roi_align segfaults on NaN/inf boxes: every path (`--precision` choice, the eager reference included) crops through the guarded function."""
+    """roi_align segfaults on NaN/inf boxes: every path (`--precision` choice, the eager reference included) crops
+    through the guarded function."""
     model, x, lm = trained_like
     model = copy.deepcopy(model)
     if impl == "fused":

@@ -161,13 +161,17 @@ def test_torchrun_two_gloo_processes_train_one_run_like_one_process(tmp_path: Pa
     assert h2["epoch"].tolist() == [1, 2]
     diff = abs(h2["train_loss"].iloc[0] - h1["train_loss"].iloc[0])
     print(
-        f"first-epoch train loss: 2 processes {h2['train_loss'].iloc[0]:.6f}, 1 process {h1['train_loss'].iloc[0]:.6f}, |diff| {diff:.2e}"
+        f"first-epoch train loss: 2 processes {h2['train_loss'].iloc[0]:.6f}, 1 process "
+        f"{h1['train_loss'].iloc[0]:.6f}, |diff| {diff:.2e}"
     )
     assert diff <= LOSS_TOLERANCE
     assert np.isfinite(h2["val_loss"]).all()
 
     # The tight check: the same run emulated in one process (parts' BatchNorm alone, one thread).
-    code = f"import sys, json; sys.path.insert(0, {str(REPO / 'tests')!r}); from test_distributed_torchrun import _ghost_batch_losses; print(json.dumps(_ghost_batch_losses(2)))"
+    code = (
+        f"import sys, json; sys.path.insert(0, {str(REPO / 'tests')!r}); "
+        "from test_distributed_torchrun import _ghost_batch_losses; print(json.dumps(_ghost_batch_losses(2)))"
+    )
     ghost = _run([sys.executable, "-c", code], {**env, "OMP_NUM_THREADS": "1"})
     assert ghost.returncode == 0, ghost.stderr[-3000:]
     emulated = json.loads(ghost.stdout.strip().splitlines()[-1])

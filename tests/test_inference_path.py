@@ -1,4 +1,5 @@
-"""The inference path of a trained model (`--precision`): the choice, its record, and outputs equal to the eager model's.
+"""The inference path of a trained model (`--precision`): the choice, its record, and outputs equal to the eager
+model's.
 
 The bf16 branch only runs on CPUs with native bf16; its logic is tested here on any machine by
 answering the capability query for it (`native_bf16` monkeypatched).
@@ -147,7 +148,8 @@ def run(data_dir, tmp_path_factory):
 
 @TRAINS
 def test_train_and_evaluate_record_the_path_and_agree(run) -> None:
-    """Here (no native bf16 in the test's answer, or not asked), auto is fp32; train's metrics.json and evaluate say so and agree."""
+    """Here (no native bf16 in the test's answer, or not asked), auto is fp32; train's metrics.json and evaluate say
+    so and agree."""
     assert run.metrics["inference"]["path"] in ("fp32", "bf16")  # this machine's own answer
     saved = json.loads((run.out / "metrics.json").read_text())
     assert saved["inference"] == run.metrics["inference"]

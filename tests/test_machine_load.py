@@ -1,4 +1,5 @@
-"""The load average around a measurement: recorded, busy ones flagged, `--require-idle` refuses (bench.py and the lesson times)."""
+"""The load average around a measurement: recorded, busy ones flagged, `--require-idle` refuses (bench.py and the
+lesson times)."""
 
 from __future__ import annotations
 

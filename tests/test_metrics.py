@@ -1,4 +1,5 @@
-"""The nine metrics of Section IV.B against hand-computed toys and scikit-learn (toolbox convention, docs/DESIGN.md §2)."""
+"""The nine metrics of Section IV.B against hand-computed toys and scikit-learn (toolbox convention, docs/DESIGN.md
+§2)."""
 
 from __future__ import annotations
 

@@ -113,7 +113,7 @@ def test_joint_loss_is_eq1() -> None:
     lam = (0.1, 0.2, 0.3, 0.4, 0.5)
     total, _, _ = joint_loss(ModelOutput(g, loc), y, lam)
     expected = F.binary_cross_entropy_with_logits(g, y) + sum(
-        l * F.binary_cross_entropy_with_logits(loc[:, i], y) for i, l in enumerate(lam)
+        w * F.binary_cross_entropy_with_logits(loc[:, i], y) for i, w in enumerate(lam)
     )
     torch.testing.assert_close(total, expected)
 

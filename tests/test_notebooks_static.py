@@ -1,4 +1,5 @@
-"""The lessons as files, without running them: Colab setup, GPU metadata, mode-independent checked outputs, exercises, pointers."""
+"""The lessons as files, without running them: Colab setup, GPU metadata, mode-independent checked outputs, exercises,
+pointers."""
 
 from __future__ import annotations
 

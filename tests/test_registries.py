@@ -1,4 +1,5 @@
-"""The dataset and model registries: a new dataset is one loader plus one registry line, and the CLI reads both tables."""
+"""The dataset and model registries: a new dataset is one loader plus one registry line, and the CLI reads both
+tables."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""`training.run_split`, the one forward pass over a split: its outputs, one fusion, and the validation loss from its logits."""
+"""`training.run_split`, the one forward pass over a split: its outputs, one fusion, and the validation loss from its
+logits."""
 
 from __future__ import annotations
 

@@ -106,7 +106,8 @@ def test_refusing_saved_outputs_equals_evaluating_with_those_weights(trained, bu
 
 
 def test_every_caller_of_run_split_sees_the_same_outputs(trained, bundle) -> None:
-    """The end of `train`, the lessons' `split_outputs`, `--fusion-weights val` and validation: one forward pass, one result."""
+    """The end of `train`, the lessons' `split_outputs`, `--fusion-weights val` and validation: one forward pass, one
+    result."""
     ckpt = trained.out_dir / "checkpoint.pt"
     model, cfg = load_trained_model(ckpt, "cpu")
     for split in ("val", "test"):
@@ -154,7 +155,8 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(bundle, tmp_path) 
 
 
 def test_sparse_resume_state_gives_the_same_run(bundle, tmp_path, monkeypatch) -> None:
-    """`save_every_s`: last.pt and the selected checkpoint are written only at the interval and at the end, same result."""
+    """`save_every_s`: last.pt and the selected checkpoint are written only at the interval and at the end, same
+    result."""
     cfg = tiny(model="mfjle", epochs=3)
     every = train(cfg, tmp_path / "every", data=bundle, show_progress=False)
     import mfjle_lib.training.trainer as run_module

@@ -51,7 +51,8 @@ def settle(
 
 
 def is_busy(before: list[float] | None) -> bool | None:
-    """True when the 1-minute load before the start is at or above `BUSY_LOAD`; None when the OS gives no load average."""
+    """True when the 1-minute load before the start is at or above `BUSY_LOAD`; None when the OS gives no load
+    average."""
     return None if before is None else before[0] >= BUSY_LOAD
 
 
@@ -61,9 +62,12 @@ def load_record(before: list[float] | None, after: list[float] | None) -> dict[s
 
 
 def busy_warning(before: list[float] | None, what: str) -> str | None:
-    """The loud line to print when a measurement starts on a busy machine (or one whose load is unknown); None when idle."""
+    """The loud line to print when a measurement starts on a busy (or unknown) machine; None when idle."""
     if before is None:
-        return f'WARNING: no load average on this OS: whether the machine was idle during {what} is unknown (recorded as "busy": null)'
+        return (
+            f"WARNING: no load average on this OS: whether the machine was idle during {what} is unknown "
+            '(recorded as "busy": null)'
+        )
     if is_busy(before):
         return (
             f"WARNING: {what} starts on a BUSY machine (1-minute load average {before[0]:.2f} >= {BUSY_LOAD}): "
@@ -77,5 +81,8 @@ def idle_refusal(before: list[float] | None, what: str) -> str | None:
     if before is None:
         return f"error: --require-idle: no load average on this OS, so idleness cannot be checked; {what} not run"
     if is_busy(before):
-        return f"error: --require-idle: the machine is busy (1-minute load average {before[0]:.2f} >= {BUSY_LOAD}); {what} not run"
+        return (
+            f"error: --require-idle: the machine is busy (1-minute load average {before[0]:.2f} >= {BUSY_LOAD}); "
+            f"{what} not run"
+        )
     return None

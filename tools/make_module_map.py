@@ -12,7 +12,8 @@ at module level, inside functions, or under `if TYPE_CHECKING:`. Modules are gro
 (the first folder under `mfjle_lib/`; the top-level files are the `foundation`). Parts are drawn
 left to right in dependency order as boxes listing their modules; an arc above the boxes from
 part A to part B means "some module of A imports a module of B" (line width: number of
-module-to-module imports). The foundation, which every part uses, is a band under the boxes. Arcs that go the wrong way (a lower part importing a higher one) are
+module-to-module imports). The foundation, which every part uses, is a band under the boxes. Arcs that go the wrong
+way (a lower part importing a higher one) are
 drawn red below the boxes; imports only made for type hints (`TYPE_CHECKING`) are dashed.
 
 Between the markers `<!-- module-table:start -->` and `<!-- module-table:end -->` of MODULES.md
@@ -266,7 +267,8 @@ def draw(modules: dict[str, Path], edges: list[tuple[str, str, str]], out: Path)
         0,
         top + max_arc + 0.45,
         "mfjle_lib: its parts in dependency order, lower parts on the left.\n"
-        "An arc A \u2192 B, in A's colour: a module of A imports a module of B (width: how many module-to-module imports).\n"
+        "An arc A \u2192 B, in A's colour: a module of A imports a module of B (width: how many module-to-module "
+        "imports).\n"
         "Dashed: imported only for type hints. Red, below the boxes: a lower part importing a higher one.",
         fontsize=10.5,
         ha="left",

@@ -1,4 +1,5 @@
-"""The import graph of `mfjle_lib`, read with `ast` (nothing is imported, so no torch), and the house rules it must keep.
+"""The import graph of `mfjle_lib`, read with `ast` (nothing is imported, so no torch), and the house rules it must
+keep.
 
 Used by `make_module_map.py` (the picture, MODULES.md's module table and command list) and by its
 `--check`, which `make check` runs: imports flow one way between parts, no cycles, and MODULES.md's
@@ -31,7 +32,8 @@ PARTS = (
     "course",
     "cli",
 )
-#: Past this many lines a Python file of the repository is listed as a smell (one concept may take this many; split by concept).
+# : Past this many lines a Python file of the repository is listed as a smell (one concept may take this many; split
+# by concept).
 LONG_FILE = 400
 #: Top-level modules that only re-export a part's names under an older import path (DESIGN.md §4),
 #: filled in by `read_graph`; they belong to no part and break no rule.
@@ -190,7 +192,8 @@ def is_empty_package(path: Path) -> bool:
 
 
 def commands() -> list[tuple[str, str]]:
-    """(name, help) of every subcommand, from the `sub.add_parser("name", help=...)` calls of cli/parser.py, in their order."""
+    """(name, help) of every subcommand, from the `sub.add_parser("name", help=...)` calls of cli/parser.py, in their
+    order."""
     found = []
     for node in ast.walk(ast.parse(PARSER.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "add_parser":

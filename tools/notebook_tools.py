@@ -7,9 +7,11 @@ the released runs (`tools/release.py`) from finished full runs (`make retrain`).
 everywhere, from the one place the repository URL lives — `[project.urls] Repository` in
 pyproject.toml. A fork changes that URL and runs `python -m tools.notebook_tools sync`.
 What it writes: the setup cell (tagged `setup`: clone + install on Colab, a no-op locally; the
-environment variable MFJLE_REPO overrides the URL, MFJLE_COLAB_DIR the clone's folder, /content/mfjle), the parameters cell (tagged `parameters`:
+environment variable MFJLE_REPO overrides the URL, MFJLE_COLAB_DIR the clone's folder, /content/mfjle), the parameters
+cell (tagged `parameters`:
 RUNS and DRIVE as Colab form fields, the environment wins), the "Open in Colab" badge's link, and
-the metadata that asks Colab for a GPU runtime; cells without an id (nbformat 4.5) get one. `check` lists what `sync` would change
+the metadata that asks Colab for a GPU runtime; cells without an id (nbformat 4.5) get one. `check` lists what `sync`
+would change
 (tests/test_notebooks_static.py runs it).
 """
 
@@ -46,7 +48,7 @@ if "google.colab" in sys.modules and importlib.util.find_spec("mfjle_lib") is No
     sys.path.insert(0, COURSE_DIR)
     importlib.invalidate_caches()
 elif importlib.util.find_spec("mfjle_lib") is None:
-    raise ImportError("mfjle_lib is not installed: run `make lab` from the repository root")"""
+    raise ImportError("mfjle_lib is not installed: run `make lab` from the repository root")"""  # noqa: E501 (a lesson's cell, as it reads)
 
 PARAMETERS_TEMPLATE = """\
 import os
@@ -259,7 +261,8 @@ def _sync_time_lines(paths: list[Path]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: `python -m tools.notebook_tools {execute NB... | execute-tagged NB... | sync [NB...] | check [NB...] | fast-times XML | release RUNS}`."""
+    """CLI: `python -m tools.notebook_tools {execute NB... | execute-tagged NB... | sync [NB...] | check [NB...] |
+    fast-times XML | release RUNS}`."""
     parser = argparse.ArgumentParser(prog="python -m tools.notebook_tools")
     parser.add_argument("action", choices=["execute", "execute-tagged", "sync", "check", "fast-times", "release"])
     parser.add_argument(
@@ -273,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         "--record",
         choices=["released", "fast", "full_cpu", "colab_gpu"],
         default=None,
-        help="execute: also write each lesson's seconds and the load average before/after it (busy ones flagged) into notebooks/lesson_times.json under this key",
+        help="execute: also write each lesson's seconds and the load average before/after it (busy ones flagged) "
+        "into notebooks/lesson_times.json under this key",
     )
     parser.add_argument("--note", default="", help="release: how the runs were trained, kept in RELEASE.json")
     parser.add_argument(

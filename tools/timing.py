@@ -1,4 +1,5 @@
-"""How long each lesson takes, measured and estimated: what `tools/notebook_tools.py` records into `notebooks/lesson_times.json`.
+"""How long each lesson takes, measured and estimated: what `tools/notebook_tools.py` records into
+`notebooks/lesson_times.json`.
 
 `make notebooks` runs every lesson as a student first opens it (RUNS = released) and records its wall
 time; `make retrain` runs every lesson in full mode and records, per lesson, its wall time and the
@@ -51,8 +52,10 @@ def lesson_time_line(lesson: str, path: str | Path | None = None) -> str:
     row = frame.loc[lesson]
     cols = list(frame.columns)
     return (
-        f"**Time** (measured, `notebooks/lesson_times.json`; lesson 00 has the whole table): by default, on the released runs, "
-        f"{row[cols[0]]} on 2 CPU cores; FAST {row[cols[1]]}; retraining everything in full mode {row[cols[2]]} on 2 CPU cores, "
+        "**Time** (measured, `notebooks/lesson_times.json`; lesson 00 has the whole table): by default, on the "
+        "released runs, "
+        f"{row[cols[0]]} on 2 CPU cores; FAST {row[cols[1]]}; retraining everything in full mode {row[cols[2]]} on 2 "
+        "CPU cores, "
         f"{row[cols[3]]} on a Colab T4 GPU."
     )
 

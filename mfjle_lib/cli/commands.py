@@ -134,7 +134,8 @@ def cmd_data(args: argparse.Namespace) -> int:
         print(json.dumps(json_safe(summary)))
         return 0
     print(
-        f"dataset {summary['dataset']}: {summary['num_images']} images, label cardinality {summary['label_cardinality']:.2f}"
+        f"dataset {summary['dataset']}: {summary['num_images']} images, label cardinality "
+        f"{summary['label_cardinality']:.2f}"
     )
     print("positives per emotion: " + ", ".join(f"{k} {v}" for k, v in summary["label_counts"].items()))
     if summary.get("splits"):
@@ -176,7 +177,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(evaluation.format_table(evaluation.results_table(rows, cfg.dataset)))
     _say_path(result.metrics["inference"], to_stdout=True)
     print(
-        f"test samples {result.metrics['n_samples']} ({result.metrics['n_ranking_excluded']} left out of one-error/ranking/AP); outputs in {args.out}"
+        f"test samples {result.metrics['n_samples']} ({result.metrics['n_ranking_excluded']} left out of "
+        f"one-error/ranking/AP); outputs in {args.out}"
     )
     return 0
 
@@ -204,7 +206,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                     evaluation.results_table(
                         {
                             f"{fixed['model']} ({args.split}, its fusion)": fixed,
-                            f"{fixed['model']} ({args.split}, fusion chosen on val: {_val_fusion_label(chosen)})": chosen,
+                            f"{fixed['model']} ({args.split}, fusion chosen on val: "
+                            f"{_val_fusion_label(chosen)})": chosen,
                         },
                         fixed["dataset"],
                     )
@@ -319,8 +322,10 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     overrides.update(dataset="synthetic", root=None, synthetic_seed=args.synthetic_seed, **like.geometry())
     cfg = training.make_config(args.preset, model=args.model, **overrides)
     print(
-        f"pretraining {cfg.model} for {args.like} on built-in faces (render seed {cfg.synthetic_seed}; the built-in evaluation set is seed 0, "
-        f"so no face is shared): R={cfg.source_size}, S_g={cfg.global_size}, S_l={cfg.local_size}, c={cfg.crop_fraction:g}",
+        f"pretraining {cfg.model} for {args.like} on built-in faces (render seed {cfg.synthetic_seed}; the built-in "
+        "evaluation set is seed 0, "
+        f"so no face is shared): R={cfg.source_size}, S_g={cfg.global_size}, S_l={cfg.local_size}, "
+        f"c={cfg.crop_fraction:g}",
         flush=True,
     )
     result = training.train(
@@ -333,8 +338,10 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     )
     print(
         f"built-in test micro-F1 {result.metrics['micro_f1']:.3f}; start a {args.like} run from it with:\n"
-        f"  python -m mfjle_lib train --dataset {args.like} --root DIR --model {cfg.model} --preset {cfg.preset} --source-size {cfg.source_size} "
-        f"--global-size {cfg.global_size} --local-size {cfg.local_size} --crop-fraction {cfg.crop_fraction:g} --init-from {args.out} --out OUT"
+        f"  python -m mfjle_lib train --dataset {args.like} --root DIR --model {cfg.model} --preset {cfg.preset} "
+        f"--source-size {cfg.source_size} "
+        f"--global-size {cfg.global_size} --local-size {cfg.local_size} --crop-fraction {cfg.crop_fraction:g} "
+        f"--init-from {args.out} --out OUT"
     )
     return 0
 

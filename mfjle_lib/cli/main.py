@@ -31,7 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         first = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
         print(
-            f"error: unexpected {type(err).__name__}: {first} (likely a bug in mfjle_lib; rerun with MFJLE_DEBUG=1 for the traceback)",
+            f"error: unexpected {type(err).__name__}: {first} (likely a bug in mfjle_lib; rerun with MFJLE_DEBUG=1 "
+            "for the traceback)",
             file=sys.stderr,
         )
         return 1

@@ -9,7 +9,8 @@ from ..models.registry import MODEL_NAMES
 from ..perf.inference_path import PRECISION_CHOICES
 
 PRECISION_HELP = (
-    "inference path: auto (default; CPU: bf16 where the CPU has native bf16 and it passed the accuracy check, else fp32 "
+    "inference path: auto (default; CPU: bf16 where the CPU has native bf16 and it passed the accuracy check, else "
+    "fp32 "
     "with folded BatchNorm; CUDA: the model's own forward), eager (the model's own forward, the reference), "
     "fp32, bf16, mixed or int8 (CPU deploy paths, forced, not checked); printed and recorded as `inference`"
 )
@@ -100,7 +101,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--fusion-weights",
         type=_fusion_weights,
-        help="w0,...,w5 (global, five locals; default 1,λ1..λ5), or 'val': also report weights and threshold chosen on the validation split (never on test)",
+        help="w0,...,w5 (global, five locals; default 1,λ1..λ5), or 'val': also report weights and threshold chosen "
+        "on the validation split (never on test)",
     )
     p.add_argument("--split-scheme", choices=["paper", "official", "subject"])
     p.add_argument("--split-seed", type=int)
@@ -113,7 +115,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--init-from",
         metavar="RUN_OR_CHECKPOINT",
-        help="start from another run of this project (its folder or checkpoint.pt): every tensor whose name and shape match is loaded; optimiser and schedule start fresh",
+        help="start from another run of this project (its folder or checkpoint.pt): every tensor whose name and "
+        "shape match is loaded; optimiser and schedule start fresh",
     )
     p.add_argument(
         "--init-locals-from-global",
@@ -130,7 +133,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace a run already in the output folder: the old run is moved to OUT.old-<time> and deleted once the new run has written its first checkpoint",
+        help="replace a run already in the output folder: the old run is moved to OUT.old-<time> and deleted once "
+        "the new run has written its first checkpoint",
     )
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="cuda, mps or cpu (default: best available)")
@@ -148,7 +152,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="write the resume state (last.pt) at most every SECONDS and after the last epoch (default 0: after every epoch; small datasets train much faster with e.g. 120)",
+        help="write the resume state (last.pt) at most every SECONDS and after the last epoch (default 0: after "
+        "every epoch; small datasets train much faster with e.g. 120)",
     )
 
 
@@ -199,7 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--fusion-weights",
         type=_fusion_weights,
-        help="w0,...,w5, or 'val': also report weights and threshold chosen on the validation split (the run's val_outputs.npz, else a forward pass over val)",
+        help="w0,...,w5, or 'val': also report weights and threshold chosen on the validation split (the run's "
+        "val_outputs.npz, else a forward pass over val)",
     )
     p.add_argument("--device")
     p.add_argument("--precision", choices=PRECISION_CHOICES, default="auto", help=PRECISION_HELP)
@@ -217,7 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
         choices=PRECISION_CHOICES,
         default="auto",
         help=PRECISION_HELP
-        + "; predict has no labels, so auto takes bf16 only when the run's metrics.json records a passing check, and int8/mixed (which need training images) are refused",
+        + (
+            "; predict has no labels, so auto takes bf16 only when the run's metrics.json records a passing check, and "
+            "int8/mixed (which need training images) are refused"
+        ),
     )
     p.add_argument("--json", action="store_true")
 
@@ -234,7 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--like",
         choices=dataset_names(real_only=True),
         required=True,
-        help="render the built-in faces at the geometry (R, S_g, S_l, c) `train --dataset LIKE` uses with the same preset and size options",
+        help="render the built-in faces at the geometry (R, S_g, S_l, c) `train --dataset LIKE` uses with the same "
+        "preset and size options",
     )
     p.add_argument("--model", choices=MODEL_NAMES, default="mfjle")
     p.add_argument(
@@ -255,7 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "study",
-        help="a real-dataset study: ResNet-18 and MF-JLE, from scratch and started, image and subject splits; resumable; results and table in one folder",
+        help="a real-dataset study: ResNet-18 and MF-JLE, from scratch and started, image and subject splits; "
+        "resumable; results and table in one folder",
     )
     p.add_argument("--dataset", choices=dataset_names(real_only=True), required=True)
     p.add_argument("--root", required=True, help="dataset folder")

@@ -1,6 +1,8 @@
-"""Course: lesson setup, cached runs, ablations, the demo, lesson materials, how the built-in faces draw emotions, and figures.
+"""Course: what the lessons call as they run: setup, cached and released runs, ablations, the demo, materials, figures.
 
-`python -m mfjle_lib.course.notebook_tools` (`make notebooks`) re-executes the lessons; it is a tool, not re-exported here."""
+What only builds the repository (executing and timing the lessons, releasing runs, the README's generated blocks)
+lives outside the package, in `tools/`.
+"""
 
 from __future__ import annotations
 

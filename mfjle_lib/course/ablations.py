@@ -52,7 +52,8 @@ def train_seeds(
 def split_outputs(
     checkpoint: str | Path, data: Any, split: str = "val", precision: str = "auto"
 ) -> dict[str, np.ndarray]:
-    """Per-module outputs of a saved model on a split, in the form of `test_outputs.npz` (for re-fusion), with its `inference_path`."""
+    """Per-module outputs of a saved model on a split, in the form of `test_outputs.npz` (for re-fusion), with its
+    `inference_path`."""
     model, cfg = load_trained_model(checkpoint)
     device = next(model.parameters()).device
     model, path = inference_model(
@@ -67,7 +68,8 @@ def split_outputs(
 def refuse_over_seeds(
     outputs: Sequence[Mapping[str, np.ndarray]], fusion_weights: Mapping[Any, Sequence[float]], threshold: float = 0.5
 ) -> pd.DataFrame:
-    """Re-fuse each run's saved outputs with each weight vector: one row per (setting, seed = position in `outputs`), nine metrics."""
+    """Re-fuse each run's saved outputs with each weight vector: one row per (setting, seed = position in `outputs`),
+    nine metrics."""
     rows = []
     for name, w in fusion_weights.items():
         for seed, out in enumerate(outputs):
@@ -116,7 +118,8 @@ def compare_outputs(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) ->
 
 
 def pick_examples(truth: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, n: int = 6) -> np.ndarray:
-    """Test faces for a Fig. 8-style table: b gets more labels right than a, then the reverse (alternating), then the rest by interest.
+    """Test faces for a Fig. 8-style table: b gets more labels right than a, then the reverse (alternating), then the
+    rest by interest.
 
     The rest, in order: other disagreements (the models differ, equally often right); blends (two or
     more true labels, most labels first, both right first); single-label faces some model gets wrong;

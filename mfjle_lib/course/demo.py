@@ -29,7 +29,8 @@ def run_demo(
     out = Path(out) if out else runs_dir() / "demo"
     cfg = make_config(preset, dataset="synthetic", seed=seed, device=str(dev))
     print(
-        f"demo: preset {preset} on {dev}; R={cfg.source_size}, S_g={cfg.global_size}, S_l={cfg.local_size}, c={cfg.crop_fraction}, "
+        f"demo: preset {preset} on {dev}; R={cfg.source_size}, S_g={cfg.global_size}, S_l={cfg.local_size}, "
+        f"c={cfg.crop_fraction}, "
         f"{cfg.num_images} synthetic faces, {cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr:g}",
         flush=True,
     )
@@ -43,7 +44,8 @@ def run_demo(
     results = {}
     for name in ("resnet18", "mfjle"):
         t1 = time.time()
-        # The demo's own folder: a previous demo run there is replaced (moved aside, removed after the first checkpoint).
+        # The demo's own folder: a previous demo run there is replaced (moved aside, removed after the first
+        # checkpoint).
         results[name] = train(replace(cfg, model=name), out / name, data=data, overwrite=True)
         print(f"{name}: trained in {time.time() - t1:.0f}s", flush=True)
     rows = {f"{name} (ours)": r.metrics for name, r in results.items()}

@@ -98,7 +98,8 @@ def crop_changes(renders: dict[str, Any], crop_fraction: float = 0.25) -> np.nda
 
 
 def expression_change_table(size: int = 128, identities: int = 8, crop_fraction: float = 0.25) -> pd.DataFrame:
-    """Per emotion, averaged over identities: mean |change| in the whole face and in each crop, and how far the mouth corners move.
+    """Per emotion, averaged over identities: mean |change| in the whole face and in each crop, and how far the mouth
+    corners move.
 
     Rows are the six emotions; columns the whole face, the five crops (grey levels per pixel) and
     the mean displacement of the two mouth-corner landmarks in pixels (eyes and nose never move).

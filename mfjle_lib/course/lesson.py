@@ -31,7 +31,8 @@ RUN_MODES = ("released", "fast", "full")
 
 @dataclass
 class CourseParams:
-    """The parameters a lesson runs with, derived from RUNS (or MFJLE_RUNS / MFJLE_FAST) / DATASET / ROOT / CHECKPOINT."""
+    """The parameters a lesson runs with, derived from RUNS (or MFJLE_RUNS / MFJLE_FAST) / DATASET / ROOT /
+    CHECKPOINT."""
 
     fast: bool
     dataset: str
@@ -90,7 +91,8 @@ def colab_lines(device: str, mode: str = "full") -> list[str]:
     if device != "cuda" and mode == "full":
         lines.append(
             "no GPU in this Colab session: full mode trains on its 2 CPU cores (minutes to tens of minutes per "
-            "lesson, see lesson 00's time table); Runtime > Change runtime type > T4 GPU, or set RUNS to released or fast"
+            "lesson, see lesson 00's time table); Runtime > Change runtime type > T4 GPU, or set RUNS to released or "
+            "fast"
         )
     shared = bool(os.environ.get("MFJLE_RUNS_DIR"))
     lines.append(
@@ -263,6 +265,8 @@ def describe_config(params: CourseParams, cfg: TrainConfig | None = None) -> str
     cfg = cfg or params.config()
     images = f", {cfg.num_images} faces" if cfg.dataset == "synthetic" and cfg.num_images else ""
     return (
-        f"seeds {params.seeds} | geometry R={cfg.source_size}, S_g={cfg.global_size}, S_l={cfg.local_size}, c={cfg.crop_fraction:g} | "
-        f"{cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr:g}, StepLR x{cfg.gamma:g}/{cfg.step_size} | preset {cfg.preset}{images}"
+        f"seeds {params.seeds} | geometry R={cfg.source_size}, S_g={cfg.global_size}, S_l={cfg.local_size}, "
+        f"c={cfg.crop_fraction:g} | "
+        f"{cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr:g}, StepLR x{cfg.gamma:g}/{cfg.step_size} | preset "
+        f"{cfg.preset}{images}"
     )

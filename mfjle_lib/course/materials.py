@@ -35,7 +35,8 @@ def checkpoint_caption(cfg: TrainConfig) -> str:
         note = "It predicts how that dataset's annotators would label the expression, not what anyone feels."
     return (
         f"checkpoint: {cfg.model}, learned from {data}; preset {cfg.preset}, {cfg.epochs} epochs, "
-        f"R={cfg.source_size}, S_g={cfg.global_size}, S_l={cfg.local_size}, c={cfg.crop_fraction:g}, seed {cfg.seed}.\n{note}"
+        f"R={cfg.source_size}, S_g={cfg.global_size}, S_l={cfg.local_size}, c={cfg.crop_fraction:g}, seed "
+        f"{cfg.seed}.\n{note}"
     )
 
 

@@ -5,8 +5,8 @@ A lesson opened on a fresh machine (or a Colab VM) reads them instead of trainin
 `history.csv` and the validation/test outputs as logits (`val_outputs.npz`, `test_outputs.npz`;
 the probabilities are recomputed on loading, in float64, exactly as saved), and for runs that differ
 only in λ their module-by-module weight distances (`weights_vs_<run>.csv`). No weights and no
-images: the built-in faces are re-rendered from their seed. `python -m tools.notebook_tools release
-RUNS_DIR` (`make retrain`, `tools/release.py`) writes them from finished full runs.
+images: the built-in faces are re-rendered from their seed. `make retrain` writes them from finished full runs
+(`tools/release.py`).
 """
 
 from __future__ import annotations

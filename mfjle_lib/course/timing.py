@@ -1,6 +1,7 @@
-"""How long each lesson takes, as lesson 00 shows it: the measured table (`notebooks/lesson_times.json`) and a model's FLOPs.
+"""How long each lesson takes, as lesson 00 shows it: the measured table (`notebooks/lesson_times.json`) and a model's
+FLOPs.
 
-The table is written by the repository's tools (`python -m tools.notebook_tools execute --record`,
+The table is written by the repository's tools (`make notebooks`, `make retrain`, `make nbtimes`;
 `tools/timing.py`: wall times, load records and the FLOP-based Colab estimate); this module only reads it.
 """
 
@@ -43,10 +44,11 @@ def _busy(entry: dict[str, Any], key: str) -> str:
 
 
 def lesson_times(path: str | Path | None = None) -> pd.DataFrame:
-    """`notebooks/lesson_times.json` as a table: each lesson's time by default (released runs), FAST, full on 2 CPU cores, full on a Colab GPU.
+    """`notebooks/lesson_times.json` as a table: each lesson's time by default (released runs), FAST, full on 2 CPU
+    cores, full on a Colab GPU.
 
     A Colab GPU time that was not measured shows the FLOP-based estimate, marked "(estimate)"; a time
-    measured on a busy machine (its load record, `tools/notebook_tools.py execute --record`) is marked "(busy machine)".
+    measured on a busy machine (its load record) is marked "(busy machine)".
     """
     raw = json.loads(Path(path or LESSON_TIMES).read_text(encoding="utf-8"))
     rows = {}

@@ -22,7 +22,8 @@ def released_distances_file(run_b: Path, run_a: Path) -> Path:
 
 
 def compare_weights(run_a: str | Path, run_b: str | Path, file: str = "checkpoint.pt") -> pd.DataFrame:
-    """Module by module: relative L2 distance between two runs' saved weights (`checkpoint.pt` or `last.pt`; 0 = identical)."""
+    """Module by module: relative L2 distance between two runs' saved weights (`checkpoint.pt` or `last.pt`; 0 =
+    identical)."""
     run_a, run_b = Path(run_a), Path(run_b)
     if not (run_a / file).is_file() and file == "checkpoint.pt":
         for b, a in ((run_b, run_a), (run_a, run_b)):

@@ -1,4 +1,5 @@
-"""Evaluation: the outputs algebra (module probabilities, fusion, re-fusion, the npz format), fusion chosen on validation, reports and tables.
+"""Evaluation: the outputs algebra (module probabilities, fusion, re-fusion, the npz format), fusion chosen on
+validation, reports and tables.
 
 The nine metrics themselves are the method's (`mfjle_lib.method.metrics`).
 """

@@ -43,7 +43,8 @@ def fused_metrics(outputs: Outputs, fusion_weights: Sequence[float], threshold: 
 
 
 def metrics_record(outputs: Outputs, settings: Mapping[str, Any], threshold: float = 0.5) -> dict[str, Any]:
-    """The metrics.json object of outputs in the saved form (`with_probabilities`): nine metrics of the fused output, counts, each module's metrics, and `settings`.
+    """The metrics.json object of outputs in the saved form (`with_probabilities`): nine metrics of the fused output,
+    counts, each module's metrics, and `settings`.
 
     It reads the fused probabilities the outputs carry: one fusion per evaluation.
     """
@@ -68,7 +69,8 @@ def metrics_record(outputs: Outputs, settings: Mapping[str, Any], threshold: flo
 def with_probabilities(
     outputs: Outputs, labels: np.ndarray, ids: Sequence[str], activation: str, fusion_weights: Sequence[float]
 ) -> dict[str, np.ndarray]:
-    """Logits plus everything re-fusion needs: module and fused probabilities, labels, ids, fusion_weights, activation."""
+    """Logits plus everything re-fusion needs: module and fused probabilities, labels, ids, fusion_weights,
+    activation."""
     probs = outputs_module_probs(outputs, activation)
     fusion_weights = tuple(float(w) for w in fusion_weights)[: probs.shape[1]]
     return {
@@ -89,7 +91,8 @@ def save_outputs(path: str | Path, arrays: Mapping[str, np.ndarray]) -> None:
 
 
 def load_outputs(path: str | Path) -> dict[str, np.ndarray]:
-    """Read a `test_outputs.npz` or `val_outputs.npz` (no pickles); a released run's logits-only form gets its probabilities back."""
+    """Read a `test_outputs.npz` or `val_outputs.npz` (no pickles); a released run's logits-only form gets its
+    probabilities back."""
     with np.load(Path(path), allow_pickle=False) as f:
         out = {k: f[k] for k in f.files}
     if "module_probs" not in out and "global_logits" in out and "labels" in out:

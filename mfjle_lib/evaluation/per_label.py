@@ -1,4 +1,5 @@
-"""Reports beside the nine numbers: each label on its own, every threshold, and softmax outputs under two decision rules."""
+"""Reports beside the nine numbers: each label on its own, every threshold, and softmax outputs under two decision
+rules."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Experiments made of many runs: ResNet-18 and MF-JLE over seeds (`reproduce`, Tables 1-2), and a real-dataset study (`study`)."""
+"""Experiments made of many runs: ResNet-18 and MF-JLE over seeds (`reproduce`, Tables 1-2), and a real-dataset study
+(`study`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Faces: five-point landmarks (MTCNN or a fallback), alignment to the template, the ImageNet normalisation, crops for display, the prepared-dataset cache."""
+"""Faces: five-point landmarks (MTCNN or a fallback), alignment to the template, the ImageNet normalisation, crops for
+display, the prepared-dataset cache."""
 
 from __future__ import annotations
 

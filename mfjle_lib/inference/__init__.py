@@ -1,4 +1,5 @@
-"""A finished run: its model rebuilt from the checkpoint, evaluated on a split, its fusion chosen on validation, photos predicted."""
+"""A finished run: its model rebuilt from the checkpoint, evaluated on a split, its fusion chosen on validation,
+photos predicted."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""A finished run: its model rebuilt from `checkpoint.pt`, evaluated on a split (`evaluate`), with the fusion chosen on validation (`--fusion-weights val`).
+"""A finished run: its model rebuilt from `checkpoint.pt`, evaluated on a split (`evaluate`), with the fusion chosen
+on validation (`--fusion-weights val`).
 
 The choice itself is `evaluation.fusion_choice.choose_fusion` (pure, validation arrays only).
 `--fusion-weights val` finds the validation outputs in a run's saved `val_outputs.npz` (no forward
@@ -57,7 +58,8 @@ def evaluate_checkpoint(
     show_progress: bool = True,
     precision: str = "auto",
 ) -> dict[str, Any]:
-    """Nine metrics of a saved model on a split of its dataset (or another dataset), in the `precision` path (recorded as `inference`)."""
+    """Nine metrics of a saved model on a split of its dataset (or another dataset), in the `precision` path (recorded
+    as `inference`)."""
     model, cfg = load_trained_model(checkpoint, device)
     cfg = on_dataset(cfg, dataset, root)
     if fusion_weights is not None and not model_spec(cfg.model).has_locals:
@@ -78,7 +80,8 @@ def evaluate_checkpoint(
 
 
 def on_dataset(cfg: TrainConfig, dataset: str | None, root: str | None) -> TrainConfig:
-    """A run's config aimed at another dataset (`--dataset`, read from `--root`) or at another copy of its own (`--root` alone)."""
+    """A run's config aimed at another dataset (`--dataset`, read from `--root`) or at another copy of its own
+    (`--root` alone)."""
     if dataset is not None:
         return replace(cfg, dataset=dataset, root=root)
     return cfg if root is None else replace(cfg, root=root)

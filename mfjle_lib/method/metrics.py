@@ -47,7 +47,8 @@ MetricFn = Callable[[np.ndarray, np.ndarray, float], float]
 
 @dataclass(frozen=True)
 class Metric:
-    """One metric of Section IV.B: its key (metrics files, histories), its title in tables, its direction, its function."""
+    """One metric of Section IV.B: its key (metrics files, histories), its title in tables, its direction, its
+    function."""
 
     key: str
     title: str

@@ -1,4 +1,5 @@
-"""Paper Section III.A-B (Figs. 1 and 3): the ResNet-18 module, the single-ResNet baseline, MF-JLE, and its locality control.
+"""Paper Section III.A-B (Figs. 1 and 3): the ResNet-18 module, the single-ResNet baseline, MF-JLE, and its locality
+control.
 
 MF-JLE is one global ResNet-18 on the whole face plus five local ResNet-18s, one per landmark crop
 (`crops.py`); every model returns a `ModelOutput` of per-module logits, fused into probabilities

@@ -1,4 +1,5 @@
-"""Models by name: the registry (`build_model`, `model_spec`, `MODELS`) and where their ResNet-18s start (random, ImageNet, a file).
+"""Models by name: the registry (`build_model`, `model_spec`, `MODELS`) and where their ResNet-18s start (random,
+ImageNet, a file).
 
 The models are the method's (`mfjle_lib.method`). `mfjle_lib.models.build_model` is a fixed import
 path (docs/DESIGN.md §4).

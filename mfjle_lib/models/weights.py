@@ -1,4 +1,5 @@
-"""Where a model's ResNet-18s start: random, ImageNet (`--pretrained`) or a weights file (`--weights FILE`), never silently another."""
+"""Where a model's ResNet-18s start: random, ImageNet (`--pretrained`) or a weights file (`--weights FILE`), never
+silently another."""
 
 from __future__ import annotations
 
@@ -34,11 +35,13 @@ def _read_weights(weights: str | Path) -> dict:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - garbage fails in many ways; one line names the file
         raise ConfigError(
-            f"--weights {path}: not a readable torch state dict ({type(exc).__name__}: {str(exc).strip().splitlines()[0][:100] if str(exc).strip() else ''})"
+            f"--weights {path}: not a readable torch state dict ({type(exc).__name__}: "
+            f"{str(exc).strip().splitlines()[0][:100] if str(exc).strip() else ''})"
         ) from None
     if isinstance(state, dict) and "model_state" in state and "format" in state:
         raise ConfigError(
-            f"--weights {path}: this is a checkpoint of this project, not bare ResNet-18 weights; start from it with --init-from {path}"
+            f"--weights {path}: this is a checkpoint of this project, not bare ResNet-18 weights; start from it with "
+            f"--init-from {path}"
         )
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]

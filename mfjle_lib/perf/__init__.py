@@ -1,4 +1,5 @@
-"""Speed work, applied from outside the method: `optimize` (fused local nets, memory layout), CPU deploy paths and the choice among them, the allocator.
+"""Speed work, applied from outside the method: `optimize` (fused local nets, memory layout), CPU deploy paths and the
+choice among them, the allocator.
 
 Nothing here changes what a model computes or its state dict; `mfjle_lib.method` never imports it.
 """

@@ -141,7 +141,7 @@ _FC_KEYS = ("fc.weight", "fc.bias")  # stacked on a new dim 0; everything else c
 def loop_to_fused_state(net_states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """G torchvision-resnet18 state dicts -> one FusedLocalNets state dict."""
     out: dict[str, torch.Tensor] = {}
-    for key, first in net_states[0].items():
+    for key in net_states[0]:
         parts = [s[key] for s in net_states]
         if key.endswith("num_batches_tracked"):
             # One counter for the fused BN; the G counters only differ if nets were trained apart.

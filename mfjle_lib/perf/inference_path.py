@@ -81,7 +81,8 @@ def choose_path(
     native: tuple[bool, str],
     check: Callable[[], dict[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
-    """The path a trained model is evaluated with, as a JSON-ready record (`path`, `requested`, `device`, `reason`, ...).
+    """The path a trained model is evaluated with, as a JSON-ready record (`path`, `requested`, `device`, `reason`,
+    ...).
 
     `supported`: the model has deploy paths (`deployable`); `native`: `native_bf16()`'s answer;
     `check`: runs (or reads) the bf16 accuracy check and returns its record with `passed`, or None
@@ -128,7 +129,8 @@ def choose_path(
         return {
             **record,
             "path": "fp32",
-            "reason": "native bf16, but no accuracy check for this model (it needs labelled data): fp32 with folded BatchNorm",
+            "reason": "native bf16, but no accuracy check for this model (it needs labelled data): "
+            "fp32 with folded BatchNorm",
         }
     change = f"micro-F1 change {result['micro_f1_change']:+.4f} on {result['split']} (limit {DEPLOY_TOLERANCE})"
     if result["passed"]:
@@ -148,7 +150,8 @@ def build_path(
         return model
     if path in NEEDS_CALIBRATION and not calibration:
         raise ConfigError(
-            f"--precision {path} needs calibration images from the training split; here there are none (use fp32 or bf16)"
+            f"--precision {path} needs calibration images from the training split; here there are none (use fp32 or "
+            "bf16)"
         )
     return optimize_for_cpu(model, path, calibration=calibration)
 

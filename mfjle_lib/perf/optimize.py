@@ -17,7 +17,8 @@ from .memory_format import plan_memory_format
 
 
 def optimize(model: nn.Module, device: torch.device | str | None = None, local_impl: str = "loop") -> nn.Module:
-    """`model` with its local nets (if any) in form `local_impl` and its layout planned for `device`, in place; returns it.
+    """`model` with its local nets (if any) in form `local_impl` and its layout planned for `device`, in place;
+    returns it.
 
     'fused' applies to a model with local nets; 'loop' (and 'auto', not yet decided) leaves them as built.
     Call it before an optimiser holds the parameters: the fused form replaces the local-net modules.

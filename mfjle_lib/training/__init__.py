@@ -1,4 +1,5 @@
-"""Training: one run from its config to its files (`train`), the batch path, the run's files, starting from another run, several GPUs.
+"""Training: one run from its config to its files (`train`), the batch path, the run's files, starting from another
+run, several GPUs.
 
 `trainer.py` reads top to bottom; Algorithm 1's step itself is the method's (`mfjle_lib.method.train_step`).
 """

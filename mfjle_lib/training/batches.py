@@ -1,4 +1,5 @@
-"""The data a run sees: a prepared dataset on the device, its splits, the one path of a batch, and the one forward pass over a split."""
+"""The data a run sees: a prepared dataset on the device, its splits, the one path of a batch, and the one forward
+pass over a split."""
 
 from __future__ import annotations
 
@@ -198,7 +199,8 @@ def run_split(
     device: torch.device | None = None,
     batch_size: int = 256,
 ) -> dict[str, np.ndarray]:
-    """A model over one split of `data`, as a run saves it (`*_outputs.npz`): logits, module and fused probabilities, labels, ids.
+    """A model over one split of `data`, as a run saves it (`*_outputs.npz`): logits, module and fused probabilities,
+    labels, ids.
 
     The one forward pass over a split: validation, the end of `train`, `evaluate`, `--fusion-weights val`
     and the lessons' re-fusion all come here. Fused once, in float64 (`evaluation.outputs.with_probabilities`).

@@ -1,4 +1,5 @@
-"""A run's settings: `TrainConfig`, its presets (the paper's recipe is the default, Section IV.B), the model it describes, what its metrics file records."""
+"""A run's settings: `TrainConfig`, its presets (the paper's recipe is the default, Section IV.B), the model it
+describes, what its metrics file records."""
 
 from __future__ import annotations
 

@@ -107,16 +107,19 @@ def plan_launch(
     local_world = _int_var(env, "LOCAL_WORLD_SIZE") if "LOCAL_WORLD_SIZE" in env else world
     if not (0 <= rank < world and 0 <= local_rank < max(local_world, 1)):
         raise ConfigError(
-            f"RANK={rank}, LOCAL_RANK={local_rank} do not fit WORLD_SIZE={world}, LOCAL_WORLD_SIZE={local_world}; {_HOW}"
+            f"RANK={rank}, LOCAL_RANK={local_rank} do not fit WORLD_SIZE={world}, LOCAL_WORLD_SIZE={local_world}; "
+            f"{_HOW}"
         )
     if batch_size % world:
         raise ConfigError(
-            f"--batch-size {batch_size} is the global batch and must divide evenly over the {world} processes (each takes batch/{world}); use a multiple of {world}"
+            f"--batch-size {batch_size} is the global batch and must divide evenly over the {world} processes (each "
+            f"takes batch/{world}); use a multiple of {world}"
         )
     if world == 1:  # `torchrun --nproc_per_node 1`: an ordinary run
         if sync_bn or backend != "auto":
             raise ConfigError(
-                f"--sync-bn and --dist-backend only apply to a run on several processes (WORLD_SIZE is 1); {_HOW} with N > 1"
+                f"--sync-bn and --dist-backend only apply to a run on several processes (WORLD_SIZE is 1); {_HOW} "
+                "with N > 1"
             )
         return LaunchPlan()
     if cuda_count is None:
@@ -126,12 +129,13 @@ def plan_launch(
     if kind == "cuda":
         if index:
             raise ConfigError(
-                f"--device {name} names one GPU, but each of the {world} processes needs its own: pass --device cuda (rank r uses cuda:LOCAL_RANK), and CUDA_VISIBLE_DEVICES to choose the GPUs"
+                f"--device {name} names one GPU, but each of the {world} processes needs its own: pass --device cuda "
+                "(rank r uses cuda:LOCAL_RANK), and CUDA_VISIBLE_DEVICES to choose the GPUs"
             )
         if local_world > cuda_count:
             raise ConfigError(
-                f"{local_world} processes on this machine but {cuda_count} CUDA GPU(s) visible: use --nproc_per_node {cuda_count} or fewer"
-                + (", or --device cpu" if cuda_count else " (or --device cpu)")
+                f"{local_world} processes on this machine but {cuda_count} CUDA GPU(s) visible: use --nproc_per_node "
+                f"{cuda_count} or fewer" + (", or --device cpu" if cuda_count else " (or --device cpu)")
             )
         rank_device = f"cuda:{local_rank}"
     elif kind == "cpu":
@@ -149,7 +153,8 @@ def plan_launch(
         raise ConfigError("this PyTorch build has no gloo backend: use --dist-backend nccl on CUDA")
     if sync_bn and kind != "cuda":
         raise ConfigError(
-            "--sync-bn needs CUDA (PyTorch's SyncBatchNorm runs on GPUs only); on the CPU each process normalises its own part of the batch"
+            "--sync-bn needs CUDA (PyTorch's SyncBatchNorm runs on GPUs only); on the CPU each process normalises "
+            "its own part of the batch"
         )
     return LaunchPlan(rank, local_rank, world, local_world, chosen, rank_device, sync_bn)
 
@@ -237,7 +242,8 @@ class DistContext:
                 torch.distributed.barrier()
 
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
-        """The module to train with: DDP around `model` (SyncBatchNorm first with --sync-bn); `model` itself with one process.
+        """The module to train with: DDP around `model` (SyncBatchNorm first with --sync-bn); `model` itself with one
+        process.
 
         SyncBatchNorm conversion replaces `model`'s BatchNorm children in place and keeps the same parameter
         and buffer tensors, so an optimiser built on `model` and its state-dict keys stay valid.

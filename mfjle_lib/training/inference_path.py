@@ -34,7 +34,7 @@ CALIBRATION_IMAGES = 256
 def calibration_batches(
     data: DataBundle, device: torch.device, n: int = CALIBRATION_IMAGES, batch_size: int = 32
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The first `n` training images as model inputs (normalised, landmarks), for int8 calibration: never val or test."""
+    """The first `n` training images as model inputs (normalised, landmarks) for int8 calibration; never val or test."""
     idx = torch.as_tensor(np.asarray(data.splits["train"])[:n], dtype=torch.long)
     batches = (get_batch(data, idx[s : s + batch_size], device) for s in range(0, len(idx), batch_size))
     return [(b.images, b.landmarks) for b in batches]
@@ -43,7 +43,8 @@ def calibration_batches(
 def bf16_check(
     model: torch.nn.Module, data: DataBundle, cfg: TrainConfig, device: torch.device, split: str = "val"
 ) -> dict[str, Any]:
-    """micro-F1 of the fused output on `split`, fp32 vs bf16 (both with folded BatchNorm), and whether bf16 is within the limit."""
+    """micro-F1 of the fused output on `split`, fp32 vs bf16 (both with folded BatchNorm), and whether bf16 is within
+    the limit."""
     labels = data.prepared.labels[data.splits[split]]
     f1 = {}
     for path in ("fp32", "bf16"):

@@ -4,7 +4,8 @@ Every tensor of the new model whose name and shape match a tensor of the other r
 `checkpoint.pt` is copied; the rest keep their initialisation (random, or ImageNet with
 `--pretrained`) and are reported in one line: loaded N, skipped M and why. The optimiser, the
 learning-rate schedule and the epoch count start fresh. Names are those of the models' state dicts
-(whichever form their local nets run in): `global_net.*` in both models, `local_nets.nets.<i>.*` in MF-JLE. So a resnet18 run
+(whichever form their local nets run in): `global_net.*` in both models, `local_nets.nets.<i>.*` in MF-JLE. So a
+resnet18 run
 starts MF-JLE's global net, and with `init_locals_from_global` each of the five local nets too.
 
 Geometry rule (docs/DESIGN.md §2): ResNet-18 ends in an adaptive pool, so R, S_g and S_l may
@@ -53,7 +54,8 @@ class InitPlan:
 
     def describe(self) -> str:
         """The record written to checkpoint config and metrics.json (`init`)."""
-        return f"run:{self.path} sha256:{self.sha256} ({self.source_model}: loaded {len(self.pairs)}, skipped {len(self.skipped)})"
+        counts = f"loaded {len(self.pairs)}, skipped {len(self.skipped)}"
+        return f"run:{self.path} sha256:{self.sha256} ({self.source_model}: {counts})"
 
     def report(self, target_model: str) -> str:
         """One line: loaded N / skipped M, and why, grouped by reason and by part of the model."""
@@ -124,7 +126,8 @@ def geometry_table(source: dict, cfg: TrainConfig, copies_locals: bool) -> list[
     if copies_locals and source.get("crop_fraction") != now["crop_fraction"]:
         raise ConfigError(
             f"--init-from: the source's local nets learned crops of c={source.get('crop_fraction')} of the face, "
-            f"this run cuts c={now['crop_fraction']}: they would see another part of the face; use --crop-fraction {source.get('crop_fraction')}"
+            f"this run cuts c={now['crop_fraction']}: they would see another part of the face; use --crop-fraction "
+            f"{source.get('crop_fraction')}"
         )
     if copies_locals:
         lines[-1] = lines[-1].replace("  differs", "")
@@ -177,7 +180,8 @@ def plan_init(cfg: TrainConfig) -> InitPlan | None:
         raise ConfigError("--init-locals-from-global needs --init-from RUN")
     if cfg.init_locals_from_global and not model_spec(cfg.model).has_locals:
         raise ConfigError(
-            f"--init-locals-from-global applies to a model with local nets ({', '.join(n for n, s in MODELS.items() if s.has_locals)}), not {cfg.model}"
+            "--init-locals-from-global applies to a model with local nets "
+            f"({', '.join(n for n, s in MODELS.items() if s.has_locals)}), not {cfg.model}"
         )
     if not cfg.init_from:
         if cfg.init_head != "carry":
@@ -194,7 +198,8 @@ def plan_init(cfg: TrainConfig) -> InitPlan | None:
     )
     if not pairs:
         raise ConfigError(
-            f"--init-from {path}: no tensor matches this model by name and shape ({source_config.get('model')} -> {cfg.model})"
+            f"--init-from {path}: no tensor matches this model by name and shape ({source_config.get('model')} -> "
+            f"{cfg.model})"
         )
     return InitPlan(path, file_sha256(path), source_config, source_state, pairs, skipped, unused, lines)
 

@@ -1,4 +1,5 @@
-"""A run's folder and files: never overwritten silently; checkpoint.pt and last.pt (atomic, loaded `weights_only`); history.csv.
+"""A run's folder and files: never overwritten silently; checkpoint.pt and last.pt (atomic, loaded `weights_only`);
+history.csv.
 
 The folder: `--resume` continues a run, `--overwrite` replaces it. `--overwrite` moves the old
 run's files into a sibling folder `OUT.old-<timestamp>` before anything new is written, and
@@ -70,7 +71,8 @@ def claim_out_dir(out_dir: Path, resume: bool, overwrite: bool) -> Path | None:
     if resume:
         if not (out_dir / "last.pt").is_file():  # nothing to continue from: starting afresh would replace the run
             raise ConfigError(
-                f"{out_dir} holds {what} without a resume state (last.pt): --overwrite replaces it, or use another --out"
+                f"{out_dir} holds {what} without a resume state (last.pt): --overwrite replaces it, or use another "
+                "--out"
             )
         return None
     if not overwrite:
@@ -138,7 +140,8 @@ def _refusal(path: Path, exc: pickle.UnpicklingError) -> CheckpointError:
     found = re.search(r"GLOBAL\s+([\w.]+)", str(exc))
     if found is not None:
         return CheckpointError(
-            f"{path}: refused to load: the file holds code or objects other than tensors and plain data (it asks for {found.group(1)}); nothing in it was run"
+            f"{path}: refused to load: the file holds code or objects other than tensors and plain data (it asks for "
+            f"{found.group(1)}); nothing in it was run"
         )
     return CheckpointError(f"{path}: not a checkpoint (its bytes are not a torch.save file)")
 
@@ -187,7 +190,8 @@ def load_checkpoint(path: str | Path, kind: str = CHECKPOINT_FORMAT, map_locatio
     major = str(payload.get("library_version", "")).split(".")[:2]
     if major != __version__.split(".")[:2]:
         raise CheckpointError(
-            f"{path}: written by mfjle_lib {payload.get('library_version')}, this is {__version__}; retrain or use that version"
+            f"{path}: written by mfjle_lib {payload.get('library_version')}, this is {__version__}; retrain or use "
+            "that version"
         )
     if not isinstance(payload.get("config"), dict) or not isinstance(payload.get("model_state"), dict):
         raise CheckpointError(f"{path}: damaged {what} (config or weights missing)")
@@ -227,7 +231,8 @@ def read_resume_state(path: Path, cfg: TrainConfig) -> dict[str, Any] | None:
     diff = run_differences(state["config"], cfg, resuming=True)
     if diff:
         raise ConfigError(
-            f"{path}: cannot resume, the run used different settings ({', '.join(diff)}); --overwrite replaces it, or use another --out"
+            f"{path}: cannot resume, the run used different settings ({', '.join(diff)}); --overwrite replaces it, "
+            "or use another --out"
         )
     return state
 

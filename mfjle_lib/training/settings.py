@@ -1,4 +1,5 @@
-"""A run's 'auto' settings decided once (precision, determinism, local-net form), and its mixed precision around the step: autocast, float32 losses, the fp16 scaler."""
+"""A run's 'auto' settings decided once (precision, determinism, local-net form), and its mixed precision around the
+step: autocast, float32 losses, the fp16 scaler."""
 
 from __future__ import annotations
 
@@ -112,7 +113,8 @@ def resolve_settings(cfg: TrainConfig, device: torch.device, recorded: dict[str,
 
 
 class RunForward:
-    """The model as the run's step calls it: under autocast, with float32 logits whose gradient carries the loss's factor.
+    """The model as the run's step calls it: under autocast, with float32 logits whose gradient carries the loss's
+    factor.
 
     Multiplying the gradient that reaches the logits by a factor is multiplying the joint loss by it:
     the loss depends on the parameters through the logits only.
@@ -144,7 +146,8 @@ class RunForward:
 
 
 class RunOptimizer:
-    """The optimiser as the run's step calls it: fp16 gradients unscaled and checked, an overflowed step skipped by the scaler."""
+    """The optimiser as the run's step calls it: fp16 gradients unscaled and checked, an overflowed step skipped by
+    the scaler."""
 
     def __init__(
         self,

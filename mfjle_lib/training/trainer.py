@@ -1,4 +1,5 @@
-"""`train()`: one run top to bottom (paper Section IV.B's recipe around Algorithm 1), with selection on validation and the test evaluation.
+"""`train()`: one run top to bottom (paper Section IV.B's recipe around Algorithm 1), with selection on validation and
+the test evaluation.
 
 Laid out like torchvision's reference classification script: `train` reads top to bottom; below it
 come the parts it calls in order: the run's settings and model, `train_one_epoch`, its
@@ -198,7 +199,8 @@ class TrainingParts:
 
 
 def build_training(cfg: TrainConfig, device: torch.device) -> TrainingParts:
-    """The model in its faster form for `device` first (`perf.optimize`), then the optimiser on its parameters (never swapped after)."""
+    """The model in its faster form for `device` first (`perf.optimize`), then the optimiser on its parameters (never
+    swapped after)."""
     model = optimize(model_from_config(cfg, device), device, cfg.local_impl)
     optimizer = make_adam(model, cfg.lr, device, tuple(cfg.betas))
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
@@ -295,7 +297,8 @@ def train_one_epoch(
 def train_step(
     parts: TrainingParts, batch: Batch, cfg: TrainConfig, device: torch.device, weight: float = 1.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Algorithm 1's plain step (`method.train_step`) as the run takes it; returns the 7 losses (joint, global, locals) and whether the gradients were finite.
+    """Algorithm 1's plain step (`method.train_step`) as the run takes it; returns the 7 losses (joint, global,
+    locals) and whether the gradients were finite.
 
     Around the plain step, not instead of it: the model it calls runs under the run's autocast and
     hands back float32 logits, the gradient of the joint loss is multiplied by `weight` (under
@@ -415,7 +418,8 @@ def epoch_line(cfg: TrainConfig, epoch: int, stats: EpochStats, val: Validation,
     """The line printed after each epoch ('*' marks a newly selected epoch)."""
     skipped = f"  {stats.skipped} fp16 steps skipped" if stats.skipped else ""
     return (
-        f"{cfg.model} epoch {epoch:3d}/{cfg.epochs}  loss {stats.losses[0]:.4f}  val micro-F1 {val.report['micro_f1']:.3f}"
+        f"{cfg.model} epoch {epoch:3d}/{cfg.epochs}  loss {stats.losses[0]:.4f}  val micro-F1 "
+        f"{val.report['micro_f1']:.3f}"
         f"  val loss {val.loss:.4f}  {seconds:.1f}s{skipped}" + ("  *" if selected else "")
     )
 
@@ -460,5 +464,6 @@ def check_finite_outputs(outputs: dict[str, np.ndarray], epoch: int, ckpt_path: 
     bad = next((name for name, v in zip(MODULE_NAMES, per_module) if not np.isfinite(v).all()), None)
     if bad is not None:
         raise TrainingDiverged(
-            f"validation outputs became non-finite after epoch {epoch} in the {bad} module (weights diverged; try a lower --lr){_kept(ckpt_path)}"
+            f"validation outputs became non-finite after epoch {epoch} in the {bad} module (weights diverged; try a "
+            f"lower --lr){_kept(ckpt_path)}"
         )

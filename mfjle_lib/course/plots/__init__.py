@@ -1,4 +1,5 @@
-"""Lesson figures: faces, landmarks and crops; how the built-in faces draw each emotion; training curves, metrics and examples."""
+"""Lesson figures: faces, landmarks and crops; how the built-in faces draw each emotion; training curves, metrics and
+examples."""
 
 from __future__ import annotations
 

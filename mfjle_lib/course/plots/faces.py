@@ -132,7 +132,8 @@ def plot_detections(
     titles: Sequence[str] | None = None,
     template: bool | Sequence[bool] = False,
 ) -> plt.Figure:
-    """Photos side by side with their five landmarks (and face boxes); `template` (per panel) marks TEMPLATE·side as white crosses."""
+    """Photos side by side with their five landmarks (and face boxes); `template` (per panel) marks TEMPLATE·side as
+    white crosses."""
 
     n = len(images)
     marks = [bool(template)] * n if isinstance(template, bool) else [bool(t) for t in template]
@@ -203,7 +204,8 @@ def plot_architecture(
     global_size: int,
     lambdas: Sequence[float] = DEFAULT_LAMBDAS,
 ) -> plt.Figure:
-    """Fig. 1 of the paper drawn from one face: global ResNet-18, five crops into five local ResNet-18s, weighted fusion."""
+    """Fig. 1 of the paper drawn from one face: global ResNet-18, five crops into five local ResNet-18s, weighted
+    fusion."""
 
     crops = crops_for_display(image, landmarks, crop_fraction, local_size)
     fig = plt.figure(figsize=(13, 5.9))
@@ -274,7 +276,8 @@ def plot_architecture(
     ax.text(
         6.5,
         5.45,
-        "MF-JLE (paper Fig. 1): one global and five local ResNet-18s, no shared weights, fused with weights (1, λ1..λ5)",
+        "MF-JLE (paper Fig. 1): one global and five local ResNet-18s, no shared weights, fused with weights (1, "
+        "λ1..λ5)",
         fontsize=10,
         ha="center",
     )

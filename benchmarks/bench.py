@@ -64,7 +64,7 @@ from bench_train import bench_data_path, bench_epoch, measure_train_step
 from mfjle_lib.constants import DEFAULT_CROP_FRACTION, DEFAULT_GLOBAL_SIZE, DEFAULT_LOCAL_SIZE, DEFAULT_SOURCE_SIZE
 from mfjle_lib.perf.local_impl import pick_local_impl
 from mfjle_lib.runtime import default_deterministic, set_deterministic
-from mfjle_lib.training.settings import choose_precision
+from mfjle_lib.training.setup import choose_precision
 from tools.machine_load import BUSY_LOAD, busy_warning, idle_refusal, load_average, load_record
 
 

@@ -19,7 +19,7 @@ from bench_common import (
 
 from mfjle_lib.method.models import resize_global
 from mfjle_lib.training.config import LEGACY_KEYS
-from mfjle_lib.training.settings import autocast_for
+from mfjle_lib.training.setup import autocast_for
 
 DEPLOY_CHECK = ROOT / "benchmarks" / "results" / "deploy_check.json"
 

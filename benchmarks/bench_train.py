@@ -29,8 +29,8 @@ from mfjle_lib.perf.optimize import optimize
 from mfjle_lib.training.augment import augment_batch
 from mfjle_lib.training.batches import Batch
 from mfjle_lib.training.config import make_config
-from mfjle_lib.training.settings import as_float32, autocast_for, choose_precision, make_scaler
-from mfjle_lib.training.trainer import TrainingParts, make_adam, train_step
+from mfjle_lib.training.setup import TrainingParts, as_float32, autocast_for, choose_precision, make_adam, make_scaler
+from mfjle_lib.training.trainer import train_step
 
 RAFML_IMAGES = 4908
 PAPER_EPOCHS = 218

@@ -64,8 +64,7 @@ def _ghost_batch_losses(world: int) -> list[float]:
     from mfjle_lib.runtime import seed_everything
     from mfjle_lib.training.batches import get_batch, load_data
     from mfjle_lib.training.config import make_config
-    from mfjle_lib.training.settings import resolve_settings
-    from mfjle_lib.training.trainer import build_training
+    from mfjle_lib.training.setup import build_training, resolve_settings
 
     cfg = make_config(
         "fast",

@@ -197,7 +197,7 @@ def test_pick_local_impl_rules(monkeypatch: pytest.MonkeyPatch) -> None:
     # The form is decided once, from the config, where the model is built for a run.
     from mfjle_lib.perf.optimize import optimize
     from mfjle_lib.training.config import TrainConfig, model_from_config
-    from mfjle_lib.training.settings import resolve_local_impl
+    from mfjle_lib.training.setup import resolve_local_impl
 
     cfg = resolve_local_impl(TrainConfig(model="mfjle", global_size=32, local_size=16), torch.device("cpu"))
     assert cfg.local_impl == "fused"

@@ -25,8 +25,14 @@ from mfjle_lib.runtime import default_deterministic, seed_everything
 from mfjle_lib.training.batches import get_batch, load_data
 from mfjle_lib.training.config import make_config
 from mfjle_lib.training.run_files import RESUME_FORMAT, load_checkpoint, run_differences, same_run
-from mfjle_lib.training.settings import choose_precision, make_scaler, precision_for_capability, resolve_settings
-from mfjle_lib.training.trainer import build_training, train, train_one_epoch, train_step
+from mfjle_lib.training.setup import (
+    build_training,
+    choose_precision,
+    make_scaler,
+    precision_for_capability,
+    resolve_settings,
+)
+from mfjle_lib.training.trainer import train, train_one_epoch, train_step
 
 CPU = torch.device("cpu")
 

@@ -1,6 +1,6 @@
 """Five facial landmarks: MTCNN (facenet-pytorch, batched, cached) and the template fallback.
 
-Coordinates follow the library convention (docs/ARCHITECTURE.md): continuous pixels, column `j`
+Coordinates follow the library convention (`method/crops.py`): continuous pixels, column `j`
 covers `[j, j+1)` and has its centre at `j + 0.5`.
 
 MTCNN's pixel convention. facenet-pytorch's `detect_face` is a line-by-line port of the MATLAB

@@ -127,7 +127,7 @@ def prepare_dataset(
 
     size = int(size)
     if size < 8:
-        raise ConfigError(f"image size (R, --source-size / data --image-size) must be at least 8 pixels, got {size}")
+        raise ConfigError(f"image size (R, --source-size) must be at least 8 pixels, got {size}")
     base = cache_dir()
     fingerprint = _fingerprint(index)
     key = cache_key(index, size, fingerprint)

@@ -20,7 +20,7 @@ from .batches import (
     run_split,
     to_unit_float,
 )
-from .config import PRESETS, TrainConfig, make_config, model_from_config, settings_record, validate_config
+from .config import PRECISIONS, PRESETS, TrainConfig, make_config, model_from_config, settings_record, validate_config
 from .distributed import DistContext, launch
 from .inference_path import inference_model
 from .init_from import InitPlan, apply_init, plan_init
@@ -33,15 +33,12 @@ from .run_files import (
     same_run,
     save_checkpoint,
 )
-from .settings import PRECISIONS, autocast_for, choose_precision, resolve_settings
+from .setup import TrainingParts, autocast_for, build_training, choose_precision, make_adam, resolve_settings
 from .trainer import (
     EpochStats,
     Selection,
-    TrainingParts,
     TrainResult,
     Validation,
-    build_training,
-    make_adam,
     train,
     train_one_epoch,
     train_step,

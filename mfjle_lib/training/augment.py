@@ -2,7 +2,7 @@
 
 Random numbers come from a CPU `torch.Generator`, so a run is the same on every device and a
 resumed run replays exactly. Pixel convention: continuous coordinates, pixel j covers [j, j+1)
-(docs/ARCHITECTURE.md), which is `align_corners=False` in normalised grid coordinates.
+(the convention of `method/crops.py`), which is `align_corners=False` in normalised grid coordinates.
 """
 
 from __future__ import annotations

@@ -13,7 +13,9 @@ from ..constants import DEFAULT_CROP_FRACTION, DEFAULT_GLOBAL_SIZE, DEFAULT_LOCA
 from ..errors import ConfigError
 from ..method.fusion import DEFAULT_LAMBDAS, check_fusion_weights, expand_lambdas, paper_fusion_weights
 from ..models.registry import MODEL_NAMES, build_model
-from .settings import PRECISIONS
+
+#: Names of the precisions a run can record ('auto' is resolved once per run, like `local_impl`).
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 
 #: What `--init-from` does with the source's classifier heads (`fc`): copy them, or start them afresh.
 INIT_HEADS = ("carry", "fresh")

@@ -2,10 +2,11 @@
 the test evaluation.
 
 Laid out like torchvision's reference classification script: `train` reads top to bottom; below it
-come the parts it calls in order: the run's settings and model, `train_one_epoch`, its
-`train_step` (Algorithm 1's plain step from `mfjle_lib.method`, with the run's precision, loss
-scaling and several-GPU weighting around it), `validate`, the selection of an epoch, and
-`finish_run`. What a run writes (its folder, checkpoint.pt, last.pt, history.csv) is in `run_files.py`.
+come the parts it calls in order: `train_one_epoch`, its `train_step` (Algorithm 1's plain step from
+`mfjle_lib.method`, with the run's precision, loss scaling and several-GPU weighting around it),
+`validate`, the selection of an epoch, and `finish_run`. How the run is set up (its 'auto' settings,
+the model in its faster form, Adam) is in `setup.py`; what it writes (its folder, checkpoint.pt,
+last.pt, history.csv) in `run_files.py`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -32,10 +32,9 @@ from ..method.metrics import multilabel_report
 from ..method.models import ModelOutput
 from ..method.step import train_step as plain_train_step
 from ..perf.allocator import keep_freed_memory
-from ..perf.optimize import optimize
 from ..runtime import get_device, progress, seed_everything
 from .batches import Batch, DataBundle, check_data_matches, get_batch, load_data, on_device, run_split
-from .config import TrainConfig, model_from_config, settings_record
+from .config import TrainConfig, settings_record
 from .distributed import DistContext, current, single
 from .inference_path import inference_model
 from .init_from import apply_init, init_record, plan_init
@@ -52,7 +51,7 @@ from .run_files import (
     save_resume_state,
     write_history,
 )
-from .settings import RunForward, RunOptimizer, make_scaler, resolve_settings
+from .setup import RunForward, RunOptimizer, TrainingParts, build_training, resolve_settings
 
 #: Steps between loss updates of the progress bar. Each update is a host sync, so it happens only
 #: while a bar is shown, and rarely: the epoch's losses are otherwise read once, at its end.
@@ -168,46 +167,6 @@ def train(
         return TrainResult(out_dir, {}, pd.DataFrame(history, columns=history_columns()), cfg)
     metrics = finish_run(parts.model, cfg, data, out_dir, device, selection.best_epoch, dist.world_size)
     return TrainResult(out_dir, metrics, pd.DataFrame(history, columns=history_columns()), cfg)
-
-
-# ---------------------------------------------------------------------------------------------
-# The parts a run trains
-# ---------------------------------------------------------------------------------------------
-
-
-def make_adam(
-    model: torch.nn.Module, lr: float, device: torch.device, betas: tuple[float, float] = (0.9, 0.999)
-) -> torch.optim.Adam:
-    """The trainer's Adam: the fused kernel on CPU and CUDA.
-
-    One kernel over all six ResNets' 67M parameters: 17x faster on the CPU than the default
-    per-parameter loop, which would otherwise add a cost that grows with MF-JLE's 6x parameters.
-    """
-    return torch.optim.Adam(model.parameters(), lr=lr, betas=betas, fused=device.type in ("cpu", "cuda"))
-
-
-@dataclass
-class TrainingParts:
-    """What the loop updates: the model, its (optionally compiled) forward, optimiser, schedule, scaler, data RNG."""
-
-    model: torch.nn.Module
-    forward: Callable[..., ModelOutput]
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
-    scaler: torch.amp.GradScaler
-    generator: torch.Generator
-
-
-def build_training(cfg: TrainConfig, device: torch.device) -> TrainingParts:
-    """The model in its faster form for `device` first (`perf.optimize`), then the optimiser on its parameters (never
-    swapped after)."""
-    model = optimize(model_from_config(cfg, device), device, cfg.local_impl)
-    optimizer = make_adam(model, cfg.lr, device, tuple(cfg.betas))
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
-    # The compiled forward shares the model's parameters; evaluation runs the plain model in float32.
-    forward = torch.compile(model) if cfg.compile else model
-    generator = torch.Generator().manual_seed(cfg.seed)  # CPU generator: the same batches on every device
-    return TrainingParts(model, forward, optimizer, scheduler, make_scaler(device, cfg.precision), generator)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,12 +1,17 @@
-"""A run's 'auto' settings decided once (precision, determinism, local-net form), and its mixed precision around the
-step: autocast, float32 losses, the fp16 scaler."""
+"""Setting up a run: its 'auto' settings decided once, the parts it trains with, its mixed precision around the step.
+
+The settings (precision, determinism, local-net form) are decided once and recorded; the parts are
+the model in its faster form for the device (`perf.optimize`), the trainer's Adam, the schedule,
+the fp16 scaler and the data RNG; around Algorithm 1's plain step the run adds autocast, float32
+losses and the scaler (`RunForward`, `RunOptimizer`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 
@@ -14,13 +19,9 @@ from ..method.models import ModelOutput
 from ..models.registry import model_spec
 from ..perf.fused_locals import IMPLS
 from ..perf.local_impl import pick_local_impl
+from ..perf.optimize import optimize
 from ..runtime import default_deterministic
-
-if TYPE_CHECKING:
-    from .config import TrainConfig
-
-#: Names of the precisions a run can record ('auto' is resolved once per run, like `local_impl`).
-PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+from .config import PRECISIONS, TrainConfig, model_from_config
 
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -183,3 +184,43 @@ def as_float32(out: ModelOutput) -> ModelOutput:
         global_logits=out.global_logits.float(),
         local_logits=None if out.local_logits is None else out.local_logits.float(),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The parts a run trains with
+# ---------------------------------------------------------------------------------------------
+
+
+def make_adam(
+    model: torch.nn.Module, lr: float, device: torch.device, betas: tuple[float, float] = (0.9, 0.999)
+) -> torch.optim.Adam:
+    """The trainer's Adam: the fused kernel on CPU and CUDA.
+
+    One kernel over all six ResNets' 67M parameters: 17x faster on the CPU than the default
+    per-parameter loop, which would otherwise add a cost that grows with MF-JLE's 6x parameters.
+    """
+    return torch.optim.Adam(model.parameters(), lr=lr, betas=betas, fused=device.type in ("cpu", "cuda"))
+
+
+@dataclass
+class TrainingParts:
+    """What the loop updates: the model, its (optionally compiled) forward, optimiser, schedule, scaler, data RNG."""
+
+    model: torch.nn.Module
+    forward: Callable[..., ModelOutput]
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    generator: torch.Generator
+
+
+def build_training(cfg: TrainConfig, device: torch.device) -> TrainingParts:
+    """The model in its faster form for `device` first (`perf.optimize`), then the optimiser on its parameters (never
+    swapped after)."""
+    model = optimize(model_from_config(cfg, device), device, cfg.local_impl)
+    optimizer = make_adam(model, cfg.lr, device, tuple(cfg.betas))
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
+    # The compiled forward shares the model's parameters; evaluation runs the plain model in float32.
+    forward = torch.compile(model) if cfg.compile else model
+    generator = torch.Generator().manual_seed(cfg.seed)  # CPU generator: the same batches on every device
+    return TrainingParts(model, forward, optimizer, scheduler, make_scaler(device, cfg.precision), generator)

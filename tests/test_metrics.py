@@ -263,3 +263,22 @@ def test_invalid_threshold_and_bool_labels() -> None:
     with pytest.raises(ValueError, match="threshold"):
         multilabel_metrics(TOY1_Y, TOY1_S, threshold=float("nan"))
     assert multilabel_metrics(TOY1_Y.astype(bool), TOY1_S) == multilabel_metrics(TOY1_Y.astype(np.float32), TOY1_S)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_numpy_metrics_give_sklearns_numbers_bit_for_bit(seed: int) -> None:
+    """Ranking loss, F1 and ROC AUC are computed in numpy (the method imports no scikit-learn), step for step as
+    scikit-learn does: the same floats, not only close ones, on tied, untied and float32 scores."""
+    rng = np.random.default_rng(seed)
+    y, s = _random_case(seed, n=int(rng.integers(20, 200)), n_labels=int(rng.integers(2, 8)))
+    scores = [s, rng.random(s.shape), rng.normal(size=s.shape).astype(np.float32).astype(np.float64)]
+    for sc in scores:
+        mask = ranking_mask(y)
+        pred = (sc >= 0.5).astype(int)
+        rep = multilabel_metrics(y, sc)
+        assert rep["ranking_loss"] == label_ranking_loss(y[mask], sc[mask])
+        assert rep["micro_f1"] == f1_score(y, pred, average="micro", zero_division=0)
+        assert rep["macro_f1"] == f1_score(y, pred, average="macro", zero_division=0)
+        assert rep["micro_auc"] == roc_auc_score(y.ravel(), sc.ravel())
+        both = [j for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
+        assert rep["macro_auc"] == float(np.mean([roc_auc_score(y[:, j], sc[:, j]) for j in both]))

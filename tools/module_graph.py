@@ -45,7 +45,7 @@ PARSER = PACKAGE / "cli" / "parser.py"
 
 
 def module_name(path: Path) -> str:
-    """Dotted module name of a file under the package: mfjle_lib/faces/crops.py -> mfjle_lib.faces.crops."""
+    """Dotted module name of a file under the package: mfjle_lib/method/crops.py -> mfjle_lib.method.crops."""
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts = parts[:-1]
@@ -128,7 +128,7 @@ def read_graph() -> tuple[dict[str, Path], list[tuple[str, str, str]]]:
                 continue
             kind = "typing" if node.lineno in typing_only else "module" if id(node) in top_level else "function"
             for target in targets:
-                while target and target not in modules:  # `mfjle_lib.faces.crops.cut_crops` -> module
+                while target and target not in modules:  # `mfjle_lib.method.crops.cut_crops` -> module
                     target = target.rpartition(".")[0]
                 if target and target != name:
                     edges.append((name, target, kind))

@@ -56,22 +56,6 @@ def test_the_method_stands_alone() -> None:
             assert ast.get_docstring(ast.parse(text)).startswith("Paper Section"), f"{path.name} opens with its section"
 
 
-def test_metrics_table_is_tables_1_and_2_order() -> None:
-    assert method.METRIC_KEYS == (
-        "hamming_loss",
-        "coverage",
-        "one_error",
-        "ranking_loss",
-        "average_precision",
-        "micro_f1",
-        "macro_f1",
-        "micro_auc",
-        "macro_auc",
-    )
-    assert [m.header for m in method.METRICS][:2] == ["Hamming ↓", "Coverage ↓"]
-    assert method.METRIC_BY_KEY["micro_auc"].header == "Micro-AUC ↑"
-
-
 @pytest.mark.parametrize("model", ["resnet18", "mfjle"])
 def test_the_trainers_step_is_the_methods_step(model: str) -> None:
     """In float32 on one process the trainer's wrappers are the identity: the same losses and weights, bit for bit."""

@@ -27,6 +27,7 @@ from .init_from import InitPlan, apply_init, plan_init
 from .run_files import (
     CHECKPOINT_FORMAT,
     RESUME_FORMAT,
+    Selection,
     claim_out_dir,
     load_checkpoint,
     run_differences,
@@ -36,7 +37,6 @@ from .run_files import (
 from .setup import TrainingParts, autocast_for, build_training, choose_precision, make_adam, resolve_settings
 from .trainer import (
     EpochStats,
-    Selection,
     TrainResult,
     Validation,
     train,

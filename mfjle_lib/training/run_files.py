@@ -11,12 +11,13 @@ The checkpoints (docs/DESIGN.md §7): written atomically, loaded with `weights_o
 format, label order and library version checked. `checkpoint.pt` holds the selected weights (the
 model's own `state_dict()`, whichever form trained it) and the config; `last.pt` everything a
 resumed run needs to continue bit-identically. Whether a saved run is the run a config asks for is
-`run_differences`.
+`run_differences`; `Selection`, the best epoch so far, is part of what last.pt keeps.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import pickle
 import re
 import shutil
@@ -24,8 +25,9 @@ import time
 import warnings
 import zipfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 import torch
@@ -36,9 +38,7 @@ from ..errors import CheckpointError, ConfigError
 from ..files import atomic_write_bytes, atomic_write_text
 from ..method.metrics import METRIC_KEYS
 from .config import TrainConfig
-
-if TYPE_CHECKING:
-    from .trainer import Selection, TrainingParts
+from .setup import TrainingParts
 
 # ---------------------------------------------------------------------------------------------
 # The folder
@@ -221,6 +221,23 @@ def run_differences(saved: dict[str, Any], cfg: TrainConfig, resuming: bool = Fa
 def same_run(saved: dict[str, Any], cfg: TrainConfig, resuming: bool = False) -> bool:
     """True when a saved config (a checkpoint's) describes the run `cfg` asks for; see `run_differences`."""
     return not run_differences(saved, cfg, resuming)
+
+
+@dataclass
+class Selection:
+    """The best validation epoch so far: highest score, ties broken by the lower validation loss."""
+
+    best_key: tuple[float, float] | None = None
+    best_epoch: int = 0
+
+    def offer(self, epoch: int, score: float, val_loss: float) -> bool:
+        """Take epoch `epoch` if it beats the best so far; True when it does."""
+        # Ties are common on small validation sets (JAFFE: 43 images), so the loss decides them.
+        key = (-math.inf if math.isnan(score) else score, -val_loss)
+        if self.best_key is not None and key <= self.best_key:
+            return False
+        self.best_key, self.best_epoch = key, epoch
+        return True
 
 
 def read_resume_state(path: Path, cfg: TrainConfig) -> dict[str, Any] | None:

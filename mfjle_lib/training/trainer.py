@@ -39,6 +39,7 @@ from .distributed import DistContext, current, single
 from .inference_path import inference_model
 from .init_from import apply_init, init_record, plan_init
 from .run_files import (
+    Selection,
     claim_out_dir,
     drop_old_run,
     history_columns,
@@ -316,23 +317,6 @@ def validate(
     report = multilabel_report(outputs["labels"], outputs["fused_probs"])
     global_f1 = multilabel_report(outputs["labels"], outputs["module_probs"][:, 0])["micro_f1"]
     return Validation(outputs, loss, report, float(global_f1), float(report.get(cfg.select_metric, math.nan)))
-
-
-@dataclass
-class Selection:
-    """The best validation epoch so far: highest score, ties broken by the lower validation loss."""
-
-    best_key: tuple[float, float] | None = None
-    best_epoch: int = 0
-
-    def offer(self, epoch: int, score: float, val_loss: float) -> bool:
-        """Take epoch `epoch` if it beats the best so far; True when it does."""
-        # Ties are common on small validation sets (JAFFE: 43 images), so the loss decides them.
-        key = (-math.inf if math.isnan(score) else score, -val_loss)
-        if self.best_key is not None and key <= self.best_key:
-            return False
-        self.best_key, self.best_epoch = key, epoch
-        return True
 
 
 def finish_run(

@@ -13,8 +13,9 @@ from ..constants import EMOTIONS
 from ..data.image_io import read_images
 from ..faces.alignment import align_face
 from ..faces.landmarks import detect_landmarks, fallback_landmarks
+from ..faces.normalise import to_unit_float
 from ..method.fusion import fuse, module_probs
-from ..training.batches import model_input, to_unit_float
+from ..training.batches import model_input
 from ..training.config import TrainConfig
 from ..training.inference_path import inference_model
 

@@ -12,13 +12,11 @@ from .batches import (
     DataBundle,
     collect_outputs,
     get_batch,
-    imagenet_normalise,
     load_data,
     model_input,
     model_logits,
     on_device,
     run_split,
-    to_unit_float,
 )
 from .config import PRECISIONS, PRESETS, TrainConfig, make_config, model_from_config, settings_record, validate_config
 from .distributed import DistContext, launch
@@ -69,7 +67,6 @@ __all__ = [
     "claim_out_dir",
     "collect_outputs",
     "get_batch",
-    "imagenet_normalise",
     "inference_model",
     "launch",
     "load_checkpoint",
@@ -87,7 +84,6 @@ __all__ = [
     "same_run",
     "save_checkpoint",
     "settings_record",
-    "to_unit_float",
     "train",
     "train_one_epoch",
     "train_step",

@@ -14,10 +14,7 @@ from ..data.registry import load_index, loader_options
 from ..data.splits import make_splits
 from ..errors import ConfigError
 from ..evaluation.outputs import with_probabilities
-from ..faces.normalise import (
-    imagenet_normalise,
-    to_unit_float,
-)  # also this module's names: scripts import them from here
+from ..faces.normalise import imagenet_normalise, to_unit_float
 from ..faces.prepare import prepare_dataset
 from ..faces.prepared import PreparedDataset
 from ..runtime import get_device

@@ -1,5 +1,5 @@
 # Two commands for a newcomer: `make demo` (main job on the built-in dataset) and `make test`.
-# While editing: `make check`, the unit tests not marked slow (at most 5 minutes on 2 cores).
+# While editing: `make check`: lint, the house check and the unit tests not marked slow (at most 3 minutes on 2 cores).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # Cell timeout for nbval (seconds); each FAST notebook should finish in a few minutes.
 NB_TIMEOUT ?= 600
 
-.PHONY: demo test check house unit nbtest nbtest-released nbtest-fast nbtimes lab notebooks retrain bench install clean
+.PHONY: demo test check house lint unit nbtest nbtest-released nbtest-fast nbtimes lab notebooks retrain bench install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,11 +29,16 @@ unit: $(STAMP)
 check: house
 	$(PY) -m pytest tests -q -m "not slow" --timeout=300
 
-# The house rules, read from the code (nothing is imported or written): imports flow one way
-# (data → faces → models → evaluation → perf → training → course → cli), no cycles, no Python file
-# over 300 lines, docs/MODULES.md's module table current. `make test` runs it first too.
-house: $(STAMP)
-	$(PY) docs/make_module_map.py --check
+# The house rules, read from the code (nothing is imported or written): the part order of docs/MODULES.md
+# (imports flow one way, no cycles), its generated module table and command list current; then `lint`.
+# Python files over 400 lines are listed as a smell. `make check` and `make test` run it first.
+house: lint
+	$(PY) -m tools.make_module_map --check
+
+# ruff, lint and format, configured in pyproject.toml: the package, tools, tests and benchmarks.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # Every lesson twice under nbval. First as a student opens it (RUNS=released: the committed full-mode
 # runs in results/lessons; MFJLE_RELEASED_ONLY=1 stops a lesson that would train a full run), then in
@@ -56,25 +61,25 @@ lab: $(STAMP)
 # Committed outputs: every lesson as a student opens it (RUNS=released), in place; each lesson's time
 # goes to notebooks/lesson_times.json ("released"). Lesson 00 runs again so its table shows them.
 notebooks: $(STAMP)
-	MFJLE_RUNS=released MFJLE_NO_PROGRESS=1 $(PY) -m mfjle_lib.course.notebook_tools execute --record released notebooks/*.ipynb
-	MFJLE_RUNS=released MFJLE_NO_PROGRESS=1 $(PY) -m mfjle_lib.course.notebook_tools execute notebooks/00_start_here.ipynb
+	MFJLE_RUNS=released MFJLE_NO_PROGRESS=1 $(PY) -m tools.notebook_tools execute --record released notebooks/*.ipynb
+	MFJLE_RUNS=released MFJLE_NO_PROGRESS=1 $(PY) -m tools.notebook_tools execute notebooks/00_start_here.ipynb
 
 # Retrain the released runs: every lesson in full mode (cpu preset on 2 cores; docs/DESIGN.md §5: hours),
 # each lesson's time, runs and FLOP-based Colab estimate into lesson_times.json ("full_cpu"), then the
 # finished runs into results/lessons (compact: no weights). Run `make notebooks` after it. One CPU thread:
 # the released runs were trained with one, and the thread count changes the CPU's rounding (docs/DESIGN.md §4).
 retrain: $(STAMP)
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MFJLE_RUNS=full MFJLE_NO_PROGRESS=1 $(PY) -m mfjle_lib.course.notebook_tools execute --record full_cpu --timeout 3600 notebooks/*.ipynb
-	$(PY) -m mfjle_lib.course.notebook_tools release runs/full_synthetic
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MFJLE_RUNS=full MFJLE_NO_PROGRESS=1 $(PY) -m tools.notebook_tools execute --record full_cpu --timeout 3600 notebooks/*.ipynb
+	$(PY) -m tools.notebook_tools release runs/full_synthetic
 
 # The FAST and default columns of that table from nbval's JUnit reports, summed per lesson (use a fresh
 # clone: runs and caches left by an earlier run would be reused and make the times look shorter).
 nbtimes: $(STAMP)
 	$(MAKE) nbtest-released NBVAL_ARGS=--junitxml=.nbtimes-released.xml
 	$(MAKE) nbtest-fast NBVAL_ARGS=--junitxml=.nbtimes-fast.xml
-	$(PY) -m mfjle_lib.course.notebook_tools fast-times .nbtimes-released.xml --record released
-	$(PY) -m mfjle_lib.course.notebook_tools fast-times .nbtimes-fast.xml --record fast
-	MFJLE_RUNS=released MFJLE_NO_PROGRESS=1 $(PY) -m mfjle_lib.course.notebook_tools execute notebooks/00_start_here.ipynb
+	$(PY) -m tools.notebook_tools fast-times .nbtimes-released.xml --record released
+	$(PY) -m tools.notebook_tools fast-times .nbtimes-fast.xml --record fast
+	MFJLE_RUNS=released MFJLE_NO_PROGRESS=1 $(PY) -m tools.notebook_tools execute notebooks/00_start_here.ipynb
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py

@@ -40,6 +40,7 @@ This file parses the flags and assembles the report; the measurements live besid
 `bench_infer.py` (FLOPs, inference, deploy paths), `bench_train.py` (training step, data path,
 CUDA epoch), `bench_report.py` (targets, tables) and `bench_common.py` (timing, fake faces, models).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,24 +49,40 @@ import sys
 from pathlib import Path
 
 import torch
-from bench_common import ROOT, cpu_name, fake_data, make_model, model_input, peak_memory_mb  # first: puts the checkout on sys.path
+from bench_common import (
+    ROOT,
+    cpu_name,
+    fake_data,
+    make_model,
+    model_input,
+    peak_memory_mb,
+)  # first: puts the checkout on sys.path
 from bench_infer import DEPLOY_CHECK, measure_flops, measure_inference
 from bench_report import add_targets, markdown, table
 from bench_train import bench_data_path, bench_epoch, measure_train_step
 
 from mfjle_lib.constants import DEFAULT_CROP_FRACTION, DEFAULT_GLOBAL_SIZE, DEFAULT_LOCAL_SIZE, DEFAULT_SOURCE_SIZE
 from mfjle_lib.perf.local_impl import pick_local_impl
-from mfjle_lib.perf.machine_load import BUSY_LOAD, busy_warning, idle_refusal, load_average, load_record
 from mfjle_lib.runtime import default_deterministic, set_deterministic
-from mfjle_lib.training.precision import choose_precision
+from mfjle_lib.training.setup import choose_precision
+from tools.machine_load import BUSY_LOAD, busy_warning, idle_refusal, load_average, load_record
 
 
 def bench_device(device: torch.device, args: argparse.Namespace, load_start: list[float] | None) -> dict:
-    """The full report of one device: settings, FLOPs, inference, training step, data path, epoch, targets, load average."""
+    """The full report of one device: settings, FLOPs, inference, training step, data path, epoch, targets, load
+    average."""
     b = args.batch_size
-    report: dict = {"device": str(device), "batch_size": b, "source_size": args.source_size, "global_size": args.global_size,
-                    "local_size": args.local_size, "crop_fraction": args.crop_fraction, "repeats": args.repeats,
-                    "torch": torch.__version__, "threads": torch.get_num_threads()}
+    report: dict = {
+        "device": str(device),
+        "batch_size": b,
+        "source_size": args.source_size,
+        "global_size": args.global_size,
+        "local_size": args.local_size,
+        "crop_fraction": args.crop_fraction,
+        "repeats": args.repeats,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
     report["cpu"] = cpu_name()
     report["gpu"] = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     # The trainer's own settings: determinism as `train` defaults to on this device (off on CUDA,
@@ -84,9 +101,11 @@ def bench_device(device: torch.device, args: argparse.Namespace, load_start: lis
     lmb, yb = lm[:b], labels[:b]
     report.update(measure_flops(images, lm, args))
     # One set of models for inference and then training, as a run evaluates and trains the same nets.
-    models = {"resnet18": make_model("resnet18", "loop", device, args, False),
-              "mfjle_naive": make_model("mfjle", "loop", device, args, False),
-              "mfjle_fused": make_model("mfjle", "fused", device, args, False)}
+    models = {
+        "resnet18": make_model("resnet18", "loop", device, args, False),
+        "mfjle_naive": make_model("mfjle", "loop", device, args, False),
+        "mfjle_fused": make_model("mfjle", "fused", device, args, False),
+    }
     report.update(measure_inference(device, args, models, images, lm, x, lmb, picked, precision))
     report.update(measure_train_step(device, args, models, x, lmb, yb, picked, precision))
     report.update(bench_data_path(device, args, images, lm, labels, args.repeats))
@@ -107,19 +126,33 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--device", default="all", help="all (cpu + cuda when present), cpu, cuda, cuda:1, ...")
     p.add_argument("--json", default=None, help="also write the JSON object to this file")
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--quick", action="store_true", help="2 repeats, batch 8, S_g 64, S_l 32, no deploy/epoch (smoke test)")
+    p.add_argument(
+        "--quick", action="store_true", help="2 repeats, batch 8, S_g 64, S_l 32, no deploy/epoch (smoke test)"
+    )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--source-size", type=int, default=DEFAULT_SOURCE_SIZE)
-    p.add_argument("--global-size", type=int, default=DEFAULT_GLOBAL_SIZE,
-                   help="S_g, the global branch's input side (reported as `global_size`)")
+    p.add_argument(
+        "--global-size",
+        type=int,
+        default=DEFAULT_GLOBAL_SIZE,
+        help="S_g, the global branch's input side (reported as `global_size`)",
+    )
     p.add_argument("--local-size", type=int, default=DEFAULT_LOCAL_SIZE)
     p.add_argument("--crop-fraction", type=float, default=DEFAULT_CROP_FRACTION)
-    p.add_argument("--no-deploy", action="store_true", help="skip the CPU deploy paths (int8 calibration takes a while)")
+    p.add_argument(
+        "--no-deploy", action="store_true", help="skip the CPU deploy paths (int8 calibration takes a while)"
+    )
     p.add_argument("--no-epoch", action="store_true", help="skip the CUDA epoch measurement")
     p.add_argument("--compile", action="store_true", help="also time torch.compile variants (slow to compile)")
-    p.add_argument("--markdown", default=None, help="also write the speed table of docs/SPEED.md (markdown) to this file")
+    p.add_argument(
+        "--markdown", default=None, help="also write the speed table of docs/SPEED.md (markdown) to this file"
+    )
     p.add_argument("--deploy-check", default=str(DEPLOY_CHECK), help="JSON written by benchmarks/check_deploy.py")
-    p.add_argument("--require-idle", action="store_true", help=f"refuse to run (exit 2) when the 1-minute load average is >= {BUSY_LOAD} at the start")
+    p.add_argument(
+        "--require-idle",
+        action="store_true",
+        help=f"refuse to run (exit 2) when the 1-minute load average is >= {BUSY_LOAD} at the start",
+    )
     args = p.parse_args(argv)
     # Before anything is built: a busy machine makes every figure below incomparable.
     load_start = load_average()
@@ -140,7 +173,12 @@ def main(argv: list[str] | None = None) -> dict:
     cuda = next((d for d in devices if d.type == "cuda"), None)
     if cuda is not None:
         card = torch.cuda.get_device_name(cuda)
-        print(f"card: {card}, compute capability {torch.cuda.get_device_capability(cuda)}, torch {torch.__version__}, CUDA {torch.version.cuda}", file=sys.stderr, flush=True)
+        print(
+            f"card: {card}, compute capability {torch.cuda.get_device_capability(cuda)}, torch {torch.__version__}, "
+            f"CUDA {torch.version.cuda}",
+            file=sys.stderr,
+            flush=True,
+        )
         if args.json is None:  # a GPU run always leaves its numbers, named by the card
             slug = "".join(c if c.isalnum() else "_" for c in card.lower()).strip("_")
             args.json = str(ROOT / "benchmarks" / "results" / f"bench_{slug}.json")

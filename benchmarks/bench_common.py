@@ -1,4 +1,5 @@
 """Shared pieces of `bench.py`: interleaved timing, fake faces, the models as the trainer builds them."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,19 +8,18 @@ import platform
 import resource
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without install
 
-import torch  # noqa: E402
+import torch
 
-from mfjle_lib.constants import TEMPLATE  # noqa: E402
-from mfjle_lib.models.build import build_model  # noqa: E402
-from mfjle_lib.perf.fused_locals import set_local_impl  # noqa: E402
-from mfjle_lib.perf.memory_format import plan_memory_format  # noqa: E402
-from mfjle_lib.faces.normalise import imagenet_normalise, to_unit_float  # noqa: E402
+from mfjle_lib.constants import TEMPLATE
+from mfjle_lib.faces.normalise import imagenet_normalise, to_unit_float
+from mfjle_lib.models.registry import build_model, model_spec
+from mfjle_lib.perf.optimize import optimize
 
 
 def sync(device: torch.device) -> None:
@@ -38,7 +38,9 @@ LAST_PAGE_FAULTS: dict[str, int] = {}
 LAST_SAMPLES: dict[str, list[float]] = {}
 
 
-def interleaved(fns: dict[str, Callable[[], None]], device: torch.device, repeats: int, warmup: int = 2) -> dict[str, float]:
+def interleaved(
+    fns: dict[str, Callable[[], None]], device: torch.device, repeats: int, warmup: int = 2
+) -> dict[str, float]:
     """Median wall seconds per call of each fn, timed round-robin (one call of each per round)."""
     samples: dict[str, list[float]] = {k: [] for k in fns}
     cpu: dict[str, list[float]] = {k: [] for k in fns}
@@ -64,7 +66,9 @@ def interleaved(fns: dict[str, Callable[[], None]], device: torch.device, repeat
     return {k: sorted(v)[len(v) // 2] for k, v in samples.items()}
 
 
-def fake_data(n: int, size: int, device: torch.device, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def fake_data(
+    n: int, size: int, device: torch.device, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Random uint8 faces (N,3,R,R) with template landmarks (jittered) and random labels."""
     g = torch.Generator().manual_seed(seed)
     images = torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g)
@@ -81,13 +85,12 @@ def model_input(images_u8: torch.Tensor, device: torch.device) -> torch.Tensor:
 def make_model(name: str, impl: str, device: torch.device, args: argparse.Namespace, train: bool) -> torch.nn.Module:
     """`resnet18` or `mfjle` at the run's geometry, local nets in form `impl`, memory layout planned."""
     torch.manual_seed(0)
+    has_locals = model_spec(name).has_locals
     opts = {"global_size": args.global_size}
-    if name == "mfjle":
+    if has_locals:
         opts.update(local_size=args.local_size, crop_fraction=args.crop_fraction)
     model = build_model(name, **opts).to(device)  # local nets in the loop form
-    if name == "mfjle" and impl != "loop":
-        set_local_impl(model, impl)
-    return plan_memory_format(model, device).train(train)
+    return optimize(model, device, impl if has_locals else "loop").train(train)
 
 
 def peak_memory_mb(device: torch.device) -> float:

@@ -7,6 +7,7 @@ from JPEG files with `image_io.read_image`; target: the cache is >= 10x faster.
 (b) `render_faces(n=300, size=128)` on one core; target >= 300 images/s.
 Everything runs on one thread, in a throw-away data folder.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,11 +42,12 @@ def _timed(fn, min_time: float = 1.0, min_reps: int = 3) -> float:
 
 def bench_cache_vs_jpeg(num_images: int = 256, size: int = 128, batch_size: int = 128, seed: int = 0) -> dict:
     """Images/s reading random batches from the decoded cache vs decoding the same JPEGs."""
-    from mfjle_lib.faces.prepare import prepare_dataset
-    from mfjle_lib.data.synthetic import render_faces
+    from PIL import Image
+
     from mfjle_lib.data.image_io import read_image
     from mfjle_lib.data.records import DatasetIndex, FaceRecord
-    from PIL import Image
+    from mfjle_lib.data.synthetic import render_faces
+    from mfjle_lib.faces.prepare import prepare_dataset
 
     faces = render_faces(n=num_images, size=size, seed=seed)
     with tempfile.TemporaryDirectory(prefix="mfjle-bench-") as tmp:
@@ -56,8 +58,14 @@ def bench_cache_vs_jpeg(num_images: int = 256, size: int = 128, batch_size: int 
             Image.fromarray(img).save(path, quality=95)
             paths.append(path)
         records = [
-            FaceRecord(id=p.stem, labels=faces["labels"][i], image_path=p, landmarks=faces["landmarks"][i],
-                       landmark_source="dataset", aligned=True)
+            FaceRecord(
+                id=p.stem,
+                labels=faces["labels"][i],
+                image_path=p,
+                landmarks=faces["landmarks"][i],
+                landmark_source="dataset",
+                aligned=True,
+            )
             for i, p in enumerate(paths)
         ]
         prepared = prepare_dataset(DatasetIndex("bench", records, root=Path(tmp)), size=size, show_progress=False)

@@ -1,4 +1,6 @@
-"""FLOPs and inference speed for `bench.py`: the torchvision reference, eager forms, CPU deploy paths, the default path."""
+"""FLOPs and inference speed for `bench.py`: the torchvision reference, eager forms, CPU deploy paths, the default
+path."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,11 +9,17 @@ from pathlib import Path
 
 import torch
 import torchvision
-from bench_common import LAST_CPU_TIMES, ROOT, interleaved, make_model, model_input  # first: puts the checkout on sys.path
+from bench_common import (
+    LAST_CPU_TIMES,
+    ROOT,
+    interleaved,
+    make_model,
+    model_input,
+)  # first: puts the checkout on sys.path
 
-from mfjle_lib.models.backbone import resize_global
+from mfjle_lib.method.models import resize_global
 from mfjle_lib.training.config import LEGACY_KEYS
-from mfjle_lib.training.precision import autocast_for
+from mfjle_lib.training.setup import autocast_for
 
 DEPLOY_CHECK = ROOT / "benchmarks" / "results" / "deploy_check.json"
 
@@ -40,9 +48,16 @@ def measure_flops(images: torch.Tensor, lm: torch.Tensor, args: argparse.Namespa
     x1, lm1 = model_input(images[:1].cpu(), cpu), lm[:1].cpu()
     with torch.no_grad():
         f_r18, f_mf = flops(r18_cpu.eval(), x1, lm1, False), flops(mf_cpu.eval(), x1, lm1, False)
-    ft_r18, ft_mf = flops(r18_cpu.train(), x1.repeat(2, 1, 1, 1), lm1.repeat(2, 1, 1), True), flops(mf_cpu.train(), x1.repeat(2, 1, 1, 1), lm1.repeat(2, 1, 1), True)
-    return {"resnet18_gflops_per_img": f_r18 / 1e9, "mfjle_gflops_per_img": f_mf / 1e9, "flop_ratio": f_mf / f_r18,
-            "train_flop_ratio": ft_mf / ft_r18}
+    ft_r18, ft_mf = (
+        flops(r18_cpu.train(), x1.repeat(2, 1, 1, 1), lm1.repeat(2, 1, 1), True),
+        flops(mf_cpu.train(), x1.repeat(2, 1, 1, 1), lm1.repeat(2, 1, 1), True),
+    )
+    return {
+        "resnet18_gflops_per_img": f_r18 / 1e9,
+        "mfjle_gflops_per_img": f_mf / 1e9,
+        "flop_ratio": f_mf / f_r18,
+        "train_flop_ratio": ft_mf / ft_r18,
+    }
 
 
 def load_deploy_check(args: argparse.Namespace) -> dict | None:
@@ -60,15 +75,27 @@ def load_deploy_check(args: argparse.Namespace) -> dict | None:
     geo.update({k: v for k, v in old.items() if k not in LEGACY_KEYS})
     if "geometry" in check:
         check["geometry"] = geo
-    same = (geo.get("global_size") == args.global_size and geo.get("local_size") == args.local_size
-            and abs(float(geo.get("crop_fraction", -1)) - args.crop_fraction) < 1e-9 and geo.get("source_size") == args.source_size)
+    same = (
+        geo.get("global_size") == args.global_size
+        and geo.get("local_size") == args.local_size
+        and abs(float(geo.get("crop_fraction", -1)) - args.crop_fraction) < 1e-9
+        and geo.get("source_size") == args.source_size
+    )
     check["same_geometry"] = bool(same)
     return check
 
 
-def measure_inference(device: torch.device, args: argparse.Namespace, models: dict[str, torch.nn.Module],
-                      images: torch.Tensor, lm: torch.Tensor, x: torch.Tensor, lmb: torch.Tensor,
-                      picked: str, precision: str) -> dict:
+def measure_inference(
+    device: torch.device,
+    args: argparse.Namespace,
+    models: dict[str, torch.nn.Module],
+    images: torch.Tensor,
+    lm: torch.Tensor,
+    x: torch.Tensor,
+    lmb: torch.Tensor,
+    picked: str,
+    precision: str,
+) -> dict:
     """ms/image of every inference path, and the default path with the deploy check behind it."""
     b = args.batch_size
     report: dict = {}
@@ -77,6 +104,7 @@ def measure_inference(device: torch.device, args: argparse.Namespace, models: di
         def run():
             with torch.inference_mode(), autocast_for(device, precision):
                 m(*inputs)
+
         return run
 
     fns = {k: infer(m, x, lmb) for k, m in models.items()}
@@ -91,14 +119,14 @@ def measure_inference(device: torch.device, args: argparse.Namespace, models: di
 
         # Timing only (random weights): int8 observers see a few random faces; accuracy is checked
         # separately on a trained checkpoint by check_deploy.py.
-        calib = [(model_input(images[i:i + 16], device), lm[i:i + 16]) for i in range(0, 32, 16)]
+        calib = [(model_input(images[i : i + 16], device), lm[i : i + 16]) for i in range(0, 32, 16)]
         for method in METHODS:
             deployed[f"mfjle_deploy_{method}"] = optimize_for_cpu(models["mfjle_naive"], method, calibration=calib)
         if args.compile:
             deployed["mfjle_deploy_fp32_compile"] = optimize_for_cpu(models["mfjle_naive"], "fp32", compile=True)
             deployed["mfjle_deploy_bf16_compile"] = optimize_for_cpu(models["mfjle_naive"], "bf16", compile=True)
         for k, m in deployed.items():
-            fns[k] = (lambda mm: (lambda: mm(x, lmb)))(m)
+            fns[k] = (lambda mm: lambda: mm(x, lmb))(m)
     t = interleaved(fns, device, args.repeats)
     ms = {k: 1000 * v / b for k, v in t.items()}
     report["process_cpu_ms_per_img"] = {k: 1000 * v / b for k, v in LAST_CPU_TIMES.items()}
@@ -125,6 +153,9 @@ def measure_inference(device: torch.device, args: argparse.Namespace, models: di
         report["mfjle_infer_path"] = f"eager:{picked}" + (":autocast" if precision != "float32" else ":fp32")
     report["deploy_check"] = deploy_check
     # Every MF-JLE row (and the default path) as a multiple of the reference timed in the same rounds.
-    report["ratio_to_torchvision_resnet18"] = {k.removesuffix("_infer_ms_per_img"): v / ms[REFERENCE] for k, v in report.items()
-                                               if k.startswith(("mfjle_", "resnet18_")) and k.endswith("_infer_ms_per_img")}
+    report["ratio_to_torchvision_resnet18"] = {
+        k.removesuffix("_infer_ms_per_img"): v / ms[REFERENCE]
+        for k, v in report.items()
+        if k.startswith(("mfjle_", "resnet18_")) and k.endswith("_infer_ms_per_img")
+    }
     return report

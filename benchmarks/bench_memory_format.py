@@ -8,6 +8,7 @@ at batch 32 with every stage in channels_last, every stage in NCHW, and the mixe
 the small-map stages in NCHW, interleaved round by round (medians after two warm-up rounds). The
 row marked `plan` is what `mfjle_lib.models.plan_memory_format` picks for the CPU. Prints a table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,19 +18,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
-from bench_common import interleaved  # noqa: E402
+import torch
+from bench_common import interleaved
 
+from mfjle_lib.method.models import make_resnet18
 from mfjle_lib.perf.memory_format import cpu_stage_formats, set_stage_formats, stage_sides
-from mfjle_lib.models.backbone import make_resnet18  # noqa: E402
 
 CL, NCHW = torch.channels_last, torch.contiguous_format
 
 
 def layouts() -> dict[str, tuple[torch.memory_format, ...]]:
     """Candidate layouts of (layer1, layer2, layer3, layer4); the stem always follows the input."""
-    return {"channels_last": (CL, CL, CL, CL), "NCHW": (NCHW,) * 4, "NCHW layer4": (CL, CL, CL, NCHW),
-            "NCHW layer3-4": (CL, CL, NCHW, NCHW), "NCHW layer2-4": (CL, NCHW, NCHW, NCHW)}
+    return {
+        "channels_last": (CL, CL, CL, CL),
+        "NCHW": (NCHW,) * 4,
+        "NCHW layer4": (CL, CL, CL, NCHW),
+        "NCHW layer3-4": (CL, CL, NCHW, NCHW),
+        "NCHW layer2-4": (CL, NCHW, NCHW, NCHW),
+    }
 
 
 def nets_in(layout: tuple[torch.memory_format, ...], count: int) -> list[torch.nn.Module]:
@@ -49,7 +55,9 @@ def time_layouts(side: int, count: int, batch: int, repeats: int) -> dict[str, f
                 p.grad = None
             net(x).sum().backward()
 
-    return interleaved({name: (lambda nets=nets: step(nets)) for name, nets in cands.items()}, torch.device("cpu"), repeats)
+    return interleaved(
+        {name: (lambda nets=nets: step(nets)) for name, nets in cands.items()}, torch.device("cpu"), repeats
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,11 +1,12 @@
 """Reporting for `bench.py`: the speed targets, the stderr table and the markdown table of docs/SPEED.md."""
+
 from __future__ import annotations
 
 import torch
 from bench_common import ROOT  # noqa: F401  (first: puts the checkout on sys.path)
 
 from mfjle_lib.perf.inference_path import DEPLOY_TOLERANCE
-from mfjle_lib.perf.machine_load import busy_warning
+from tools.machine_load import busy_warning
 
 PAPER_MS_PER_IMAGE = 10.52  # MF-JLE on a GTX 1060, Section IV.C
 
@@ -25,8 +26,10 @@ def add_targets(r: dict, device: torch.device) -> None:
     r["picked_vs_best_train"] = r["mfjle_train_step_s"] / best_train
     t["picked_met"] = r["picked_vs_best_infer"] <= 1.05 and r["picked_vs_best_train"] <= 1.05
     if device.type == "cuda":
-        t["fused_le_naive_met"] = (r["mfjle_fused_infer_ms_per_img"] <= r["mfjle_naive_infer_ms_per_img"]
-                                   and r["mfjle_fused_train_step_s"] <= r["mfjle_naive_train_step_s"])
+        t["fused_le_naive_met"] = (
+            r["mfjle_fused_infer_ms_per_img"] <= r["mfjle_naive_infer_ms_per_img"]
+            and r["mfjle_fused_train_step_s"] <= r["mfjle_naive_train_step_s"]
+        )
     train_ips = r["batch_size"] / r["mfjle_train_step_s"]
     r["data_vs_train_throughput"] = r["data_images_per_s"] / train_ips
     t["data_met"] = r["data_vs_train_throughput"] >= 5
@@ -45,8 +48,10 @@ def ratio_spread(r: dict) -> str:
 def table(r: dict) -> str:
     """The report of one device as a plain-text table (printed on stderr)."""
     dev = r["gpu"] or r["cpu"]
-    lines = [f"device {r['device']}: {dev}; torch {r['torch']}, {r['threads']} threads; batch {r['batch_size']}, "
-             f"R {r['source_size']}, S_g {r['global_size']}, S_l {r['local_size']}, c {r['crop_fraction']}"]
+    lines = [
+        f"device {r['device']}: {dev}; torch {r['torch']}, {r['threads']} threads; batch {r['batch_size']}, "
+        f"R {r['source_size']}, S_g {r['global_size']}, S_l {r['local_size']}, c {r['crop_fraction']}"
+    ]
     if r.get("busy") is not False:
         lines.append("  " + (busy_warning(r.get("load_average_start"), "this run") or ""))
     row = "  {:<44s} {:>12s}"
@@ -58,24 +63,53 @@ def table(r: dict) -> str:
         return f"{r[k]:.2f}" + (f"  ({ratio:.2f} x ref)" if ratio is not None else "")
 
     lines.append(row.format("inference (ms/image)", ""))
-    lines.append(row.format("    reference: torchvision ResNet-18, channels_last", f"{r['torchvision_resnet18_infer_ms_per_img']:.2f}"))
-    for k, label in [("resnet18_infer_ms_per_img", "ResNet-18"), ("mfjle_naive_infer_ms_per_img", "MF-JLE naive (loop)"),
-                     ("mfjle_fused_infer_ms_per_img", "MF-JLE fused (grouped conv)"), ("mfjle_auto_infer_ms_per_img", f"MF-JLE picked ({r['local_impl_picked']})")]:
+    lines.append(
+        row.format(
+            "    reference: torchvision ResNet-18, channels_last", f"{r['torchvision_resnet18_infer_ms_per_img']:.2f}"
+        )
+    )
+    for k, label in [
+        ("resnet18_infer_ms_per_img", "ResNet-18"),
+        ("mfjle_naive_infer_ms_per_img", "MF-JLE naive (loop)"),
+        ("mfjle_fused_infer_ms_per_img", "MF-JLE fused (grouped conv)"),
+        ("mfjle_auto_infer_ms_per_img", f"MF-JLE picked ({r['local_impl_picked']})"),
+    ]:
         lines.append(row.format("    " + label, timed(k)))
     for k in sorted(r):
         if k.endswith("_infer_ms_per_img") and "_deploy_" in k:
             lines.append(row.format("    " + k.replace("_infer_ms_per_img", ""), timed(k)))
     lines.append(row.format(f"    MF-JLE default path ({r['mfjle_infer_path']})", timed("mfjle_infer_ms_per_img")))
-    lines.append(row.format("training step (s, batch %d)" % r["batch_size"], ""))
-    for k, label in [("resnet18_train_step_s", "ResNet-18"), ("mfjle_naive_train_step_s", "MF-JLE naive"),
-                     ("mfjle_fused_train_step_s", "MF-JLE fused"), ("mfjle_train_step_s", "MF-JLE picked")]:
+    lines.append(row.format(f"training step (s, batch {r['batch_size']})", ""))
+    for k, label in [
+        ("resnet18_train_step_s", "ResNet-18"),
+        ("mfjle_naive_train_step_s", "MF-JLE naive"),
+        ("mfjle_fused_train_step_s", "MF-JLE fused"),
+        ("mfjle_train_step_s", "MF-JLE picked"),
+    ]:
         lines.append(row.format("    " + label, f"{r[k]:.3f}"))
-    lines.append(row.format("FLOP ratio MF-JLE/ResNet-18 (fwd / train)", f"{r['flop_ratio']:.3f} / {r['train_flop_ratio']:.3f}"))
-    lines.append(row.format("train step ratio (limit 1.1 x flop ratio)", f"{r['train_step_ratio']:.3f} / {r['targets']['train_step_ratio_limit']:.3f}"))
+    lines.append(
+        row.format("FLOP ratio MF-JLE/ResNet-18 (fwd / train)", f"{r['flop_ratio']:.3f} / {r['train_flop_ratio']:.3f}")
+    )
+    lines.append(
+        row.format(
+            "train step ratio (limit 1.1 x flop ratio)",
+            f"{r['train_step_ratio']:.3f} / {r['targets']['train_step_ratio_limit']:.3f}",
+        )
+    )
     lines.append(row.format("    per round: min / median / max", r["train_step_ratio_spread"]))
     if r.get("page_faults_per_train_step"):
-        lines.append(row.format("    page faults per step (median)", " / ".join(str(v) for v in r["page_faults_per_train_step"].values())))
-    lines.append(row.format("data path images/s (aug / no aug)", f"{r['data_images_per_s']:.0f} / {r['data_images_per_s_no_augment']:.0f}"))
+        lines.append(
+            row.format(
+                "    page faults per step (median)",
+                " / ".join(str(v) for v in r["page_faults_per_train_step"].values()),
+            )
+        )
+    lines.append(
+        row.format(
+            "data path images/s (aug / no aug)",
+            f"{r['data_images_per_s']:.0f} / {r['data_images_per_s_no_augment']:.0f}",
+        )
+    )
     lines.append(row.format("data / training throughput (target >= 5)", f"{r['data_vs_train_throughput']:.1f}"))
     lines.append(row.format(f"peak memory MB ({r['peak_memory_kind']})", f"{r['peak_memory_mb']:.0f}"))
     if "epoch_time_s" in r:
@@ -84,12 +118,17 @@ def table(r: dict) -> str:
     chk = r.get("deploy_check")
     if chk:
         for m, c in (chk.get("methods") or {chk.get("method"): chk}).items():
-            lines.append(f"  deploy check {m}: micro-F1 change {c.get('micro_f1_change'):+.4f} (limit {DEPLOY_TOLERANCE}), "
-                         f"{c.get('decisions_flipped')}/{c.get('decisions_total')} decisions flipped -> "
-                         f"{'passed' if c.get('passed') else 'FAILED'}" + ("" if chk.get("same_geometry") else " [other geometry: not used]"))
+            lines.append(
+                f"  deploy check {m}: micro-F1 change {c.get('micro_f1_change'):+.4f} (limit {DEPLOY_TOLERANCE}), "
+                f"{c.get('decisions_flipped')}/{c.get('decisions_total')} decisions flipped -> "
+                f"{'passed' if c.get('passed') else 'FAILED'}"
+                + ("" if chk.get("same_geometry") else " [other geometry: not used]")
+            )
     lines.append("  targets: " + ", ".join(f"{k}={v}" for k, v in r["targets"].items() if k.endswith("_met")))
-    lines.append(f"  load average (1, 5, 15 min) at start / end: {_load(r['load_average_start'])} / {_load(r['load_average_end'])}"
-                 + {True: "  BUSY", None: "  (unknown)"}.get(r.get("busy"), ""))
+    lines.append(
+        f"  load average (1, 5, 15 min) at start / end: {_load(r['load_average_start'])} / "
+        f"{_load(r['load_average_end'])}" + {True: "  BUSY", None: "  (unknown)"}.get(r.get("busy"), "")
+    )
     return "\n".join(lines)
 
 
@@ -101,7 +140,11 @@ def _load(values: list[float] | None) -> str:
 def markdown(reports: dict[str, dict], command: str) -> str:
     """The docs/SPEED.md table: one column per device, with the device named."""
     keys = [
-        ("torchvision_resnet18_infer_ms_per_img", "reference: torchvision ResNet-18 (channels_last, S_g), ms/image", "{:.2f}"),
+        (
+            "torchvision_resnet18_infer_ms_per_img",
+            "reference: torchvision ResNet-18 (channels_last, S_g), ms/image",
+            "{:.2f}",
+        ),
         ("resnet18_infer_ms_per_img", "ResNet-18 inference, ms/image", "{:.2f}"),
         ("mfjle_naive_infer_ms_per_img", "MF-JLE naive (5 resnet18s in a loop), ms/image", "{:.2f}"),
         ("mfjle_fused_infer_ms_per_img", "MF-JLE fused (grouped conv), ms/image", "{:.2f}"),
@@ -125,13 +168,21 @@ def markdown(reports: dict[str, dict], command: str) -> str:
         ("epoch_time_s", "epoch, 4,908 images @224, batch 128, s", "{:.1f}"),
         ("projected_218_epochs_min", "projected 218 epochs, min", "{:.1f}"),
     ]
-    reports = {d: {**r, "mfjle_ratio_to_reference": r.get("ratio_to_torchvision_resnet18", {}).get("mfjle")} for d, r in reports.items()}
+    reports = {
+        d: {**r, "mfjle_ratio_to_reference": r.get("ratio_to_torchvision_resnet18", {}).get("mfjle")}
+        for d, r in reports.items()
+    }
     devs = list(reports)
     names = [f"{d}: {reports[d]['gpu'] or reports[d]['cpu']}" for d in devs]
     r0 = reports[devs[0]]
-    lines = [f"Batch {r0['batch_size']}, R = {r0['source_size']}, S_g = {r0['global_size']}, S_l = {r0['local_size']}, "
-             f"c = {r0['crop_fraction']}; torch {r0['torch']}; medians of {r0['repeats']} interleaved rounds after warm-up; "
-             f"`{command}`", "", "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(devs)]
+    lines = [
+        f"Batch {r0['batch_size']}, R = {r0['source_size']}, S_g = {r0['global_size']}, S_l = {r0['local_size']}, "
+        f"c = {r0['crop_fraction']}; torch {r0['torch']}; medians of {r0['repeats']} interleaved rounds after warm-up; "
+        f"`{command}`",
+        "",
+        "| | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(devs),
+    ]
     for key, label, fmt in keys:
         if any(key in reports[d] and reports[d][key] is not None for d in devs):
             cells = [fmt.format(reports[d][key]) if reports[d].get(key) is not None else "–" for d in devs]
@@ -139,7 +190,13 @@ def markdown(reports: dict[str, dict], command: str) -> str:
     for d in devs:
         la = reports[d]
         lines.append("")
-        lines.append(f"{d}: targets " + ", ".join(f"{k[:-4]} {'met' if v else 'MISSED'}" for k, v in la["targets"].items() if k.endswith("_met"))
-                     + f"; load average (1, 5, 15 min) {_load(la['load_average_start'])} at start, {_load(la['load_average_end'])} at end"
-                     + {True: " (BUSY: not comparable).", None: " (load unknown)."}.get(la.get("busy"), "."))
+        lines.append(
+            f"{d}: targets "
+            + ", ".join(f"{k[:-4]} {'met' if v else 'MISSED'}" for k, v in la["targets"].items() if k.endswith("_met"))
+            + (
+                f"; load average (1, 5, 15 min) {_load(la['load_average_start'])} at start, "
+                f"{_load(la['load_average_end'])} at end"
+            )
+            + {True: " (BUSY: not comparable).", None: " (load unknown)."}.get(la.get("busy"), ".")
+        )
     return "\n".join(lines) + "\n"

@@ -2,6 +2,7 @@
 
 Usage: OMP_NUM_THREADS=1 python benchmarks/bench_synthetic.py [--n 600] [--size 128] [--json]
 """
+
 from __future__ import annotations
 
 import os
@@ -10,15 +11,15 @@ import os
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from mfjle_lib.data.face_renderer import SUPERSAMPLE
 from mfjle_lib.data.synthetic import RENDER_VERSION, render_faces
-from mfjle_lib.data.face_renderer import SUPERSAMPLE  # noqa: E402
 
 
 def main() -> None:
@@ -34,13 +35,21 @@ def main() -> None:
         t0 = time.perf_counter()
         render_faces(args.n, args.size, seed=rep)
         best = min(best, time.perf_counter() - t0)
-    result = {"images_per_s": args.n / best, "ms_per_image": 1000 * best / args.n, "n": args.n,
-              "size": args.size, "supersample": SUPERSAMPLE, "render_version": RENDER_VERSION}
+    result = {
+        "images_per_s": args.n / best,
+        "ms_per_image": 1000 * best / args.n,
+        "n": args.n,
+        "size": args.size,
+        "supersample": SUPERSAMPLE,
+        "render_version": RENDER_VERSION,
+    }
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"synthetic render: {result['images_per_s']:.0f} images/s at {args.size} px "
-              f"({result['ms_per_image']:.2f} ms/image, supersample {SUPERSAMPLE}x, one core)")
+        print(
+            f"synthetic render: {result['images_per_s']:.0f} images/s at {args.size} px "
+            f"({result['ms_per_image']:.2f} ms/image, supersample {SUPERSAMPLE}x, one core)"
+        )
 
 
 if __name__ == "__main__":

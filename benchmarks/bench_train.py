@@ -1,4 +1,5 @@
 """Training speed for `bench.py`: the trainer's step, the data path feeding it, a CUDA epoch."""
+
 from __future__ import annotations
 
 import argparse
@@ -6,23 +7,30 @@ import math
 import time
 
 import torch
-from bench_common import (LAST_CPU_TIMES, LAST_PAGE_FAULTS, LAST_SAMPLES, fake_data, interleaved,  # first: puts the checkout on sys.path
-                          make_model, model_input, peak_memory_mb, sync)
+from bench_common import (
+    LAST_CPU_TIMES,
+    LAST_PAGE_FAULTS,
+    LAST_SAMPLES,
+    fake_data,
+    interleaved,  # first: puts the checkout on sys.path
+    make_model,
+    model_input,
+    peak_memory_mb,
+    sync,
+)
 
-from mfjle_lib.faces.crops import cut_crops
-from mfjle_lib.models.build import build_model
-from mfjle_lib.models.fusion import DEFAULT_LAMBDAS
-from mfjle_lib.perf.allocator import keep_freed_memory
-from mfjle_lib.perf.fused_locals import set_local_impl
-from mfjle_lib.perf.memory_format import plan_memory_format
-from mfjle_lib.training.augment import augment_batch
 from mfjle_lib.faces.normalise import imagenet_normalise, to_unit_float
+from mfjle_lib.method.crops import cut_crops
+from mfjle_lib.method.fusion import DEFAULT_LAMBDAS
+from mfjle_lib.method.losses import joint_loss
+from mfjle_lib.models.registry import build_model
+from mfjle_lib.perf.allocator import keep_freed_memory
+from mfjle_lib.perf.optimize import optimize
+from mfjle_lib.training.augment import augment_batch
 from mfjle_lib.training.batches import Batch
 from mfjle_lib.training.config import make_config
-from mfjle_lib.training.losses import joint_loss
-from mfjle_lib.training.loop import as_float32, train_step
-from mfjle_lib.training.precision import autocast_for, choose_precision, make_scaler
-from mfjle_lib.training.setup import TrainingParts, make_adam
+from mfjle_lib.training.setup import TrainingParts, as_float32, autocast_for, choose_precision, make_adam, make_scaler
+from mfjle_lib.training.trainer import train_step
 
 RAFML_IMAGES = 4908
 PAPER_EPOCHS = 218
@@ -33,8 +41,16 @@ LAMBDAS = DEFAULT_LAMBDAS
 TRAIN_WARMUP = 4
 
 
-def measure_train_step(device: torch.device, args: argparse.Namespace, models: dict[str, torch.nn.Module],
-                       x: torch.Tensor, lmb: torch.Tensor, yb: torch.Tensor, picked: str, precision: str) -> dict:
+def measure_train_step(
+    device: torch.device,
+    args: argparse.Namespace,
+    models: dict[str, torch.nn.Module],
+    x: torch.Tensor,
+    lmb: torch.Tensor,
+    yb: torch.Tensor,
+    picked: str,
+    precision: str,
+) -> dict:
     """Seconds per training step of each model (the trainer's own step), interleaved."""
     report: dict = {}
     # As `train` does on the CPU, and only from here: inference ran with glibc's defaults,
@@ -52,6 +68,7 @@ def measure_train_step(device: torch.device, args: argparse.Namespace, models: d
 
         def run():
             train_step(parts, batch, step_cfg, device)
+
         return run
 
     t = interleaved({k: step(k) for k in models}, device, args.repeats, warmup=TRAIN_WARMUP)
@@ -71,8 +88,15 @@ def measure_train_step(device: torch.device, args: argparse.Namespace, models: d
     return report
 
 
-def bench_compiled_train(device: torch.device, args: argparse.Namespace, x: torch.Tensor, lm: torch.Tensor,
-                         y: torch.Tensor, picked: str, precision: str) -> dict:
+def bench_compiled_train(
+    device: torch.device,
+    args: argparse.Namespace,
+    x: torch.Tensor,
+    lm: torch.Tensor,
+    y: torch.Tensor,
+    picked: str,
+    precision: str,
+) -> dict:
     """Opt-in: the MF-JLE training step under torch.compile (compile time reported separately)."""
     m = make_model("mfjle", picked, device, args, True)
     opt = make_adam(m, 1e-4, device)
@@ -94,8 +118,14 @@ def bench_compiled_train(device: torch.device, args: argparse.Namespace, x: torc
     return {"mfjle_compiled_train_step_s": t["c"], "mfjle_compile_s": compile_s}
 
 
-def bench_data_path(device: torch.device, args: argparse.Namespace, images: torch.Tensor, lm: torch.Tensor,
-                    labels: torch.Tensor, rep: int) -> dict:
+def bench_data_path(
+    device: torch.device,
+    args: argparse.Namespace,
+    images: torch.Tensor,
+    lm: torch.Tensor,
+    labels: torch.Tensor,
+    rep: int,
+) -> dict:
     """Images/s of the data path alone (with and without augmentation), batch `batch_size`."""
     b = args.batch_size
     gen = torch.Generator().manual_seed(0)
@@ -111,21 +141,25 @@ def bench_data_path(device: torch.device, args: argparse.Namespace, images: torc
                 xb, lb = augment_batch(xb, lb, gen)
             xb = imagenet_normalise(xb).contiguous(memory_format=torch.channels_last)
             cut_crops(xb, lb, args.crop_fraction, args.local_size).contiguous()
+
         return run
 
     t = interleaved({"aug": path(True), "plain": path(False)}, device, max(rep, 5))
-    return {"data_images_per_s": b / t["aug"], "data_images_per_s_no_augment": b / t["plain"],
-            "data_path": "uint8 cache -> device -> float -> augment -> normalise -> channels_last -> 5 crops"}
+    return {
+        "data_images_per_s": b / t["aug"],
+        "data_images_per_s_no_augment": b / t["plain"],
+        "data_path": "uint8 cache -> device -> float -> augment -> normalise -> channels_last -> 5 crops",
+    }
 
 
-def bench_epoch(device: torch.device, args: argparse.Namespace, picked: str, n_images: int = RAFML_IMAGES, size: int = 224) -> dict:
+def bench_epoch(
+    device: torch.device, args: argparse.Namespace, picked: str, n_images: int = RAFML_IMAGES, size: int = 224
+) -> dict:
     """One real training epoch on 4,908 images at 224 px, batch 128, data kept on the GPU."""
     images, lm, labels = fake_data(n_images, size, device, seed=1)
     torch.manual_seed(0)
     m = build_model("mfjle", global_size=size, local_size=args.local_size, crop_fraction=args.crop_fraction).to(device)
-    if picked != "loop":
-        set_local_impl(m, picked)
-    m = plan_memory_format(m, device).train()
+    m = optimize(m, device, picked).train()
     precision = choose_precision(device)
     parts = TrainingParts(m, m, make_adam(m, 1e-4, device), None, make_scaler(device, precision), None)
     cfg = make_config("paper", precision=precision)
@@ -135,7 +169,7 @@ def bench_epoch(device: torch.device, args: argparse.Namespace, picked: str, n_i
         perm = torch.randperm(n_images, generator=gen)
         steps = math.ceil(n_images / PAPER_BATCH)
         for s in range(steps if limit is None else min(limit, steps)):
-            idx = perm[s * PAPER_BATCH:(s + 1) * PAPER_BATCH].to(device)
+            idx = perm[s * PAPER_BATCH : (s + 1) * PAPER_BATCH].to(device)
             train_step(parts, Batch(model_input(images[idx], device), lm[idx], labels[idx]), cfg, device)
         sync(device)
 
@@ -146,6 +180,11 @@ def bench_epoch(device: torch.device, args: argparse.Namespace, picked: str, n_i
         epoch()
         times.append(time.perf_counter() - t0)
     e = min(times)
-    return {"epoch_images": n_images, "epoch_batch_size": PAPER_BATCH, "epoch_image_size": size,
-            "epoch_time_s": e, "projected_218_epochs_min": e * PAPER_EPOCHS / 60,
-            "epoch_peak_memory_mb": peak_memory_mb(device)}
+    return {
+        "epoch_images": n_images,
+        "epoch_batch_size": PAPER_BATCH,
+        "epoch_image_size": size,
+        "epoch_time_s": e,
+        "projected_218_epochs_min": e * PAPER_EPOCHS / 60,
+        "epoch_peak_memory_mb": peak_memory_mb(device),
+    }

@@ -7,6 +7,7 @@ micro-F1 at sigmoid >= 0.5 on the 600 held-out faces. One CPU thread: a few minu
 
 Usage: python benchmarks/calibrate_synthetic.py [--epochs 10] [--seed 0] [--no-cache]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,8 @@ import torchvision
 from sklearn.metrics import f1_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mfjle_lib.constants import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
-from mfjle_lib.data.synthetic import LABEL_SHARE_THRESHOLD, RENDER_VERSION, load_synthetic  # noqa: E402
+from mfjle_lib.constants import IMAGENET_MEAN, IMAGENET_STD
+from mfjle_lib.data.synthetic import LABEL_SHARE_THRESHOLD, RENDER_VERSION, load_synthetic
 
 
 def to_tensor(images: np.ndarray, size: int) -> torch.Tensor:
@@ -50,8 +51,10 @@ def main() -> None:
     perm = np.random.default_rng(args.seed).permutation(len(index))
     train, test = perm[:1800], perm[1800:]
     x = to_tensor(images, 64)
-    print(f"data: {len(index)} faces in {time.perf_counter() - t0:.1f}s; label cardinality "
-          f"{labels.sum(1).mean():.2f}; threshold {LABEL_SHARE_THRESHOLD}; render v{RENDER_VERSION}")
+    print(
+        f"data: {len(index)} faces in {time.perf_counter() - t0:.1f}s; label cardinality "
+        f"{labels.sum(1).mean():.2f}; threshold {LABEL_SHARE_THRESHOLD}; render v{RENDER_VERSION}"
+    )
 
     model = torchvision.models.resnet18(weights=None, num_classes=6)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -62,7 +65,7 @@ def main() -> None:
         t1, total = time.perf_counter(), 0.0
         order = torch.from_numpy(train)[torch.randperm(len(train), generator=gen)]
         for start in range(0, len(order), 64):
-            idx = order[start:start + 64]
+            idx = order[start : start + 64]
             loss = loss_fn(model(x[idx]), labels[idx])
             opt.zero_grad()
             loss.backward()
@@ -72,7 +75,7 @@ def main() -> None:
 
     model.eval()
     with torch.no_grad():
-        probs = torch.cat([torch.sigmoid(model(x[test[s:s + 200]])) for s in range(0, len(test), 200)])
+        probs = torch.cat([torch.sigmoid(model(x[test[s : s + 200]])) for s in range(0, len(test), 200)])
     y_true, y_pred = labels[test].numpy(), (probs >= 0.5).numpy().astype(np.float32)
     micro = f1_score(y_true, y_pred, average="micro", zero_division=0)
     macro = f1_score(y_true, y_pred, average="macro", zero_division=0)

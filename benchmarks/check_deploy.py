@@ -16,10 +16,12 @@ flips decisions, and says little about a model anyone would deploy.
 
 The reference is the eager fp32 model on the same test images; the deploy path is
 `mfjle_lib.perf.deploy.optimize_for_cpu(model, method)`, calibrated (int8) on training-split images only.
-A method passes when |micro-F1(deploy) - micro-F1(fp32)| <= 0.005 (`perf.inference_path.DEPLOY_TOLERANCE`). The JSON (one object; with
+A method passes when |micro-F1(deploy) - micro-F1(fp32)| <= 0.005 (`perf.inference_path.DEPLOY_TOLERANCE`). The JSON
+(one object; with
 `--method all` the entry of the default method at top level and every method under `methods`) is
 what `benchmarks/bench.py` reads to decide whether the faster path may count.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,19 +33,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
+from bench_common import cpu_name
 
-from mfjle_lib.models.build import model_spec  # noqa: E402
-from mfjle_lib.perf.deploy import DEFAULT_METHOD, METHODS, optimize_for_cpu  # noqa: E402
-from mfjle_lib.perf.inference_path import DEPLOY_TOLERANCE  # noqa: E402
-from mfjle_lib.training.inference import load_trained_model  # noqa: E402
-from mfjle_lib.evaluation.metrics import multilabel_report  # noqa: E402
-from mfjle_lib.training.inference import collect_outputs  # noqa: E402
-from mfjle_lib.evaluation.outputs import fuse_saved, outputs_module_probs  # noqa: E402
-from mfjle_lib.faces.normalise import imagenet_normalise, to_unit_float  # noqa: E402
-from mfjle_lib.training.batches import load_data  # noqa: E402
-from bench_common import cpu_name  # noqa: E402
+from mfjle_lib.evaluation.outputs import fuse_saved, outputs_module_probs
+from mfjle_lib.faces.normalise import imagenet_normalise, to_unit_float
+from mfjle_lib.inference.evaluate import load_trained_model
+from mfjle_lib.method.metrics import multilabel_report
+from mfjle_lib.models.registry import model_spec
+from mfjle_lib.perf.deploy import DEFAULT_METHOD, METHODS, optimize_for_cpu
+from mfjle_lib.perf.inference_path import DEPLOY_TOLERANCE
+from mfjle_lib.training.batches import (
+    collect_outputs,
+    load_data,
+)
 
 TOLERANCE = DEPLOY_TOLERANCE  # the limit `evaluate --precision auto` applies to bf16 (one rule, in the library)
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "deploy_check.json"
@@ -70,7 +74,7 @@ def check(checkpoint: str, methods: list[str], calibration_images: int = 256, ba
     train_idx = np.asarray(data.splits["train"])[:calibration_images]
     calib = []
     for s in range(0, len(train_idx), 32):
-        idx = torch.as_tensor(train_idx[s:s + 32])
+        idx = torch.as_tensor(train_idx[s : s + 32])
         calib.append((imagenet_normalise(to_unit_float(data.images[idx], cpu)), data.landmarks[idx]))
 
     results = {}
@@ -83,18 +87,31 @@ def check(checkpoint: str, methods: list[str], calibration_images: int = 256, ba
         rep = multilabel_report(labels, probs)
         change = float(rep["micro_f1"] - ref["micro_f1"])
         results[method] = {
-            "method": method, "micro_f1_fp32": float(ref["micro_f1"]), "micro_f1_deploy": float(rep["micro_f1"]),
-            "micro_f1_change": change, "tolerance": TOLERANCE, "passed": abs(change) <= TOLERANCE,
+            "method": method,
+            "micro_f1_fp32": float(ref["micro_f1"]),
+            "micro_f1_deploy": float(rep["micro_f1"]),
+            "micro_f1_change": change,
+            "tolerance": TOLERANCE,
+            "passed": abs(change) <= TOLERANCE,
             "macro_f1_change": float(rep["macro_f1"] - ref["macro_f1"]),
             "micro_auc_change": float(rep["micro_auc"] - ref["micro_auc"]),
             "decisions_flipped": int(((probs >= 0.5) != (ref_probs >= 0.5)).sum()),
             "decisions_total": int(probs.size),
             "max_abs_prob_diff": float(np.abs(probs - ref_probs).max()),
             "mean_abs_prob_diff": float(np.abs(probs - ref_probs).mean()),
-            "build_s": build_s, "calibration_images": int(len(train_idx)) if method == "int8" else 0,
+            "build_s": build_s,
+            "calibration_images": int(len(train_idx)) if method == "int8" else 0,
         }
-    return {"checkpoint": str(checkpoint), "cpu": cpu_name(), "dataset": cfg.dataset, "split": "test", "n_test": int(len(test_idx)),
-            "geometry": cfg.geometry(), "reference": "eager fp32", "results": results}
+    return {
+        "checkpoint": str(checkpoint),
+        "cpu": cpu_name(),
+        "dataset": cfg.dataset,
+        "split": "test",
+        "n_test": int(len(test_idx)),
+        "geometry": cfg.geometry(),
+        "reference": "eager fp32",
+        "results": results,
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -105,7 +122,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--json", default=str(DEFAULT_JSON))
     args = p.parse_args(argv)
     if not Path(args.checkpoint).exists():
-        print(f"error: {args.checkpoint}: no such checkpoint (train one first; see this script's docstring)", file=sys.stderr)
+        print(
+            f"error: {args.checkpoint}: no such checkpoint (train one first; see this script's docstring)",
+            file=sys.stderr,
+        )
         raise SystemExit(2)
     methods = list(METHODS) if args.method == "all" else [args.method]
     report = check(args.checkpoint, methods, args.calibration_images)
@@ -114,10 +134,12 @@ def main(argv: list[str] | None = None) -> dict:
     out.update({k: v for k, v in report.items() if k != "results"})
     out["methods"] = report["results"]
     for m, r in report["results"].items():
-        print(f"{m:5s} micro-F1 fp32 {r['micro_f1_fp32']:.4f} -> {r['micro_f1_deploy']:.4f} "
-              f"(change {r['micro_f1_change']:+.4f}, limit {TOLERANCE}) {'passed' if r['passed'] else 'FAILED'}; "
-              f"{r['decisions_flipped']}/{r['decisions_total']} decisions flipped, max |dp| {r['max_abs_prob_diff']:.4f}",
-              file=sys.stderr)
+        print(
+            f"{m:5s} micro-F1 fp32 {r['micro_f1_fp32']:.4f} -> {r['micro_f1_deploy']:.4f} "
+            f"(change {r['micro_f1_change']:+.4f}, limit {TOLERANCE}) {'passed' if r['passed'] else 'FAILED'}; "
+            f"{r['decisions_flipped']}/{r['decisions_total']} decisions flipped, max |dp| {r['max_abs_prob_diff']:.4f}",
+            file=sys.stderr,
+        )
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")

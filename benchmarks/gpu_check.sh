@@ -18,7 +18,7 @@ export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 "$PY" - <<'PY'
 import torch
-from mfjle_lib.training.precision import choose_precision
+from mfjle_lib.training.settings import choose_precision
 assert torch.cuda.is_available(), "no CUDA device: this check is for a GPU machine"
 cap = torch.cuda.get_device_capability(0)
 print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, {torch.cuda.get_device_name(0)}, sm_{cap[0]}{cap[1]}, "

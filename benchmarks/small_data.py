@@ -16,6 +16,7 @@ Every run is a real `python -m mfjle_lib` command (printed); the table is mean �
 
     python benchmarks/small_data.py [--out runs/small_data] [--seeds 3] [--json F] [--markdown F]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,11 @@ def run(args: list[str]) -> None:
 
 def training_seconds(out: Path) -> dict[str, float]:
     """Seconds each finished run under `out` spent in its training epochs (history.csv's time_s)."""
-    return {d.name: round(float(pd.read_csv(d / "history.csv")["time_s"].sum()), 1)
-            for d in sorted(out.iterdir()) if (d / "history.csv").exists() and (d / "metrics.json").exists()}
+    return {
+        d.name: round(float(pd.read_csv(d / "history.csv")["time_s"].sum()), 1)
+        for d in sorted(out.iterdir())
+        if (d / "history.csv").exists() and (d / "metrics.json").exists()
+    }
 
 
 def relative(text: str) -> str:
@@ -74,22 +78,58 @@ def main(argv: list[str] | None = None) -> dict:
             run_dir = out / f"{name}_seed{seed}"
             if not (run_dir / "metrics.json").exists():
                 flags = [x.format(pretrain=pretrain) for x in extra]
-                run(["train", *SMALL, *COMMON, "--seed", str(seed), "--split-seed", str(seed), *flags, "--out", str(run_dir), "--overwrite"])
+                run(
+                    [
+                        "train",
+                        *SMALL,
+                        *COMMON,
+                        "--seed",
+                        str(seed),
+                        "--split-seed",
+                        str(seed),
+                        *flags,
+                        "--out",
+                        str(run_dir),
+                        "--overwrite",
+                    ]
+                )
             rows[name].append(json.loads((run_dir / "metrics.json").read_text()))
-    summary = {name: {k: (statistics.mean(r[k] for r in runs), statistics.stdev(r[k] for r in runs) if len(runs) > 1 else 0.0) for k in KEYS}
-               for name, runs in rows.items()}
+    summary = {
+        name: {
+            k: (statistics.mean(r[k] for r in runs), statistics.stdev(r[k] for r in runs) if len(runs) > 1 else 0.0)
+            for k in KEYS
+        }
+        for name, runs in rows.items()
+    }
     n = rows["scratch"][0]
-    header = ("| start (ResNet-18, 130 train faces) | " + " | ".join(f"{k} {'↓' if k in ('hamming_loss', 'coverage') else '↑'}" for k in KEYS) + " |")
-    lines = [f"{args.seeds} seeds (training seed = split seed), {n['n_train']} train / {n['n_val']} val / {n['n_samples']} test faces; "
-             "`python benchmarks/small_data.py`", "", header, "|---" * (len(KEYS) + 1) + "|"]
+    header = (
+        "| start (ResNet-18, 130 train faces) | "
+        + " | ".join(f"{k} {'↓' if k in ('hamming_loss', 'coverage') else '↑'}" for k in KEYS)
+        + " |"
+    )
+    lines = [
+        f"{args.seeds} seeds (training seed = split seed), {n['n_train']} train / {n['n_val']} val / "
+        f"{n['n_samples']} test faces; "
+        "`python benchmarks/small_data.py`",
+        "",
+        header,
+        "|---" * (len(KEYS) + 1) + "|",
+    ]
     for name, stats in summary.items():
         lines.append(f"| {name} | " + " | ".join(f"{m:.3f} ± {s:.3f}" for m, s in stats.values()) + " |")
     text = "\n".join(lines) + "\n"
     print(text)
-    result = {"summary": summary, "runs": {k: [{**{m: r[m] for m in (*KEYS, "seed", "selected_epoch")}, "init": relative(r["init"])} for r in v]
-                                           for k, v in rows.items()},
-              "training_seconds": training_seconds(out), "pretrain_command": "python -m mfjle_lib " + " ".join([*PRETRAIN, *COMMON]),
-              "train_command": "python -m mfjle_lib " + " ".join(["train", *SMALL, *COMMON, "--seed", "S", "--split-seed", "S"])}
+    result = {
+        "summary": summary,
+        "runs": {
+            k: [{**{m: r[m] for m in (*KEYS, "seed", "selected_epoch")}, "init": relative(r["init"])} for r in v]
+            for k, v in rows.items()
+        },
+        "training_seconds": training_seconds(out),
+        "pretrain_command": "python -m mfjle_lib " + " ".join([*PRETRAIN, *COMMON]),
+        "train_command": "python -m mfjle_lib "
+        + " ".join(["train", *SMALL, *COMMON, "--seed", "S", "--split-seed", "S"]),
+    }
     for path, content in ((args.json, json.dumps(result, indent=2)), (args.markdown, text)):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(content)

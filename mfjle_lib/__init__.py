@@ -1,4 +1,5 @@
 """mfjle_lib: multi-label facial expression recognition with MF-JLE (IEEE Access 2021)."""
+
 from __future__ import annotations
 
 from .constants import EMOTIONS, LANDMARKS

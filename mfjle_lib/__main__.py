@@ -1,4 +1,5 @@
 """`python -m mfjle_lib ...`."""
+
 from __future__ import annotations
 
 import sys

@@ -1,4 +1,5 @@
 """Fixed names and numbers shared by every module: label order, landmark order, template, paper tables."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -60,34 +61,7 @@ DEFAULT_CROP_FRACTION = 0.25
 DEFAULT_LOCAL_SIZE = 64
 
 
-#: The nine metrics of Section IV.B, in the column order of Tables 1-2, with "lower is better" flags.
-METRIC_KEYS: tuple[str, ...] = (
-    "hamming_loss",
-    "coverage",
-    "one_error",
-    "ranking_loss",
-    "average_precision",
-    "micro_f1",
-    "macro_f1",
-    "micro_auc",
-    "macro_auc",
-)
-
-
-LOWER_IS_BETTER: dict[str, bool] = {
-    "hamming_loss": True,
-    "coverage": True,
-    "one_error": True,
-    "ranking_loss": True,
-    "average_precision": False,
-    "micro_f1": False,
-    "macro_f1": False,
-    "micro_auc": False,
-    "macro_auc": False,
-}
-
-
-#: Paper rows (Table 1: RAF-ML, Table 2: JAFFE), in METRIC_KEYS order.
+#: Paper rows (Table 1: RAF-ML, Table 2: JAFFE), in the tables' column order (`method.metrics.METRICS`).
 PAPER_TABLES: dict[str, dict[str, tuple[float, ...]]] = {
     "rafml": {
         "ResNet-18 (paper Table 1)": (0.161, 1.932, 0.124, 0.112, 0.827, 0.772, 0.740, 0.907, 0.895),

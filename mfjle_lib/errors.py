@@ -1,4 +1,5 @@
 """Exceptions that carry the file (and line) at fault, so the CLI can print one clear line."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
-"""Files written atomically (a killed process never leaves half a file), strict JSON values, generated blocks in text files."""
+"""Files written atomically (a killed process never leaves half a file), strict JSON, generated blocks in text files."""
+
 from __future__ import annotations
 
 import json
@@ -58,12 +59,14 @@ def _remove_stale_temps(path: Path) -> None:
         except (ValueError, PermissionError, OSError):
             pass  # not one of ours (no pid), or a live writer
 
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write a text file atomically."""
     atomic_write_bytes(path, lambda fh: fh.write(text.encode("utf-8")))
 
+
 def read_json(path: str | Path, keys: tuple[str, ...] = ()) -> dict:
-    """A JSON object from `path`; a missing, cut-short or foreign file (no object, or without `keys`) is a DataError naming it."""
+    """A JSON object from `path`; a missing, cut-short or foreign file (no object, no `keys`) is a DataError."""
     path = Path(path)
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))

@@ -1,4 +1,5 @@
 """Where data, caches, runs and figures live: resolved from the package, never the working dir."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Device, seed/determinism and progress-bar helpers (the CPU allocator setting lives in `perf/allocator.py`)."""
+
 from __future__ import annotations
 
 import os
@@ -95,8 +96,15 @@ def cpu_extensions() -> list[str]:
 
 
 def machine_record() -> dict[str, Any]:
-    """Where a result was made: CPU model, vector extensions, torch's kernel level, threads, cores, load (for run records)."""
+    """Where a result was made: CPU model, vector extensions, kernel level, threads, cores, load (for run records)."""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return {"cpu": cpu_model(), "cpu_extensions": cpu_extensions(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "cpu_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "load_1min": load, "system": platform.system(),
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+    return {
+        "cpu": cpu_model(),
+        "cpu_extensions": cpu_extensions(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "load_1min": load,
+        "system": platform.system(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }

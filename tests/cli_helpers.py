@@ -2,9 +2,11 @@
 
 Used by test_cli_bad_input.py, test_checkpoints.py and test_kill_resume.py: run a command with a
 private MFJLE_DATA_DIR, check the one-line error contract (docs/DESIGN.md §4: exit status 2, one line on
-stderr naming the file, no traceback), SIGKILL a process at a chosen moment, and build small inputs (photos of a real face in unusual
+stderr naming the file, no traceback), SIGKILL a process at a chosen moment, and build small inputs (photos of a real
+face in unusual
 formats, a tiny checkpoint).
 """
+
 from __future__ import annotations
 
 import json
@@ -13,8 +15,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -33,7 +36,9 @@ def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
 def run_cli(data_dir: Path, *args: object, timeout: float = 600, **extra_env: str) -> subprocess.CompletedProcess:
     """Run `python -m mfjle_lib ARGS` from the repo and capture stdout/stderr as text."""
     cmd = [sys.executable, "-m", "mfjle_lib", *map(str, args)]
-    return subprocess.run(cmd, cwd=REPO, env=cli_env(data_dir, **extra_env), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        cmd, cwd=REPO, env=cli_env(data_dir, **extra_env), capture_output=True, text=True, timeout=timeout
+    )
 
 
 def one_line_error(proc: subprocess.CompletedProcess, *needles: str, status: int = 2) -> str:
@@ -50,7 +55,9 @@ def one_line_error(proc: subprocess.CompletedProcess, *needles: str, status: int
 
 def ok_json(proc: subprocess.CompletedProcess, status: int = 0) -> Any:
     """Assert exit `status` (0) and no traceback, and parse stdout as one JSON value."""
-    assert proc.returncode == status and "Traceback" not in proc.stderr, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    assert proc.returncode == status and "Traceback" not in proc.stderr, (
+        f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    )
     return json.loads(proc.stdout)
 
 
@@ -133,20 +140,21 @@ def make_checkpoint(path: Path, model: str = "resnet18", **config: Any) -> Path:
     """A real, small checkpoint (random weights) as `train` writes it; sizes default to 32 px."""
     import torch
 
-    from mfjle_lib.training.checkpoints import save_checkpoint
-    from mfjle_lib.training.config import make_config
-    from mfjle_lib.training.setup import canonical_state, model_from_config
+    from mfjle_lib.training.config import make_config, model_from_config
+    from mfjle_lib.training.run_files import save_checkpoint
 
     options = dict(dataset="folder", root=None, source_size=32, global_size=32, local_size=16, device="cpu")
     options.update(config)
     cfg = make_config("fast", model=model, **options)
     torch.manual_seed(0)
     net = model_from_config(cfg)
-    save_checkpoint(path, canonical_state(net), cfg.to_dict(), {"epoch": 1})
+    save_checkpoint(path, net.state_dict(), cfg.to_dict(), {"epoch": 1})
     return path
 
 
-def kill_when(proc: subprocess.Popen, ready: Callable[[], bool], what: str, timeout: float = 480, poll: float = 0.005) -> None:
+def kill_when(
+    proc: subprocess.Popen, ready: Callable[[], bool], what: str, timeout: float = 480, poll: float = 0.005
+) -> None:
     """SIGKILL `proc` as soon as `ready()` is true (polled every `poll` s); it must die by that signal."""
     deadline = time.monotonic() + timeout
     try:

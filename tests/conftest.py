@@ -1,4 +1,5 @@
 """Shared fixtures: tiny dataset trees in the real on-disk formats (builders in dataset_trees.py)."""
+
 from __future__ import annotations
 
 import sys

@@ -3,6 +3,7 @@
 Reusable by any test: each function writes generated images and label files under a folder and
 returns what a loader should find. Images are a few pixels wide so trees build in milliseconds.
 """
+
 from __future__ import annotations
 
 import csv
@@ -140,7 +141,9 @@ def build_jaffe(
             write_image(root / f"{s}.{p}.{seq}{suffix}", size=8, mode="L", seed=seq)
             r = jaffe_ratings(s, p)
             n = len(rows) + 1
-            rows.append(f"{n} {r['HAP']:.2f} {r['SAD']:.2f} {r['SUR']:.2f} {r['ANG']:.2f} {r['DIS']:.2f} {r['FEA']:.2f} {s}-{p}")
+            rows.append(
+                f"{n} {r['HAP']:.2f} {r['SAD']:.2f} {r['SUR']:.2f} {r['ANG']:.2f} {r['DIS']:.2f} {r['FEA']:.2f} {s}-{p}"
+            )
             fear_rows.append(f"{n} {r['HAP']:.2f} {r['SAD']:.2f} {r['SUR']:.2f} {r['ANG']:.2f} {r['DIS']:.2f} {s}-{p}")
             seq += 1
     text = [

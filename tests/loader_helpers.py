@@ -1,4 +1,5 @@
 """Checks shared by the loader tests: the error a bad file gives, and a one-line edit of a label file."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from mfjle_lib.errors import DataError
+
 
 def expect_error(exc: pytest.ExceptionInfo, filename: str, line: int | None = None, reason: str = "") -> None:
     """The DataError names the file (and line), in the exception and in its one-line message."""

@@ -1,4 +1,5 @@
 """The solution rule, read with `ast`: what tests/test_notebook_solutions.py checks (its docstring states the rule)."""
+
 from __future__ import annotations
 
 import ast
@@ -46,14 +47,16 @@ class Scan:
 
 
 def _local_names(node: ast.AST, kind: str) -> set[str]:
-    """Names a function, lambda or comprehension binds for itself: its arguments, or its loop targets, and its stores."""
+    """Names a function, lambda or comprehension binds for itself: its arguments or loop targets, and its stores."""
     names: set[str] = set()
     if kind == "comprehension":
         for gen in node.generators:  # type: ignore[attr-defined]
             names |= {n.id for n in ast.walk(gen.target) if isinstance(n, ast.Name)}
         return names
     args = node.args  # type: ignore[attr-defined]
-    names |= {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg] if a is not None}
+    names |= {
+        a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg] if a is not None
+    }
     body = node.body if isinstance(node.body, list) else [node.body]  # type: ignore[attr-defined]
     for stmt in body:
         names |= {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
@@ -164,8 +167,11 @@ class _Scanner(ast.NodeVisitor):
             self.scan.trains.append(func.id)
         elif isinstance(func, ast.Attribute):
             owner = _root(func.value)
-            if func.attr in TRAINING_NAMES - {"train"} or (func.attr == "train" and owner == "training") \
-                    or (func.attr.startswith("train_") and owner == "ablations"):
+            if (
+                func.attr in TRAINING_NAMES - {"train"}
+                or (func.attr == "train" and owner == "training")
+                or (func.attr.startswith("train_") and owner == "ablations")
+            ):
                 self.scan.trains.append(f"{owner}.{func.attr}")
         self.generic_visit(node)
 
@@ -206,7 +212,7 @@ def solution_problems(cells: list[dict]) -> list[str]:
         if found.trains:
             problems.append(f"{where}: trains ({', '.join(found.trains)})")
         mine = found.bound - allowed
-        for j, later in enumerate(cells[i + 1:], start=i + 1):
+        for j, later in enumerate(cells[i + 1 :], start=i + 1):
             if later["cell_type"] == "code":
                 other = scan(cell_source(later))
                 if leaked := sorted((other.read - other.bound) & mine):

@@ -1,4 +1,5 @@
 """Lesson 05 helpers: fusion-weight vectors, re-fusion over seeds, output comparison, example picking."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +7,8 @@ import pandas as pd
 import pytest
 
 from mfjle_lib.course import ablations
-from mfjle_lib.constants import METRIC_KEYS
 from mfjle_lib.evaluation.outputs import fused_metrics
+from mfjle_lib.method.metrics import METRIC_KEYS
 
 
 def _outputs(seed: int, n: int = 40) -> dict[str, np.ndarray]:
@@ -27,7 +28,9 @@ def test_weight_vectors() -> None:
 
 def test_refuse_over_seeds_and_mean_std() -> None:
     outs = [_outputs(0), _outputs(1)]
-    frame = ablations.refuse_over_seeds(outs, {0.0: ablations.lambda_weights(0.0), 0.01: ablations.lambda_weights(0.01)})
+    frame = ablations.refuse_over_seeds(
+        outs, {0.0: ablations.lambda_weights(0.0), 0.01: ablations.lambda_weights(0.01)}
+    )
     assert len(frame) == 4 and set(METRIC_KEYS) <= set(frame.columns)
     # λ = 0 is the global module alone.
     g_only = fused_metrics({"labels": outs[1]["labels"], "module_probs": outs[1]["module_probs"][:, :1]}, (1.0,))

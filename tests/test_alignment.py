@@ -1,11 +1,19 @@
 """Alignment: Umeyama similarity, landmarks land exactly on the template, round trip, resize."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mfjle_lib.faces.alignment import align_face, apply_transform, invert_transform, resize_aligned, similarity_transform, warp_affine
 from mfjle_lib.constants import TEMPLATE
+from mfjle_lib.faces.alignment import (
+    align_face,
+    apply_transform,
+    invert_transform,
+    resize_aligned,
+    similarity_transform,
+    warp_affine,
+)
 
 
 def _similarity(angle_deg: float, scale: float, shift) -> np.ndarray:

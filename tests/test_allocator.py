@@ -3,6 +3,7 @@
 Counts page faults (deterministic kernel counters), never times anything. Each case runs in a fresh
 interpreter: the allocator setting is process-wide and cannot be undone.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,9 @@ import sys
 import pytest
 
 pytestmark = [
-    pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc", reason="glibc's mallopt only"),
+    pytest.mark.skipif(
+        not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc", reason="glibc's mallopt only"
+    ),
     pytest.mark.slow,  # a fresh interpreter per case, eight 224-px forward passes each
 ]
 
@@ -25,7 +28,7 @@ pytestmark = [
 PROBE = r"""
 import json, resource, torch
 from mfjle_lib.perf.allocator import keep_freed_memory
-from mfjle_lib.models.backbone import make_resnet18
+from mfjle_lib.method.models import make_resnet18
 applied = keep_freed_memory()
 net, x = make_resnet18(6).eval(), torch.randn(16, 3, 224, 224)
 faults = []
@@ -41,7 +44,9 @@ print(json.dumps({"applied": applied, "again": keep_freed_memory(), "faults": fa
 def _probe(**env: str) -> dict:
     full = {k: v for k, v in os.environ.items() if k != "MFJLE_DEFAULT_MALLOC"}
     full.update(env)
-    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=full, timeout=600, check=True)  # generous: a loaded 2-core machine is slow to import torch
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, env=full, timeout=600, check=True
+    )  # generous: a loaded 2-core machine is slow to import torch
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

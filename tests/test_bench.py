@@ -7,6 +7,7 @@ counted here on plain torchvision ResNet-18s, headline figures that are the figu
 the report names, ratios consistent with the separately reported times, and a markdown table
 that shows the JSON's numbers.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,20 @@ def report(tmp_path_factory) -> tuple[dict, str]:
     tmp = tmp_path_factory.mktemp("bench")
     out, md = tmp / "bench.json", tmp / "bench.md"
     # The machine's load is faked busy (os.getloadavg patched in the child): the report must say so.
-    argv = [str(ROOT / "benchmarks" / "bench.py"), "--quick", "--device", "cpu", "--json", str(out), "--markdown", str(md)]
-    child = f"import os, runpy, sys; os.getloadavg = lambda: {FAKE_LOAD}; sys.argv = {argv!r}; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); runpy.run_path(sys.argv[0], run_name='__main__')"
+    argv = [
+        str(ROOT / "benchmarks" / "bench.py"),
+        "--quick",
+        "--device",
+        "cpu",
+        "--json",
+        str(out),
+        "--markdown",
+        str(md),
+    ]
+    child = (
+        f"import os, runpy, sys; os.getloadavg = lambda: {FAKE_LOAD}; sys.argv = {argv!r}; "
+        f"sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
     proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = json.loads(out.read_text())
@@ -114,12 +127,16 @@ def test_headline_figures_are_the_named_path(report) -> None:
     assert r["mfjle_infer_ms_per_img"] == r["mfjle_auto_infer_ms_per_img"] == r[f"{form}_infer_ms_per_img"]
     assert r["mfjle_train_step_s"] == r[f"{form}_train_step_s"]
     assert r["train_step_ratio"] == pytest.approx(r["mfjle_train_step_s"] / r["resnet18_train_step_s"], rel=1e-9)
-    assert r["data_vs_train_throughput"] == pytest.approx(r["data_images_per_s"] * r["mfjle_train_step_s"] / r["batch_size"], rel=1e-9)
+    assert r["data_vs_train_throughput"] == pytest.approx(
+        r["data_images_per_s"] * r["mfjle_train_step_s"] / r["batch_size"], rel=1e-9
+    )
     # One ratio per timed round; each a ratio of two positive times, and the spread string is theirs.
     per_round = r["train_step_ratio_per_round"]
     assert len(per_round) == r["repeats"] and all(math.isfinite(v) and v > 0 for v in per_round)
     lo, *_, hi = sorted(per_round)
-    assert r["train_step_ratio_spread"].startswith(f"{lo:.3f} / ") and r["train_step_ratio_spread"].endswith(f" / {hi:.3f}")
+    assert r["train_step_ratio_spread"].startswith(f"{lo:.3f} / ") and r["train_step_ratio_spread"].endswith(
+        f" / {hi:.3f}"
+    )
     assert set(r["page_faults_per_train_step"]) == {"resnet18", "mfjle_naive", "mfjle_fused"}
     assert all(isinstance(v, int) and v >= 0 for v in r["page_faults_per_train_step"].values())
     assert set(r["process_cpu_ms_per_img"]) == {"torchvision_resnet18", "resnet18", "mfjle_naive", "mfjle_fused"}

@@ -1,4 +1,5 @@
 """bench.py's reader of the deploy check: today's `global_size` and the older `image_size` both name S_g."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,9 @@ from mfjle_lib.constants import DEFAULT_CROP_FRACTION, DEFAULT_GLOBAL_SIZE, DEFA
 
 def _args(path: Path, global_size: int = 224) -> argparse.Namespace:
     """The flags `load_deploy_check` reads, at R = 224, S_l = 64, c = 0.25."""
-    return argparse.Namespace(deploy_check=str(path), source_size=224, global_size=global_size, local_size=64, crop_fraction=0.25)
+    return argparse.Namespace(
+        deploy_check=str(path), source_size=224, global_size=global_size, local_size=64, crop_fraction=0.25
+    )
 
 
 def _write(tmp_path: Path, s_g_key: str) -> Path:
@@ -43,8 +46,13 @@ def test_committed_check_is_at_the_default_geometry() -> None:
     """The committed file uses today's key and matches bench.py's defaults, so the CPU default path may use it."""
     geometry = json.loads(DEPLOY_CHECK.read_text())["geometry"]
     assert "image_size" not in geometry
-    args = argparse.Namespace(deploy_check=str(DEPLOY_CHECK), source_size=DEFAULT_SOURCE_SIZE, global_size=DEFAULT_GLOBAL_SIZE,
-                              local_size=DEFAULT_LOCAL_SIZE, crop_fraction=DEFAULT_CROP_FRACTION)
+    args = argparse.Namespace(
+        deploy_check=str(DEPLOY_CHECK),
+        source_size=DEFAULT_SOURCE_SIZE,
+        global_size=DEFAULT_GLOBAL_SIZE,
+        local_size=DEFAULT_LOCAL_SIZE,
+        crop_fraction=DEFAULT_CROP_FRACTION,
+    )
     assert load_deploy_check(args)["same_geometry"] is True
 
 

@@ -1,4 +1,5 @@
 """Decoded cache: shapes, landmarks per source, summary, reuse, atomic writes, skip_bad, views."""
+
 from __future__ import annotations
 
 import json
@@ -9,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from mfjle_lib.faces import prepare as cache_mod
-from mfjle_lib.faces.prepared import CACHE_VERSION, PreparedDataset
-from mfjle_lib.faces.prepare import prepare_dataset
 from mfjle_lib.constants import EMOTIONS, TEMPLATE
-from mfjle_lib.errors import DataError
 from mfjle_lib.data.records import DatasetIndex, FaceRecord
+from mfjle_lib.errors import DataError
+from mfjle_lib.faces import prepare as cache_mod
+from mfjle_lib.faces.prepare import prepare_dataset
+from mfjle_lib.faces.prepared import CACHE_VERSION, PreparedDataset
 
 
 @pytest.fixture(autouse=True)
@@ -27,17 +28,32 @@ def _index(n_aligned: int = 6, with_gray: bool = True, bad_file: Path | None = N
     rng = np.random.default_rng(0)
     recs = []
     for i in range(n_aligned):
-        recs.append(FaceRecord(
-            id=f"a{i}", labels=rng.integers(0, 2, 6), image=rng.integers(0, 256, (100, 100, 3), dtype=np.uint8),
-            landmarks=TEMPLATE * 100, landmark_source="dataset", aligned=True,
-            distribution=rng.random(6), subject=f"s{i % 2}", official_split=("train", "test")[i % 2],
-        ))
+        recs.append(
+            FaceRecord(
+                id=f"a{i}",
+                labels=rng.integers(0, 2, 6),
+                image=rng.integers(0, 256, (100, 100, 3), dtype=np.uint8),
+                landmarks=TEMPLATE * 100,
+                landmark_source="dataset",
+                aligned=True,
+                distribution=rng.random(6),
+                subject=f"s{i % 2}",
+                official_split=("train", "test")[i % 2],
+            )
+        )
     # An unaligned photo whose own landmarks are a rotated, scaled copy of the template.
     a = np.deg2rad(15)
     rot = 1.5 * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
     pts = (TEMPLATE * 100) @ rot.T + [40, 20]
-    recs.append(FaceRecord(id="photo", labels=[1, 0, 0, 1, 0, 0], landmarks=pts, landmark_source="dataset",
-                           image=rng.integers(0, 256, (240, 260, 3), dtype=np.uint8)))
+    recs.append(
+        FaceRecord(
+            id="photo",
+            labels=[1, 0, 0, 1, 0, 0],
+            landmarks=pts,
+            landmark_source="dataset",
+            image=rng.integers(0, 256, (240, 260, 3), dtype=np.uint8),
+        )
+    )
     if with_gray:  # no landmarks, no face: MTCNN finds nothing -> fallback
         recs.append(FaceRecord(id="gray", labels=np.zeros(6), image=np.full((60, 80), 128, np.uint8)))
     if bad_file is not None:
@@ -167,8 +183,12 @@ def test_index_problems_are_carried() -> None:
 def test_all_skipped_gives_an_empty_dataset(tmp_path) -> None:
     bad = tmp_path / "x.png"
     bad.write_bytes(b"")
-    ds = prepare_dataset(DatasetIndex("empty", [FaceRecord(id="x", labels=np.zeros(6), image_path=bad)]),
-                         size=16, skip_bad=True, show_progress=False)
+    ds = prepare_dataset(
+        DatasetIndex("empty", [FaceRecord(id="x", labels=np.zeros(6), image_path=bad)]),
+        size=16,
+        skip_bad=True,
+        show_progress=False,
+    )
     assert len(ds) == 0 and ds.images.shape == (0, 16, 16, 3)
     assert ds.summary()["num_images"] == 0 and ds.summary()["label_cardinality"] == 0.0
     images, landmarks, labels = ds.to_tensors()
@@ -193,10 +213,22 @@ def test_subset_and_tensors() -> None:
 def test_grayscale_and_rgba_records() -> None:
     rng = np.random.default_rng(3)
     recs = [
-        FaceRecord(id="g", labels=np.zeros(6), image=rng.integers(0, 256, (50, 50), dtype=np.uint8),
-                   landmarks=TEMPLATE * 50, landmark_source="dataset", aligned=True),
-        FaceRecord(id="rgba", labels=np.zeros(6), image=rng.integers(0, 256, (50, 50, 4), dtype=np.uint8),
-                   landmarks=TEMPLATE * 50, landmark_source="dataset", aligned=True),
+        FaceRecord(
+            id="g",
+            labels=np.zeros(6),
+            image=rng.integers(0, 256, (50, 50), dtype=np.uint8),
+            landmarks=TEMPLATE * 50,
+            landmark_source="dataset",
+            aligned=True,
+        ),
+        FaceRecord(
+            id="rgba",
+            labels=np.zeros(6),
+            image=rng.integers(0, 256, (50, 50, 4), dtype=np.uint8),
+            landmarks=TEMPLATE * 50,
+            landmark_source="dataset",
+            aligned=True,
+        ),
     ]
     ds = prepare_dataset(DatasetIndex("odd", recs), size=24, show_progress=False)
     assert ds.images.shape == (2, 24, 24, 3)

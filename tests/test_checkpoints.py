@@ -4,6 +4,7 @@ In-process tests cover every refusal of `load_checkpoint`; subprocess tests show
 give one line (exit 2) through `predict --checkpoint` and `evaluate --checkpoint`; a crash and a
 SIGKILL during a save leave the previous checkpoint in place and no temp file behind it.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,10 +18,16 @@ import torch
 from cli_helpers import REPO, cli_env, kill_when, make_checkpoint, one_line_error, run_cli, small_image
 
 from mfjle_lib import __version__
-from mfjle_lib.files import atomic_write_bytes
-from mfjle_lib.training.checkpoints import CHECKPOINT_FORMAT, RESUME_FORMAT, atomic_torch_save, load_checkpoint, save_checkpoint
 from mfjle_lib.constants import EMOTIONS
 from mfjle_lib.errors import CheckpointError
+from mfjle_lib.files import atomic_write_bytes
+from mfjle_lib.training.run_files import (
+    CHECKPOINT_FORMAT,
+    RESUME_FORMAT,
+    atomic_torch_save,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 
 class CarriesCode:
@@ -89,7 +96,19 @@ def _write_case(case: str, path: Path, good: Path) -> str:
     raise AssertionError(case)
 
 
-CASES = ["random_bytes", "empty_file", "text_file", "truncated", "other_label_order", "other_version", "not_mfjle_dict", "resume_state", "weights_missing", "directory", "missing"]
+CASES = [
+    "random_bytes",
+    "empty_file",
+    "text_file",
+    "truncated",
+    "other_label_order",
+    "other_version",
+    "not_mfjle_dict",
+    "resume_state",
+    "weights_missing",
+    "directory",
+    "missing",
+]
 
 
 # =========================================================================== refusing bad files
@@ -98,7 +117,13 @@ CASES = ["random_bytes", "empty_file", "text_file", "truncated", "other_label_or
 @pytest.mark.parametrize("protocol", ["torch.save", "pickle"])
 def test_file_that_carries_code_is_refused_and_never_run(protocol: str, tmp_path: Path) -> None:
     marker = tmp_path / "code_ran"
-    payload = {"format": CHECKPOINT_FORMAT, "emotions": list(EMOTIONS), "library_version": __version__, "config": {}, "model_state": {"w": CarriesCode(marker)}}
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "emotions": list(EMOTIONS),
+        "library_version": __version__,
+        "config": {},
+        "model_state": {"w": CarriesCode(marker)},
+    }
     path = tmp_path / "evil.pt"
     if protocol == "torch.save":
         torch.save(payload, path)
@@ -135,7 +160,9 @@ def test_good_checkpoint_records_config_labels_and_version(good: Path) -> None:
 
 
 def test_a_resume_state_is_not_taken_for_a_checkpoint(good: Path, tmp_path: Path) -> None:
-    save_checkpoint(tmp_path / "last.pt", {"w": torch.zeros(1)}, {"model": "resnet18"}, {"epoch": 1}, kind=RESUME_FORMAT)
+    save_checkpoint(
+        tmp_path / "last.pt", {"w": torch.zeros(1)}, {"model": "resnet18"}, {"epoch": 1}, kind=RESUME_FORMAT
+    )
     with pytest.raises(CheckpointError, match="resume state"):
         load_checkpoint(tmp_path / "last.pt")
     with pytest.raises(CheckpointError, match="not a resume state"):
@@ -155,7 +182,11 @@ def test_cli_refuses_code_with_one_line(command: str, tmp_path: Path, data_dir: 
     path = tmp_path / "evil.pt"
     torch.save({"format": CHECKPOINT_FORMAT, "model_state": CarriesCode(marker)}, path)
     args = [small_image(tmp_path / "face.png")] if command == "predict" else []
-    one_line_error(run_cli(data_dir, command, "--checkpoint", path, *args), f"error: {path}: refused to load", "nothing in it was run")
+    one_line_error(
+        run_cli(data_dir, command, "--checkpoint", path, *args),
+        f"error: {path}: refused to load",
+        "nothing in it was run",
+    )
     assert not marker.exists()
 
 
@@ -178,7 +209,9 @@ def _temps(folder: Path) -> list[Path]:
     return sorted(folder.glob(".*.tmp"))
 
 
-def test_crash_during_save_keeps_previous_checkpoint(good: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_crash_during_save_keeps_previous_checkpoint(
+    good: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "checkpoint.pt"
     path.write_bytes(good.read_bytes())
     before = path.read_bytes()
@@ -192,6 +225,7 @@ def test_crash_during_save_keeps_previous_checkpoint(good: Path, tmp_path: Path,
     with pytest.raises(OSError, match="No space left"):
         atomic_torch_save(_payload(good), path)
     for interrupt in (KeyboardInterrupt, SystemExit):
+
         def interrupted(obj, fh, *a, exc=interrupt, **k):
             fh.write(b"partial")
             raise exc()
@@ -225,7 +259,9 @@ def test_sigkill_during_save_keeps_previous_checkpoint(good: Path, tmp_path: Pat
     path.write_bytes(good.read_bytes())
     before = path.read_bytes()
     ready = tmp_path / "writing"
-    proc = subprocess.Popen([sys.executable, "-c", _SLOW_WRITER, str(path), str(ready)], cwd=REPO, env=cli_env(tmp_path))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_WRITER, str(path), str(ready)], cwd=REPO, env=cli_env(tmp_path)
+    )
     kill_when(proc, ready.exists, "the writer started writing", timeout=120, poll=0.02)
     assert path.read_bytes() == before  # the target never held a partial file
     load_checkpoint(path)

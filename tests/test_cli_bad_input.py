@@ -8,6 +8,7 @@ Every test runs `python -m mfjle_lib ...` in a subprocess with a private MFJLE_D
 - the same for `predict` on photos, for the RAF-ML / JAFFE / FER+ loaders, and for bad options.
 The table in docs/reliability.md points at these tests.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import FOLDER_HEADER, jpeg_bytes, make_checkpoint, ok_json, one_line_error, run_cli, small_image, write_labels, write_unusual_images
+from cli_helpers import (
+    FOLDER_HEADER,
+    jpeg_bytes,
+    make_checkpoint,
+    ok_json,
+    one_line_error,
+    run_cli,
+    small_image,
+    write_labels,
+    write_unusual_images,
+)
 
 
 @pytest.fixture(scope="module")
@@ -95,18 +106,31 @@ def _bad_folder(root: Path, case: str) -> tuple[Path, list[str]]:
         write_labels(root, [row.format("good.png"), "other.png,0,high,0,0,0,0"])
         return root, [f"{labels}:3", "'high' is not a number"]
     if case == "not_utf8_label_file":
-        write_labels(root, [], raw=(FOLDER_HEADER + "\ngood.png,0,1,0,0,0,0\ncaf\xe9.png,0,1,0,0,0,0\n").encode("latin-1"))
+        write_labels(
+            root, [], raw=(FOLDER_HEADER + "\ngood.png,0,1,0,0,0,0\ncaf\xe9.png,0,1,0,0,0,0\n").encode("latin-1")
+        )
         return root, [f"{labels}:3", "not UTF-8"]
     raise AssertionError(case)
 
 
-BAD_CASES = ["random_bytes", "truncated_jpeg", "text_named_jpg", "empty_file", "missing_image", "too_few_columns", "not_a_number", "not_utf8_label_file"]
+BAD_CASES = [
+    "random_bytes",
+    "truncated_jpeg",
+    "text_named_jpg",
+    "empty_file",
+    "missing_image",
+    "too_few_columns",
+    "not_a_number",
+    "not_utf8_label_file",
+]
 # Cases found only by decoding an image need torch and PIL in the subprocess (~6 s each on 2 cores):
 # slow tier. The label-file cases stop before that and stay in `make check`.
 DECODED_CASES = {"random_bytes", "truncated_jpeg", "text_named_jpg", "empty_file"}
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c in DECODED_CASES else c for c in BAD_CASES])
+@pytest.mark.parametrize(
+    "case", [pytest.param(c, marks=pytest.mark.slow) if c in DECODED_CASES else c for c in BAD_CASES]
+)
 def test_data_bad_input_stops_with_one_line(case: str, tmp_path: Path, data_dir: Path) -> None:
     root, needles = _bad_folder(tmp_path / case, case)
     proc = run_cli(data_dir, "data", "--dataset", "folder", "--root", root, "--source-size", 32, "--json")
@@ -125,19 +149,34 @@ def test_data_skip_bad_skips_counts_and_lists(tmp_path: Path, data_dir: Path) ->
     (root / "cut.jpg").write_bytes(full[: len(full) // 2])
     (root / "notes.jpg").write_text("text\n")
     (root / "empty.png").write_bytes(b"")
-    rows = ["good.png,1,0,0,0,0,0", "noise.jpg,1,0,0,0,0,0", "cut.jpg,1,0,0,0,0,0", "notes.jpg,1,0,0,0,0,0",
-            "empty.png,1,0,0,0,0,0", "nothere.jpg,1,0,0,0,0,0", "good2.png,0,1", "good2.png,0,x,0,0,0,0", "good2.png,0,0,0,0,0,1"]
+    rows = [
+        "good.png,1,0,0,0,0,0",
+        "noise.jpg,1,0,0,0,0,0",
+        "cut.jpg,1,0,0,0,0,0",
+        "notes.jpg,1,0,0,0,0,0",
+        "empty.png,1,0,0,0,0,0",
+        "nothere.jpg,1,0,0,0,0,0",
+        "good2.png,0,1",
+        "good2.png,0,x,0,0,0,0",
+        "good2.png,0,0,0,0,0,1",
+    ]
     labels = write_labels(root, rows)
-    summary = ok_json(run_cli(data_dir, "data", "--dataset", "folder", "--root", root, "--source-size", 32, "--skip-bad", "--json"))
+    summary = ok_json(
+        run_cli(data_dir, "data", "--dataset", "folder", "--root", root, "--source-size", 32, "--skip-bad", "--json")
+    )
     assert summary["num_images"] == 2
     assert summary["skipped"] == 7
     assert sum(summary["landmarks"].values()) == 2 and summary["landmarks"]["fallback"] == 2
     problems = summary["problems"]
     assert len(problems) == 7
     expected = [
-        (f"{labels}:7:", "nothere.jpg"), (f"{labels}:8:", "expected 7 fields"), (f"{labels}:9:", "'x' is not a number"),
-        (f"{root / 'noise.jpg'}:", "not an image"), (f"{root / 'cut.jpg'}:", "truncated image"),
-        (f"{root / 'notes.jpg'}:", "not an image"), (f"{root / 'empty.png'}:", "empty file"),
+        (f"{labels}:7:", "nothere.jpg"),
+        (f"{labels}:8:", "expected 7 fields"),
+        (f"{labels}:9:", "'x' is not a number"),
+        (f"{root / 'noise.jpg'}:", "not an image"),
+        (f"{root / 'cut.jpg'}:", "truncated image"),
+        (f"{root / 'notes.jpg'}:", "not an image"),
+        (f"{root / 'empty.png'}:", "empty file"),
     ]
     for where, why in expected:
         assert any(p.startswith(where) and why in p for p in problems), (where, problems)
@@ -160,9 +199,17 @@ def test_data_utf16_label_file_loads(tmp_path: Path, data_dir: Path) -> None:
 
 
 def test_data_missing_root_and_label_file(tmp_path: Path, data_dir: Path) -> None:
-    one_line_error(run_cli(data_dir, "data", "--dataset", "folder", "--root", tmp_path / "nope", "--json"), str(tmp_path / "nope"), "not found")
+    one_line_error(
+        run_cli(data_dir, "data", "--dataset", "folder", "--root", tmp_path / "nope", "--json"),
+        str(tmp_path / "nope"),
+        "not found",
+    )
     (tmp_path / "empty").mkdir()
-    one_line_error(run_cli(data_dir, "data", "--dataset", "folder", "--root", tmp_path / "empty", "--skip-bad"), str(tmp_path / "empty" / "labels.csv"), "not found")
+    one_line_error(
+        run_cli(data_dir, "data", "--dataset", "folder", "--root", tmp_path / "empty", "--skip-bad"),
+        str(tmp_path / "empty" / "labels.csv"),
+        "not found",
+    )
 
 
 # =========================================================================== train: bad options
@@ -175,7 +222,11 @@ def test_data_missing_root_and_label_file(tmp_path: Path, data_dir: Path) -> Non
         pytest.param(["--lambdas", "1,2"], ["--lambdas needs 5 values", "got 2"], marks=pytest.mark.slow),
         pytest.param(["--fusion-weights", "1,2,3"], ["fusion weights need 6 values", "got 3"], marks=pytest.mark.slow),
         (["--lambdas", "a,b"], ["--lambdas", "expected comma-separated numbers"]),
-        pytest.param(["--dataset", "folder", "--root", "{tmp}/no_such_dir"], ["{tmp}/no_such_dir", "not found"], marks=pytest.mark.slow),
+        pytest.param(
+            ["--dataset", "folder", "--root", "{tmp}/no_such_dir"],
+            ["{tmp}/no_such_dir", "not found"],
+            marks=pytest.mark.slow,
+        ),
         pytest.param(["--device", "warp9"], ["--device 'warp9' is not a device"], marks=pytest.mark.slow),
         (["--epochs", "0"], ["--epochs", "must be at least 1"]),
     ],
@@ -183,7 +234,21 @@ def test_data_missing_root_and_label_file(tmp_path: Path, data_dir: Path) -> Non
 )
 def test_train_bad_options_one_line(extra: list[str], needles: list[str], tmp_path: Path, data_dir: Path) -> None:
     extra = [a.replace("{tmp}", str(tmp_path)) for a in extra]
-    proc = run_cli(data_dir, "train", "--model", "mfjle", "--preset", "fast", "--num-images", 40, "--device", "cpu", "--out", tmp_path / "run", *extra)
+    proc = run_cli(
+        data_dir,
+        "train",
+        "--model",
+        "mfjle",
+        "--preset",
+        "fast",
+        "--num-images",
+        40,
+        "--device",
+        "cpu",
+        "--out",
+        tmp_path / "run",
+        *extra,
+    )
     one_line_error(proc, *[n.replace("{tmp}", str(tmp_path)) for n in needles])
     assert not (tmp_path / "run" / "last.pt").exists()
 
@@ -217,8 +282,21 @@ def test_data_bad_options_one_line(extra: list[str], needles: list[str], data_di
 
 @pytest.mark.slow
 def test_predict_every_unusual_but_valid_image(faces: Path, checkpoint: Path, data_dir: Path) -> None:
-    names = ["rgba.png", "palette.png", "gray16.png", "gray8.png", "cmyk.jpg", "exif_rotated.jpg", "upright_reference.png", "one_pixel.png"]
-    out = ok_json(run_cli(data_dir, "predict", "--checkpoint", checkpoint, "--allow-fallback", "--json", *[faces / n for n in names]))
+    names = [
+        "rgba.png",
+        "palette.png",
+        "gray16.png",
+        "gray8.png",
+        "cmyk.jpg",
+        "exif_rotated.jpg",
+        "upright_reference.png",
+        "one_pixel.png",
+    ]
+    out = ok_json(
+        run_cli(
+            data_dir, "predict", "--checkpoint", checkpoint, "--allow-fallback", "--json", *[faces / n for n in names]
+        )
+    )
     assert [r["image"] for r in out] == [str(faces / n) for n in names]  # no problems entry
     by_name = {Path(r["image"]).name: r for r in out}
     for name, r in by_name.items():
@@ -238,7 +316,9 @@ PREDICT_BAD = {
 
 
 @pytest.mark.parametrize("case", list(PREDICT_BAD))
-def test_predict_bad_photo_stops_with_one_line(case: str, faces: Path, checkpoint: Path, tmp_path: Path, data_dir: Path) -> None:
+def test_predict_bad_photo_stops_with_one_line(
+    case: str, faces: Path, checkpoint: Path, tmp_path: Path, data_dir: Path
+) -> None:
     name, make, reason = PREDICT_BAD[case]
     bad = tmp_path / name
     make(bad)
@@ -253,7 +333,9 @@ def test_predict_skip_bad_skips_counts_and_lists(faces: Path, checkpoint: Path, 
     for name, make, _ in PREDICT_BAD.values():
         make(tmp_path / name)
         bad.append(tmp_path / name)
-    out = ok_json(run_cli(data_dir, "predict", "--checkpoint", checkpoint, "--skip-bad", "--json", faces / "gray8.png", *bad))
+    out = ok_json(
+        run_cli(data_dir, "predict", "--checkpoint", checkpoint, "--skip-bad", "--json", faces / "gray8.png", *bad)
+    )
     assert len(out) == 2
     assert out[0]["image"] == str(faces / "gray8.png") and out[0]["error"] is None
     assert out[1]["skipped"] == len(bad)
@@ -263,5 +345,6 @@ def test_predict_skip_bad_skips_counts_and_lists(faces: Path, checkpoint: Path, 
     proc = run_cli(data_dir, "predict", "--checkpoint", checkpoint, "--skip-bad", *bad)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert sum(ln.startswith("skipped ") for ln in proc.stderr.splitlines()) == len(bad)
-    assert ok_json(run_cli(data_dir, "predict", "--checkpoint", checkpoint, "--skip-bad", "--json", *bad[:2]), status=1) == [
-        {"problems": [f"{bad[0]}: not an image", f"{bad[1]}: truncated image"], "skipped": 2}]
+    assert ok_json(
+        run_cli(data_dir, "predict", "--checkpoint", checkpoint, "--skip-bad", "--json", *bad[:2]), status=1
+    ) == [{"problems": [f"{bad[0]}: not an image", f"{bad[1]}: truncated image"], "skipped": 2}]

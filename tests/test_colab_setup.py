@@ -19,6 +19,7 @@ lesson its own setup cell (a no-op once installed), its parameters cell and the 
 line, and mfjle_lib must come from the clone. A fresh Colab machine per lesson would repeat the
 install; that part is the same cell, so it runs once here.
 """
+
 from __future__ import annotations
 
 import json
@@ -94,8 +95,12 @@ def colab_like_python(tmp_path: Path) -> Path:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             check=True, capture_output=True, text=True).stdout.strip()
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     deps = dependencies_without_mfjle(tmp_path / "deps")
     # addsitedir, not a bare path line: the dependencies' own .pth files run, as in a real install.
     (Path(purelib) / "colab_dependencies.pth").write_text(f"import site; site.addsitedir({str(deps)!r})\n")
@@ -103,15 +108,20 @@ def colab_like_python(tmp_path: Path) -> Path:
 
 
 def colab_env(tmp_path: Path, python: Path) -> dict[str, str]:
-    """The environment of the simulated Colab kernel: no checkout on the path, the lessons' default RUNS, offline pip."""
+    """The simulated Colab kernel's environment: no checkout on the path, the lessons' default RUNS, offline pip."""
     drop = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")
     env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith(("MFJLE_", "PIP_"))}
-    env.update({
-        "PATH": f"{python.parent}{os.pathsep}{env.get('PATH', '')}",
-        "MFJLE_NO_PROGRESS": "1",
-        "MFJLE_REPO": REPO.as_uri(), "MFJLE_COLAB_DIR": str(tmp_path / "content" / "mfjle"),
-        "PIP_NO_INDEX": "1", "PIP_NO_BUILD_ISOLATION": "0", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-    })
+    env.update(
+        {
+            "PATH": f"{python.parent}{os.pathsep}{env.get('PATH', '')}",
+            "MFJLE_NO_PROGRESS": "1",
+            "MFJLE_REPO": REPO.as_uri(),
+            "MFJLE_COLAB_DIR": str(tmp_path / "content" / "mfjle"),
+            "PIP_NO_INDEX": "1",
+            "PIP_NO_BUILD_ISOLATION": "0",
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        }
+    )
     return env
 
 
@@ -122,7 +132,9 @@ def test_every_lesson_sets_itself_up_on_a_simulated_colab(tmp_path: Path) -> Non
     (stub / "google" / "colab").mkdir(parents=True)
     # a regular package that still joins any other `google` package (protobuf, ...) on the path
     (stub / "google" / "__init__.py").write_text("__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n")
-    (stub / "google" / "colab" / "__init__.py").write_text('"""Stub of Colab\'s google.colab."""\nfrom . import drive\n')
+    (stub / "google" / "colab" / "__init__.py").write_text(
+        '"""Stub of Colab\'s google.colab."""\nfrom . import drive\n'
+    )
     (stub / "google" / "colab" / "drive.py").write_text(STUB_DRIVE)
     cells = tmp_path / "cells.json"
     cells.write_text(json.dumps({p.stem: first_cells(p) for p in NOTEBOOKS}))
@@ -132,8 +144,14 @@ def test_every_lesson_sets_itself_up_on_a_simulated_colab(tmp_path: Path) -> Non
     python = colab_like_python(tmp_path)
     env = colab_env(tmp_path, python)
     report_file = tmp_path / "report.json"
-    done = subprocess.run([str(python), str(tmp_path / "driver.py"), str(stub), str(cells), str(report_file)],
-                          cwd=tmp_path / "content", env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [str(python), str(tmp_path / "driver.py"), str(stub), str(cells), str(report_file)],
+        cwd=tmp_path / "content",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
 
     clone = Path(env["MFJLE_COLAB_DIR"])
@@ -145,6 +163,9 @@ def test_every_lesson_sets_itself_up_on_a_simulated_colab(tmp_path: Path) -> Non
     for name, printed in report["printed"].items():
         lines = printed.splitlines()
         # The default a student gets: the released runs, read from the clone (no training on a fresh VM).
-        assert "mode: RELEASED (full-mode runs, results/lessons) | dataset: synthetic | preset: cpu" in lines, (name, printed)
+        assert "mode: RELEASED (full-mode runs, results/lessons) | dataset: synthetic | preset: cpu" in lines, (
+            name,
+            printed,
+        )
         runs = [line for line in lines if line.startswith("runs: ")]
         assert len(runs) == 1 and runs[0].startswith(f"runs: {clone / 'runs'} (this session only"), (name, printed)

@@ -1,4 +1,5 @@
 """The locality control: six ResNet-18s on the whole face, trained and fused like MF-JLE."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,10 +15,11 @@ import torch  # noqa: E402
 from mfjle_lib.course import controls  # noqa: E402
 from mfjle_lib.course.plots import plot_gain_split  # noqa: E402
 from mfjle_lib.evaluation.outputs import save_outputs, with_probabilities  # noqa: E402
-from mfjle_lib.models import MFJLE, build_model, paper_fusion_weights, resize_global  # noqa: E402
-from mfjle_lib.models.build import model_spec  # noqa: E402
+from mfjle_lib.method import MFJLE, paper_fusion_weights, resize_global  # noqa: E402
+from mfjle_lib.models import build_model  # noqa: E402
+from mfjle_lib.models.registry import model_spec  # noqa: E402
 from mfjle_lib.training import make_config  # noqa: E402
-from mfjle_lib.training.run import train  # noqa: E402
+from mfjle_lib.training.trainer import train  # noqa: E402
 
 
 def test_wholeface_nets_see_the_whole_face_not_the_landmarks() -> None:
@@ -47,8 +49,17 @@ def test_mfjle_and_wholeface_differ_only_in_the_crops() -> None:
 
 
 def test_wholeface_trains_through_the_one_training_path(tmp_path) -> None:
-    cfg = make_config("fast", model="wholeface", num_images=48, epochs=1, batch_size=16, source_size=32,
-                      global_size=32, local_size=32, device="cpu")
+    cfg = make_config(
+        "fast",
+        model="wholeface",
+        num_images=48,
+        epochs=1,
+        batch_size=16,
+        source_size=32,
+        global_size=32,
+        local_size=32,
+        device="cpu",
+    )
     result = train(cfg, tmp_path / "run", show_progress=False)
     assert 0.0 <= result.metrics["micro_f1"] <= 1.0
     assert len(result.metrics["fusion_weights"]) == 6
@@ -66,27 +77,47 @@ def _fake_run(tmp: Path, model: str, seed: int, f1: float, local_size: int = 32)
         if model != "resnet18":
             logits["local_logits"] = (labels[:, None] * 2 - 1 + rng.normal(0, 2, (40, 5, 6))).astype(np.float64)
         weights = (1.0,) if model == "resnet18" else paper_fusion_weights()
-        save_outputs(out / f"{split}_outputs.npz", with_probabilities(logits, labels, [str(i) for i in range(40)], "sigmoid", weights))
+        save_outputs(
+            out / f"{split}_outputs.npz",
+            with_probabilities(logits, labels, [str(i) for i in range(40)], "sigmoid", weights),
+        )
     config = SimpleNamespace(seed=seed, model=model, local_size=local_size, global_size=64)
     return SimpleNamespace(out_dir=out, metrics={"micro_f1": f1, "average_precision": f1 + 0.1}, config=config)
 
 
 def test_gain_split_adds_up_at_both_rules_and_val_choice_reads_only_saved_outputs(tmp_path: Path) -> None:
-    f1 = {"ResNet-18": [0.70, 0.72, 0.71], "6 × ResNet-18, whole face": [0.73, 0.74, 0.72],
-          "MF-JLE, crops at the global's density": [0.72, 0.75, 0.74], "MF-JLE": [0.76, 0.75, 0.78],
-          "ResNet-18 at the locals' density": [0.75, 0.74, 0.79]}
-    models = {"ResNet-18": "resnet18", "6 × ResNet-18, whole face": "wholeface", "ResNet-18 at the locals' density": "resnet18"}
+    f1 = {
+        "ResNet-18": [0.70, 0.72, 0.71],
+        "6 × ResNet-18, whole face": [0.73, 0.74, 0.72],
+        "MF-JLE, crops at the global's density": [0.72, 0.75, 0.74],
+        "MF-JLE": [0.76, 0.75, 0.78],
+        "ResNet-18 at the locals' density": [0.75, 0.74, 0.79],
+    }
+    models = {
+        "ResNet-18": "resnet18",
+        "6 × ResNet-18, whole face": "wholeface",
+        "ResNet-18 at the locals' density": "resnet18",
+    }
     folders = {arm: tmp_path / f"arm{i}" for i, arm in enumerate(f1)}
     for folder in folders.values():
         folder.mkdir()
-    results = {arm: [_fake_run(folders[arm], models.get(arm, "mfjle"), s, v, 16 if "global's density" in arm else 32)
-                     for s, v in enumerate(vals)] for arm, vals in f1.items()}
-    assert list(controls.control_overrides({"source_size": 128, "global_size": 64, "local_size": 32, "crop_fraction": 0.25})) == list(f1)
+    results = {
+        arm: [
+            _fake_run(folders[arm], models.get(arm, "mfjle"), s, v, 16 if "global's density" in arm else 32)
+            for s, v in enumerate(vals)
+        ]
+        for arm, vals in f1.items()
+    }
+    assert list(
+        controls.control_overrides({"source_size": 128, "global_size": 64, "local_size": 32, "crop_fraction": 0.25})
+    ) == list(f1)
     for rule in controls.RULES:
         parts = controls.gain_parts(results, rule=rule)
         np.testing.assert_allclose(parts[["ensembling", "locality", "resolution"]].sum(axis=1), parts[controls.TOTAL])
-        np.testing.assert_allclose(parts["resolution alone (one net)"] + parts["MF-JLE over the full-resolution ResNet-18"],
-                                   parts[controls.TOTAL])
+        np.testing.assert_allclose(
+            parts["resolution alone (one net)"] + parts["MF-JLE over the full-resolution ResNet-18"],
+            parts[controls.TOTAL],
+        )
     parts = controls.gain_parts(results)
     np.testing.assert_allclose(parts["ensembling"], [0.03, 0.02, 0.01], atol=1e-12)
     np.testing.assert_allclose(parts["MF-JLE over the full-resolution ResNet-18"], [0.01, 0.01, -0.01], atol=1e-12)
@@ -106,8 +137,13 @@ def test_gain_split_adds_up_at_both_rules_and_val_choice_reads_only_saved_output
 
 def test_control_arms_change_one_thing_each() -> None:
     over = controls.control_overrides({"source_size": 128, "global_size": 64, "local_size": 32, "crop_fraction": 0.25})
-    assert list(over.values()) == [{"model": "resnet18"}, {"model": "wholeface", "local_size": 64},
-                                   {"model": "mfjle", "local_size": 16}, {"model": "mfjle"}, {"model": "resnet18", "global_size": 128}]
+    assert list(over.values()) == [
+        {"model": "resnet18"},
+        {"model": "wholeface", "local_size": 64},
+        {"model": "mfjle", "local_size": 16},
+        {"model": "mfjle"},
+        {"model": "resnet18", "global_size": 128},
+    ]
 
 
 def test_deployed_wholeface_keeps_its_whole_face_inputs() -> None:
@@ -125,14 +161,26 @@ def test_deployed_wholeface_keeps_its_whole_face_inputs() -> None:
 
 
 def test_a_run_refuses_data_loaded_for_another_split(tmp_path) -> None:
-    """Data passed in must be the faces and splits the config names (a subject-split run on paper-split data is refused)."""
+    """Data passed in must be the faces and splits the config names (a subject-split run on paper-split data is
+    refused)."""
     from mfjle_lib.errors import ConfigError
     from mfjle_lib.training import load_data
 
-    cfg = make_config("fast", model="resnet18", num_images=48, epochs=1, batch_size=16, source_size=32, global_size=32, device="cpu")
+    cfg = make_config(
+        "fast", model="resnet18", num_images=48, epochs=1, batch_size=16, source_size=32, global_size=32, device="cpu"
+    )
     data = load_data(cfg, show_progress=False)
-    other = make_config("fast", model="resnet18", num_images=48, epochs=1, batch_size=16, source_size=32, global_size=32, device="cpu",
-                        split_scheme="subject")
+    other = make_config(
+        "fast",
+        model="resnet18",
+        num_images=48,
+        epochs=1,
+        batch_size=16,
+        source_size=32,
+        global_size=32,
+        device="cpu",
+        split_scheme="subject",
+    )
     with pytest.raises(ConfigError, match="split_scheme 'paper' \\(data\\) vs 'subject' \\(config\\)"):
         train(other, tmp_path / "run", data=data, show_progress=False)
     assert not (tmp_path / "run" / "metrics.json").exists()

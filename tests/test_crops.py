@@ -1,4 +1,5 @@
 """Crops: roi_align boxes centred on landmarks, dtype/batch/device agreement, flips, zeros outside."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +7,8 @@ import pytest
 import torch
 
 from mfjle_lib.constants import FLIP_PERMUTATION, IMAGENET_MEAN, TEMPLATE
-from mfjle_lib.faces.crops import crop_boxes, crops_for_display, cut_crops, hflip
+from mfjle_lib.faces.display import crops_for_display
+from mfjle_lib.method.crops import crop_boxes, cut_crops, hflip
 
 
 def _faces(b: int = 3, r: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,4 +1,5 @@
 """The CPU deploy paths give (nearly) the fp32 model's probabilities, with the same output contract."""
+
 from __future__ import annotations
 
 import copy
@@ -7,10 +8,10 @@ import pytest
 import torch
 
 from mfjle_lib.constants import TEMPLATE
+from mfjle_lib.models.registry import build_model
 from mfjle_lib.perf.deploy import DeployedModel, fold_resnet_bn, optimize_for_cpu
 from mfjle_lib.perf.fused_locals import set_local_impl
 from mfjle_lib.perf.inference_path import NEEDS_CALIBRATION, PRECISION_CHOICES, build_path
-from mfjle_lib.models.build import build_model
 
 R = 64
 
@@ -111,12 +112,15 @@ def test_int8_runs_after_seed_everything_and_restores_determinism(trained_like) 
 
 
 # Every path in the loop form; the fused form too where it is kept (int8 and mixed quantise the loop form).
-PATH_FORMS = [(p, "loop") for p in PRECISION_CHOICES if p != "auto"] + [(p, "fused") for p in PRECISION_CHOICES if p not in ("auto", *NEEDS_CALIBRATION)]
+PATH_FORMS = [(p, "loop") for p in PRECISION_CHOICES if p != "auto"] + [
+    (p, "fused") for p in PRECISION_CHOICES if p not in ("auto", *NEEDS_CALIBRATION)
+]
 
 
 @pytest.mark.parametrize("method,impl", PATH_FORMS)
 def test_every_inference_path_survives_nan_and_inf_landmarks(trained_like, method: str, impl: str) -> None:
-    """roi_align segfaults on NaN/inf boxes: every path (`--precision` choice, the eager reference included) crops through the guarded function."""
+    """roi_align segfaults on NaN/inf boxes: every path (`--precision` choice, the eager reference included) crops
+    through the guarded function."""
     model, x, lm = trained_like
     model = copy.deepcopy(model)
     if impl == "fused":

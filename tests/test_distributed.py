@@ -1,4 +1,5 @@
 """One run across several processes (torchrun + DistributedDataParallel), tested on the CPU with gloo."""
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _torchrun_env(rank: int = 0, world: int = 2, local_world: int | None = None, port: int = 29500) -> dict[str, str]:
-    return {"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_WORLD_SIZE": str(local_world or world),
-            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    return {
+        "RANK": str(rank),
+        "LOCAL_RANK": str(rank),
+        "WORLD_SIZE": str(world),
+        "LOCAL_WORLD_SIZE": str(local_world or world),
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+    }
 
 
 def _free_port() -> int:
@@ -50,8 +57,8 @@ def test_every_rank_shards_the_same_permutation_into_the_global_batches() -> Non
     ctxs = [DistContext(rank=r, world_size=world) for r in range(world)]
     steps = -(-n // batch)
     for b in range(steps):
-        global_batch = perms[0][b * batch:(b + 1) * batch]
-        parts = [c.shard(perms[c.rank][b * batch:(b + 1) * batch]) for c in ctxs]
+        global_batch = perms[0][b * batch : (b + 1) * batch]
+        parts = [c.shard(perms[c.rank][b * batch : (b + 1) * batch]) for c in ctxs]
         assert torch.equal(torch.cat(parts), global_batch)
         assert all(len(p) == len(global_batch) // world for p in parts)  # 16 -> 8 + 8, tail 10 -> 5 + 5
     assert DistContext().shard(perms[0]) is perms[0]  # one process: the whole batch
@@ -63,9 +70,15 @@ def test_a_last_batch_smaller_than_the_world_is_dropped() -> None:
     assert usable_length(35, 16, 4) == 32
     assert usable_length(36, 16, 4) == 32  # tail 4: one image a rank, too few for BatchNorm
     assert usable_length(40, 16, 4) == 40  # tail 8: two a rank
-    assert usable_length(97, 32, 1) == 96 and usable_length(98, 32, 1) == 98  # one process: a one-image batch is dropped
+    assert (
+        usable_length(97, 32, 1) == 96 and usable_length(98, 32, 1) == 98
+    )  # one process: a one-image batch is dropped
     assert usable_length(32, 16, 4) == 32
-    assert DistContext().usable(33, 16) == 32 and DistContext().usable(34, 16) == 34 and DistContext(0, 2).usable(33, 16) == 32
+    assert (
+        DistContext().usable(33, 16) == 32
+        and DistContext().usable(34, 16) == 34
+        and DistContext(0, 2).usable(33, 16) == 32
+    )
 
 
 def test_loss_weights_make_ddps_average_the_global_mean() -> None:
@@ -119,21 +132,24 @@ def test_cpu_ranks_use_gloo_and_cuda_ranks_nccl_on_their_local_gpu() -> None:
         assert (plan.backend, plan.device) == ("nccl", "cuda:1")
 
 
-@pytest.mark.parametrize("env, device, batch, options, words", [
-    ({"WORLD_SIZE": "2"}, "cpu", 16, {}, ["RANK", "MASTER_ADDR", "torchrun --nproc_per_node"]),
-    ({"WORLD_SIZE": "two"}, "cpu", 16, {}, ["WORLD_SIZE", "whole number"]),
-    ({**_torchrun_env(), "RANK": "5"}, "cpu", 16, {}, ["RANK=5"]),
-    (_torchrun_env(world=3), "cpu", 16, {}, ["--batch-size 16", "3 processes", "multiple of 3"]),
-    (_torchrun_env(), "cuda", 16, {"cuda_count": 1}, ["2 processes", "1 CUDA GPU", "--nproc_per_node 1"]),
-    (_torchrun_env(), "cuda", 16, {"cuda_count": 0}, ["0 CUDA GPU", "--device cpu"]),
-    (_torchrun_env(), "cuda:1", 16, {"cuda_count": 2}, ["names one GPU", "--device cuda"]),
-    (_torchrun_env(), "mps", 16, {"cuda_count": 0}, ["cuda or cpu"]),
-    (_torchrun_env(), "cpu", 16, {"backend": "nccl", "cuda_count": 0}, ["nccl", "gloo"]),
-    (_torchrun_env(), "cpu", 16, {"sync_bn": True, "cuda_count": 0}, ["--sync-bn needs CUDA"]),
-    ({}, "cpu", 16, {"sync_bn": True}, ["--sync-bn", "torchrun"]),
-    ({}, "cpu", 16, {"backend": "gloo"}, ["--dist-backend", "torchrun"]),
-    (_torchrun_env(), "cpu", 16, {"backend": "mpi"}, ["--dist-backend must be"]),
-])
+@pytest.mark.parametrize(
+    "env, device, batch, options, words",
+    [
+        ({"WORLD_SIZE": "2"}, "cpu", 16, {}, ["RANK", "MASTER_ADDR", "torchrun --nproc_per_node"]),
+        ({"WORLD_SIZE": "two"}, "cpu", 16, {}, ["WORLD_SIZE", "whole number"]),
+        ({**_torchrun_env(), "RANK": "5"}, "cpu", 16, {}, ["RANK=5"]),
+        (_torchrun_env(world=3), "cpu", 16, {}, ["--batch-size 16", "3 processes", "multiple of 3"]),
+        (_torchrun_env(), "cuda", 16, {"cuda_count": 1}, ["2 processes", "1 CUDA GPU", "--nproc_per_node 1"]),
+        (_torchrun_env(), "cuda", 16, {"cuda_count": 0}, ["0 CUDA GPU", "--device cpu"]),
+        (_torchrun_env(), "cuda:1", 16, {"cuda_count": 2}, ["names one GPU", "--device cuda"]),
+        (_torchrun_env(), "mps", 16, {"cuda_count": 0}, ["cuda or cpu"]),
+        (_torchrun_env(), "cpu", 16, {"backend": "nccl", "cuda_count": 0}, ["nccl", "gloo"]),
+        (_torchrun_env(), "cpu", 16, {"sync_bn": True, "cuda_count": 0}, ["--sync-bn needs CUDA"]),
+        ({}, "cpu", 16, {"sync_bn": True}, ["--sync-bn", "torchrun"]),
+        ({}, "cpu", 16, {"backend": "gloo"}, ["--dist-backend", "torchrun"]),
+        (_torchrun_env(), "cpu", 16, {"backend": "mpi"}, ["--dist-backend must be"]),
+    ],
+)
 def test_wrong_launches_are_one_clear_line(env, device, batch, options, words) -> None:
     with pytest.raises(ConfigError) as err:
         plan_launch(env, device, batch, **options)
@@ -161,7 +177,15 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
         loss.backward()
         choice = ctx.broadcast_object(f"rank{rank}")
         if ctx.is_main:
-            torch.save({"total": total, "grad": [p.grad for p in model.parameters()], "choice": choice, "world": ctx.world_size}, out)
+            torch.save(
+                {
+                    "total": total,
+                    "grad": [p.grad for p in model.parameters()],
+                    "choice": choice,
+                    "world": ctx.world_size,
+                },
+                out,
+            )
 
 
 @pytest.mark.slow  # two gloo processes training (>10 s on 2 cores)

@@ -1,4 +1,5 @@
 """One run across several processes, end to end: `torchrun ... -m mfjle_lib train` with gloo on the CPU."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,27 @@ REPO = Path(__file__).resolve().parents[1]
 # End to end: `torchrun --nproc_per_node 2 -m mfjle_lib train ... --device cpu` (gloo)
 # --------------------------------------------------------------------------------------------
 
-TINY = ["--dataset", "synthetic", "--num-images", "60", "--preset", "fast", "--source-size", "32", "--global-size", "32",
-        "--local-size", "16", "--batch-size", "16", "--model", "resnet18", "--no-progress", "--device", "cpu"]
+TINY = [
+    "--dataset",
+    "synthetic",
+    "--num-images",
+    "60",
+    "--preset",
+    "fast",
+    "--source-size",
+    "32",
+    "--global-size",
+    "32",
+    "--local-size",
+    "16",
+    "--batch-size",
+    "16",
+    "--model",
+    "resnet18",
+    "--no-progress",
+    "--device",
+    "cpu",
+]
 #: |first-epoch train loss, 2 processes - 1 process| accepted. Not bit-exact, and not close: each rank's
 #: BatchNorm normalises its own 8 images with their own statistics, one process all 16 (SyncBatchNorm,
 #: which would use all 16 on every rank, runs on CUDA only). Measured 0.077 (0.702 vs 0.779) at
@@ -40,13 +60,24 @@ def _ghost_batch_losses(world: int) -> list[float]:
     """The tiny run's epoch losses in ONE process, each global batch cut into `world` parts as the ranks
     do, each part's forward alone (its own BatchNorm statistics), losses weighted as DDP's gradient
     average weights them, one backward and one step per global batch (run it with OMP_NUM_THREADS=1)."""
+    from mfjle_lib.method.losses import joint_loss
     from mfjle_lib.runtime import seed_everything
     from mfjle_lib.training.batches import get_batch, load_data
     from mfjle_lib.training.config import make_config
-    from mfjle_lib.training.losses import joint_loss
     from mfjle_lib.training.setup import build_training, resolve_settings
 
-    cfg = make_config("fast", model="resnet18", dataset="synthetic", num_images=60, source_size=32, global_size=32, local_size=16, batch_size=16, device="cpu", epochs=2)
+    cfg = make_config(
+        "fast",
+        model="resnet18",
+        dataset="synthetic",
+        num_images=60,
+        source_size=32,
+        global_size=32,
+        local_size=16,
+        batch_size=16,
+        device="cpu",
+        epochs=2,
+    )
     cpu = torch.device("cpu")
     cfg = resolve_settings(cfg, cpu)
     seed_everything(cfg.seed, cfg.deterministic)
@@ -62,7 +93,7 @@ def _ghost_batch_losses(world: int) -> list[float]:
         n_used = ranks[0].usable(len(perm), cfg.batch_size)
         total = count = 0.0
         for start in range(0, n_used, cfg.batch_size):
-            global_idx = perm[start:min(start + cfg.batch_size, n_used)]
+            global_idx = perm[start : min(start + cfg.batch_size, n_used)]
             parts.optimizer.zero_grad(set_to_none=True)
             objective = 0.0
             for ctx in ranks:
@@ -77,7 +108,11 @@ def _ghost_batch_losses(world: int) -> list[float]:
 
 
 def _clean_env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+    }
     env.update({"MFJLE_DATA_DIR": str(data_dir), "MFJLE_NO_PROGRESS": "1", "PYTHONPATH": str(REPO)})
     return env
 
@@ -87,7 +122,18 @@ def _run(cmd: list[str], env: dict[str, str], timeout: int = 600) -> subprocess.
 
 
 def _torchrun(*args: str) -> list[str]:
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "mfjle_lib", "train", *args]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "mfjle_lib",
+        "train",
+        *args,
+    ]
 
 
 @pytest.mark.slow
@@ -113,12 +159,18 @@ def test_torchrun_two_gloo_processes_train_one_run_like_one_process(tmp_path: Pa
     h2, h1 = pd.read_csv(two / "history.csv"), pd.read_csv(one / "history.csv")
     assert h2["epoch"].tolist() == [1, 2]
     diff = abs(h2["train_loss"].iloc[0] - h1["train_loss"].iloc[0])
-    print(f"first-epoch train loss: 2 processes {h2['train_loss'].iloc[0]:.6f}, 1 process {h1['train_loss'].iloc[0]:.6f}, |diff| {diff:.2e}")
+    print(
+        f"first-epoch train loss: 2 processes {h2['train_loss'].iloc[0]:.6f}, 1 process "
+        f"{h1['train_loss'].iloc[0]:.6f}, |diff| {diff:.2e}"
+    )
     assert diff <= LOSS_TOLERANCE
     assert np.isfinite(h2["val_loss"]).all()
 
     # The tight check: the same run emulated in one process (parts' BatchNorm alone, one thread).
-    code = f"import sys, json; sys.path.insert(0, {str(REPO / 'tests')!r}); from test_distributed_torchrun import _ghost_batch_losses; print(json.dumps(_ghost_batch_losses(2)))"
+    code = (
+        f"import sys, json; sys.path.insert(0, {str(REPO / 'tests')!r}); "
+        "from test_distributed_torchrun import _ghost_batch_losses; print(json.dumps(_ghost_batch_losses(2)))"
+    )
     ghost = _run([sys.executable, "-c", code], {**env, "OMP_NUM_THREADS": "1"})
     assert ghost.returncode == 0, ghost.stderr[-3000:]
     emulated = json.loads(ghost.stdout.strip().splitlines()[-1])
@@ -139,7 +191,11 @@ def test_torchrun_two_gloo_processes_train_one_run_like_one_process(tmp_path: Pa
 def test_world_size_without_torchrun_is_one_line(tmp_path: Path) -> None:
     """WORLD_SIZE set by hand, no rendezvous: exit 2 with one line naming torchrun (before any data work)."""
     env = {**_clean_env(tmp_path / "data"), "WORLD_SIZE": "2"}
-    res = _run([sys.executable, "-m", "mfjle_lib", "train", *TINY, "--epochs", "1", "--out", str(tmp_path / "x")], env, timeout=300)
+    res = _run(
+        [sys.executable, "-m", "mfjle_lib", "train", *TINY, "--epochs", "1", "--out", str(tmp_path / "x")],
+        env,
+        timeout=300,
+    )
     assert res.returncode == 2
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "torchrun --nproc_per_node" in lines[0], res.stderr

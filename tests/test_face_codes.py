@@ -1,4 +1,5 @@
 """How the built-in faces draw an emotion (course.face_codes) and lesson 01's figure of it."""
+
 from __future__ import annotations
 
 import matplotlib

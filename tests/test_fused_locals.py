@@ -12,6 +12,7 @@ BatchNorm running statistics.
   nets differ from their own float64 copy by the same amount, so no two float32 implementations
   can promise better; the test detects those decisions and reports them instead of hiding them.
 """
+
 from __future__ import annotations
 
 import copy
@@ -20,10 +21,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mfjle_lib.perf.fused_locals import FusedLocalNets, convert_local_nets, fused_to_loop_states, loop_state_dict, set_local_impl
+from mfjle_lib.method.models import LoopLocalNets
+from mfjle_lib.models.registry import build_model
+from mfjle_lib.perf.fused_locals import FusedLocalNets, convert_local_nets, fused_to_loop_states, set_local_impl
 from mfjle_lib.perf.local_impl import pick_local_impl
-from mfjle_lib.models.mfjle import LoopLocalNets
-from mfjle_lib.models.build import build_model
 
 
 def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -155,28 +156,38 @@ def test_round_trip_is_exact_and_keeps_device_mode_format() -> None:
         convert_local_nets(loop, "vmap")
 
 
-def test_checkpoint_layout_is_the_loop_layout() -> None:
+def test_state_dict_is_the_methods_whichever_form() -> None:
+    """The fused form saves and loads the loop form's keys and values: `MFJLE.state_dict()` is the checkpoint format."""
     torch.manual_seed(0)
     loop_model = build_model("mfjle", global_size=32, local_size=16)  # the loop is what build_model builds
-    assert loop_model.local_impl == "loop"
     fused_model = set_local_impl(copy.deepcopy(loop_model), "fused")
-    assert fused_model.local_impl == "fused" and isinstance(fused_model.local_nets, FusedLocalNets)
+    assert isinstance(fused_model.local_nets, FusedLocalNets) and not hasattr(fused_model, "local_impl")
     ref = loop_model.state_dict()
-    state = loop_state_dict(fused_model)
+    state = fused_model.state_dict()
     assert list(state.keys()) == list(ref.keys())
     for k in ref:
         assert torch.equal(state[k], ref[k]), k
-    assert loop_state_dict(loop_model).keys() == ref.keys()
-    # A fused model loads a loop-layout checkpoint through the training helper.
-    from mfjle_lib.training.setup import canonical_state, load_canonical_state
-
+    # A fused model loads a state dict saved from the loop form, in place, and computes the same.
     other = set_local_impl(build_model("mfjle", global_size=32, local_size=16), "fused")
-    load_canonical_state(other, canonical_state(loop_model))
-    assert other.local_impl == "fused"
+    fused_params = [p.data_ptr() for p in other.parameters()]
+    other.load_state_dict(loop_model.state_dict())
+    assert [p.data_ptr() for p in other.parameters()] == fused_params  # an optimiser built on it keeps its parameters
     x, lm = torch.randn(2, 3, 32, 32), torch.full((2, 5, 2), 16.0)
     loop_model.eval(), other.eval()
     with torch.no_grad():
         assert _rel(other(x, lm).probs, loop_model(x, lm).probs) < 1e-5
+    # And back: a loop model loads what the fused one saves.
+    back = build_model("mfjle", global_size=32, local_size=16)
+    back.load_state_dict(other.state_dict())
+    assert all(torch.equal(back.state_dict()[k], ref[k]) for k in ref)
+
+
+def test_a_partial_state_is_left_for_the_strict_load_to_report() -> None:
+    fused = FusedLocalNets(num_labels=6, groups=5)
+    state = fused.state_dict()
+    del state["nets.4.fc.bias"]
+    with pytest.raises(RuntimeError, match="nets.0"):
+        fused.load_state_dict(state)
 
 
 def test_pick_local_impl_rules(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -184,12 +195,13 @@ def test_pick_local_impl_rules(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MFJLE_LOCAL_IMPL", "fused")
     assert pick_local_impl("cpu") == "fused"
     # The form is decided once, from the config, where the model is built for a run.
-    from mfjle_lib.training.config import TrainConfig
-    from mfjle_lib.training.setup import model_from_config, resolve_local_impl
+    from mfjle_lib.perf.optimize import optimize
+    from mfjle_lib.training.config import TrainConfig, model_from_config
+    from mfjle_lib.training.setup import resolve_local_impl
 
     cfg = resolve_local_impl(TrainConfig(model="mfjle", global_size=32, local_size=16), torch.device("cpu"))
     assert cfg.local_impl == "fused"
-    assert isinstance(model_from_config(cfg).local_nets, FusedLocalNets)
+    assert isinstance(optimize(model_from_config(cfg), "cpu", cfg.local_impl).local_nets, FusedLocalNets)
     assert resolve_local_impl(TrainConfig(model="resnet18"), torch.device("cpu")).local_impl == "loop"
     monkeypatch.setenv("MFJLE_LOCAL_IMPL", "loop")
     assert pick_local_impl("cpu") == "loop"

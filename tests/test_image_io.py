@@ -1,4 +1,5 @@
 """image_io: every unusual-but-valid image decodes to uint8 RGB; every bad file is one DataError."""
+
 from __future__ import annotations
 
 import zipfile
@@ -8,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from mfjle_lib.errors import DataError
 from mfjle_lib.data.image_io import _to_rgb_array, load_record_image, read_image
 from mfjle_lib.data.records import FaceRecord
+from mfjle_lib.errors import DataError
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (12, 8, 3), dtype=np.uint8)  # H=12, W=8: rotation is visible in the shape
@@ -193,7 +194,9 @@ def test_load_record_image_from_memory_file_and_zip(tmp_path: Path) -> None:
     arr = load_record_image(rec)
     _check_rgb(arr, (12, 8))
     Image.fromarray(RGB).save(tmp_path / "a.png")
-    np.testing.assert_array_equal(load_record_image(FaceRecord(id="f", labels=np.zeros(6), image_path=tmp_path / "a.png")), RGB)
+    np.testing.assert_array_equal(
+        load_record_image(FaceRecord(id="f", labels=np.zeros(6), image_path=tmp_path / "a.png")), RGB
+    )
     with zipfile.ZipFile(tmp_path / "z.zip", "w") as zf:
         zf.write(tmp_path / "a.png", "a.png")
     zrec = FaceRecord(id="z", labels=np.zeros(6), image_path=tmp_path / "z.zip", zip_member="a.png")

@@ -10,6 +10,7 @@ checkpoint writes as MF-JLE at a sixth of the cost (MF-JLE's six ResNets write ~
 epoch, minutes per run on two CPU cores). MFJLE_HEAVY_TESTS=1 adds the same test for mfjle;
 tests/test_training.py resumes mfjle in-process.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,16 +24,38 @@ import pandas as pd
 import pytest
 from cli_helpers import REPO, cli_env, kill_when, one_line_error, run_cli
 
-from mfjle_lib.training.checkpoints import RESUME_FORMAT, load_checkpoint
-from mfjle_lib.constants import METRIC_KEYS
+from mfjle_lib.method.metrics import METRIC_KEYS
+from mfjle_lib.training.run_files import RESUME_FORMAT, load_checkpoint
 
 pytestmark = pytest.mark.slow
 
 HEAVY = bool(os.environ.get("MFJLE_HEAVY_TESTS"))
 # 60 faces -> 36 train images, 3 batches per epoch; --augment puts the data RNG in the resume state;
 # the fast preset's StepLR (step 2) puts a learning-rate change inside the run.
-SMALL = ["--dataset", "synthetic", "--num-images", "60", "--preset", "fast", "--source-size", "32", "--global-size", "32",
-         "--local-size", "16", "--epochs", "3", "--batch-size", "16", "--augment", "--seed", "3", "--device", "cpu", "--no-progress"]
+SMALL = [
+    "--dataset",
+    "synthetic",
+    "--num-images",
+    "60",
+    "--preset",
+    "fast",
+    "--source-size",
+    "32",
+    "--global-size",
+    "32",
+    "--local-size",
+    "16",
+    "--epochs",
+    "3",
+    "--batch-size",
+    "16",
+    "--augment",
+    "--seed",
+    "3",
+    "--device",
+    "cpu",
+    "--no-progress",
+]
 
 
 def _start(data_dir: Path, out: Path, model: str, *extra: str) -> subprocess.Popen:
@@ -50,7 +73,13 @@ def _finished(proc: subprocess.CompletedProcess) -> None:
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stdout[-2000:] + proc.stderr[-4000:]
 
 
-@pytest.mark.parametrize("model", ["resnet18", pytest.param("mfjle", marks=pytest.mark.skipif(not HEAVY, reason="set MFJLE_HEAVY_TESTS=1 (minutes on CPU)"))])
+@pytest.mark.parametrize(
+    "model",
+    [
+        "resnet18",
+        pytest.param("mfjle", marks=pytest.mark.skipif(not HEAVY, reason="set MFJLE_HEAVY_TESTS=1 (minutes on CPU)")),
+    ],
+)
 def test_killed_train_resumes_to_the_same_result(model: str, data_dir: Path, tmp_path: Path) -> None:
     full, cut = tmp_path / "full", tmp_path / "cut"
     _finished(run_cli(data_dir, "train", "--model", model, *SMALL, "--out", full))
@@ -89,13 +118,17 @@ def test_resume_from_a_damaged_last_pt_is_one_line(data_dir: Path, tmp_path: Pat
     out = tmp_path / "run"
     out.mkdir()
     (out / "last.pt").write_bytes(b"PK\x03\x04 half a zip")
-    one_line_error(run_cli(data_dir, "train", "--model", "resnet18", *SMALL, "--resume", "--out", out), f"{out / 'last.pt'}: ", "not a")
+    one_line_error(
+        run_cli(data_dir, "train", "--model", "resnet18", *SMALL, "--resume", "--out", out),
+        f"{out / 'last.pt'}: ",
+        "not a",
+    )
 
 
 _NAN_FROM_EPOCH_2 = """
 import sys
 import torch
-import mfjle_lib.training.loop as loop
+import mfjle_lib.training.trainer as loop
 from mfjle_lib.cli import main
 
 real = loop.joint_loss
@@ -120,7 +153,11 @@ def test_non_finite_loss_stops_with_one_line_and_keeps_last_good_checkpoint(data
     out = tmp_path / "run"
     cmd = [sys.executable, "-c", _NAN_FROM_EPOCH_2, "train", "--model", "resnet18", *SMALL, "--out", str(out)]
     proc = subprocess.run(cmd, cwd=REPO, env=cli_env(data_dir), capture_output=True, text=True, timeout=600)
-    one_line_error(proc, "loss became non-finite at epoch 2, batch 1, in the global module", f"last good checkpoint kept at {out / 'checkpoint.pt'}")
+    one_line_error(
+        proc,
+        "loss became non-finite at epoch 2, batch 1, in the global module",
+        f"last good checkpoint kept at {out / 'checkpoint.pt'}",
+    )
     assert load_checkpoint(out / "checkpoint.pt")["epoch"] == 1
     assert load_checkpoint(out / "last.pt", kind=RESUME_FORMAT)["epoch"] == 1
 

@@ -1,11 +1,19 @@
 """Landmarks: MTCNN on real offline photos (astronaut, Grace Hopper), fallback, odd inputs, cache."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from mfjle_lib.constants import TEMPLATE
-from mfjle_lib.faces.landmarks import MIN_DETECT_SIDE, as_rgb_uint8, detect_landmarks, fallback_box, fallback_landmarks, landmarks_cached
+from mfjle_lib.faces.landmarks import (
+    MIN_DETECT_SIDE,
+    as_rgb_uint8,
+    detect_landmarks,
+    fallback_box,
+    fallback_landmarks,
+    landmarks_cached,
+)
 
 
 def _grace_hopper() -> np.ndarray:

@@ -4,6 +4,7 @@ A lesson's markdown cannot recompute its numbers, so it states findings in words
 often", "below the floor"); each test here recomputes the finding from the committed artefacts
 (`results/lessons`) and fails when the words no longer hold.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,9 +28,13 @@ def released(tmp_path_factory: pytest.TempPathFactory) -> CourseParams:
 def test_a_lambda_retrain_changes_half_to_nearly_as_many_local_decisions_as_a_new_seed(released: CourseParams) -> None:
     """Lesson 08 section 1 and lesson 04 exercise 5: 'half to nearly as often as another seed'."""
     mf = ablations.train_seeds(released, None, model="mfjle", show_progress=False)
-    retrains = [ablations.train_seeds(released, None, seeds=[0], model="mfjle", lambdas=(lam,) * 5, show_progress=False)[0]
-                for lam in (0.001, 0.015)]
-    lam = np.stack([ablations.lambda_check(mf[0], r)["outputs"]["decisions changed"].to_numpy()[1:] for r in retrains], axis=1)
+    retrains = [
+        ablations.train_seeds(released, None, seeds=[0], model="mfjle", lambdas=(lam,) * 5, show_progress=False)[0]
+        for lam in (0.001, 0.015)
+    ]
+    lam = np.stack(
+        [ablations.lambda_check(mf[0], r)["outputs"]["decisions changed"].to_numpy()[1:] for r in retrains], axis=1
+    )
     floor = ablations.seed_floor(mf).to_numpy()[1:].mean(axis=1, keepdims=True)
     ratio = lam / floor
     assert 0.35 <= ratio.min() <= 0.65, ratio  # "half"
@@ -59,7 +64,9 @@ def test_the_gain_split_is_what_lesson_05_says(released: CourseParams) -> None:
     arms = controls.train_controls(released, None, show_progress=False)
     paper, care = (controls.gain_split(arms, rule=rule)["mean"] for rule in ("paper", "val"))
     parts = ["ensembling", "locality", "resolution"]
-    assert (paper[parts].abs() < 0.005).all() and paper[controls.TOTAL] > 0  # "well under a hundredth", every seed ahead
+    assert (paper[parts].abs() < 0.005).all() and paper[
+        controls.TOTAL
+    ] > 0  # "well under a hundredth", every seed ahead
     assert (controls.gain_parts(arms, rule="paper")[controls.TOTAL] > 0).all()
     assert care[controls.TOTAL] > 10 * paper[controls.TOTAL]  # "grows more than tenfold"
     assert care["locality"] < min(care["ensembling"], care["resolution"])  # "locality the least"

@@ -1,4 +1,5 @@
 """The lesson time table: which runs a lesson finished, and the FLOP-based Colab estimate."""
+
 from __future__ import annotations
 
 import json
@@ -7,16 +8,34 @@ from pathlib import Path
 
 import pytest
 
-from mfjle_lib.course import timing
 from mfjle_lib.training.config import PRESETS
+from tools import timing
 
 
-def fake_run(folder: Path, *, preset: str, epochs: int, n: tuple[int, int, int], sizes: tuple[int, int], model: str = "resnet18",
-             epoch_s: float = 2.0) -> Path:
+def fake_run(
+    folder: Path,
+    *,
+    preset: str,
+    epochs: int,
+    n: tuple[int, int, int],
+    sizes: tuple[int, int],
+    model: str = "resnet18",
+    epoch_s: float = 2.0,
+) -> Path:
     """A finished run folder as the trainer writes it: metrics.json (what run_cost reads) and history.csv."""
     folder.mkdir(parents=True)
-    metrics = {"preset": preset, "dataset": "synthetic", "model": model, "epochs": epochs, "n_train": n[0], "n_val": n[1],
-               "n_samples": n[2], "global_size": sizes[0], "local_size": sizes[1], "crop_fraction": 0.5}
+    metrics = {
+        "preset": preset,
+        "dataset": "synthetic",
+        "model": model,
+        "epochs": epochs,
+        "n_train": n[0],
+        "n_val": n[1],
+        "n_samples": n[2],
+        "global_size": sizes[0],
+        "local_size": sizes[1],
+        "crop_fraction": 0.5,
+    }
     (folder / "metrics.json").write_text(json.dumps(metrics))
     (folder / "history.csv").write_text("epoch,time_s\n" + "".join(f"{e},{epoch_s}\n" for e in range(1, epochs + 1)))
     return folder
@@ -24,7 +43,13 @@ def fake_run(folder: Path, *, preset: str, epochs: int, n: tuple[int, int, int],
 
 def test_a_cpu_preset_run_is_costed_at_the_gpu_presets_size(tmp_path: Path) -> None:
     cpu, gpu = PRESETS["cpu"], PRESETS["gpu"]
-    run = fake_run(tmp_path / "a", preset="cpu", epochs=cpu["epochs"], n=(1800, 600, 600), sizes=(cpu["global_size"], cpu["local_size"]))
+    run = fake_run(
+        tmp_path / "a",
+        preset="cpu",
+        epochs=cpu["epochs"],
+        n=(1800, 600, 600),
+        sizes=(cpu["global_size"], cpu["local_size"]),
+    )
     cost = timing.run_cost(run)
     per_image = timing.forward_flops("resnet18", gpu["global_size"], gpu["local_size"], 0.5)
     expected = gpu["epochs"] * (3 * 1800 + 600) * (gpu["num_images"] / cpu["num_images"]) * per_image
@@ -65,7 +90,12 @@ def test_record_time_writes_time_runs_and_estimate(tmp_path: Path) -> None:
     run = fake_run(tmp_path / "r", preset="cpu", epochs=30, n=(130, 43, 44), sizes=(32, 16))
     timing.record_time(Path("notebooks/03_x.ipynb"), "full_cpu", 600.4, runs=[run], table=table)
     entry = json.loads(table.read_text())["lessons"]["03_x"]
-    assert entry["fast"] == 60 and entry["full_cpu"] == 600 and entry["runs_trained"] == ["r"] and entry["cpu_train_s"] == 60
+    assert (
+        entry["fast"] == 60
+        and entry["full_cpu"] == 600
+        and entry["runs_trained"] == ["r"]
+        and entry["cpu_train_s"] == 60
+    )
     flops = 30 * (3 * 130 + 43) * timing.forward_flops("resnet18", 32, 16, 0.5)
     assert entry["colab_gpu_estimate"] == round(600.4 - 60 + flops / timing.GPU_FLOPS)
     frame = timing.lesson_times(table)
@@ -74,25 +104,29 @@ def test_record_time_writes_time_runs_and_estimate(tmp_path: Path) -> None:
 
 
 def test_fast_times_are_summed_per_lesson_from_nbvals_junit_report(tmp_path: Path) -> None:
-    from mfjle_lib.course.notebook_tools import junit_notebook_seconds
+    from tools.notebook_tools import junit_notebook_seconds
 
     report = tmp_path / "r.xml"
-    report.write_text('<?xml version="1.0"?><testsuites><testsuite name="pytest">'
-                      '<testcase classname="notebooks.03_single_resnet_baseline.ipynb" name="Cell 0" time="2.5" />'
-                      '<testcase classname="notebooks.03_single_resnet_baseline.ipynb" name="Cell 1" time="40.0" />'
-                      '<testcase classname="notebooks.06_metrics.ipynb" name="Cell 0" time="3.0" />'
-                      '<testcase classname="tests.test_x" name="test_y" time="9.0" /></testsuite></testsuites>')
+    report.write_text(
+        '<?xml version="1.0"?><testsuites><testsuite name="pytest">'
+        '<testcase classname="notebooks.03_single_resnet_baseline.ipynb" name="Cell 0" time="2.5" />'
+        '<testcase classname="notebooks.03_single_resnet_baseline.ipynb" name="Cell 1" time="40.0" />'
+        '<testcase classname="notebooks.06_metrics.ipynb" name="Cell 0" time="3.0" />'
+        '<testcase classname="tests.test_x" name="test_y" time="9.0" /></testsuite></testsuites>'
+    )
     assert junit_notebook_seconds(report) == {"03_single_resnet_baseline": 42.5, "06_metrics": 3.0}
 
 
 def test_fast_times_cli_takes_options_before_the_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mfjle_lib.course import notebook_tools
+    from tools import notebook_tools
 
     (tmp_path / "lesson_times.json").write_text(json.dumps({"about": "", "lessons": {}}))
     monkeypatch.setattr(notebook_tools, "NOTEBOOKS_DIR", tmp_path)
     report = tmp_path / "r.xml"
-    report.write_text('<testsuites><testsuite><testcase classname="notebooks.06_metrics.ipynb" name="Cell 0" time="3.4" />'
-                      "</testsuite></testsuites>")
+    report.write_text(
+        '<testsuites><testsuite><testcase classname="notebooks.06_metrics.ipynb" name="Cell 0" time="3.4" />'
+        "</testsuite></testsuites>"
+    )
     # `make notebooks` writes `execute --record full_cpu --timeout 3600 notebooks/*.ipynb`: options first
     assert notebook_tools.main(["fast-times", "--timeout", "5", str(report)]) == 0
     assert json.loads((tmp_path / "lesson_times.json").read_text())["lessons"]["06_metrics"]["fast"] == 3
@@ -100,7 +134,19 @@ def test_fast_times_cli_takes_options_before_the_report(tmp_path: Path, monkeypa
 
 def test_markdown_table_has_one_row_per_lesson(tmp_path: Path) -> None:
     table = tmp_path / "lesson_times.json"
-    table.write_text(json.dumps({"about": "", "lessons": {"00_a": {"released": 130, "fast": 45, "full_cpu": 4000, "colab_gpu_estimate": 300}, "01_b": {}}}))
+    table.write_text(
+        json.dumps(
+            {
+                "about": "",
+                "lessons": {
+                    "00_a": {"released": 130, "fast": 45, "full_cpu": 4000, "colab_gpu_estimate": 300},
+                    "01_b": {},
+                },
+            }
+        )
+    )
     text = timing.lesson_times_markdown(table)
     assert text.splitlines()[2] == "| `00_a` | 2 min | 45 s | 1 h 07 min | ≈ 5 min (estimate) |"
-    assert text.splitlines()[3] == "| `01_b` | not measured yet | not measured yet | not measured yet | not measured yet |"
+    assert (
+        text.splitlines()[3] == "| `01_b` | not measured yet | not measured yet | not measured yet | not measured yet |"
+    )

@@ -1,4 +1,5 @@
 """Dataset loaders on tiny trees in the exact FER+ and folder formats; the registry's load_index."""
+
 from __future__ import annotations
 
 import csv
@@ -8,14 +9,12 @@ from pathlib import Path
 import dataset_trees as trees
 import numpy as np
 import pytest
-
-from mfjle_lib.constants import PAPER_TABLES
-from mfjle_lib.data.registry import DATASETS, dataset_names, has_official_split, load_index, loader_options
-from mfjle_lib.errors import ConfigError, DataError
-from mfjle_lib.data.image_io import load_record_image
-
 from loader_helpers import expect_error, replace_line
 
+from mfjle_lib.constants import PAPER_TABLES
+from mfjle_lib.data.image_io import load_record_image
+from mfjle_lib.data.registry import DATASETS, dataset_names, has_official_split, load_index, loader_options
+from mfjle_lib.errors import ConfigError, DataError
 
 # =========================================================================== FER+
 
@@ -37,8 +36,13 @@ def _check_ferplus(idx) -> None:
     rec = idx.records[0]  # happiness 6, surprise 4 of 10 votes
     np.testing.assert_allclose(rec.distribution, [0.4, 0, 0, 0.6, 0, 0], atol=1e-6)
     notes = " | ".join(idx.notes)
-    for text in ("dropped 2 rows whose majority is unknown or NF", "dropped 1 rows with a blank image name",
-                 "kept 1 neutral-dominant", "kept 1 contempt-dominant", ">= 0.3"):
+    for text in (
+        "dropped 2 rows whose majority is unknown or NF",
+        "dropped 1 rows with a blank image name",
+        "kept 1 neutral-dominant",
+        "kept 1 contempt-dominant",
+        ">= 0.3",
+    ):
         assert text in notes
     assert idx.problems == [] and idx.skipped == 0
 
@@ -71,7 +75,10 @@ def test_ferplus_both_layouts_auto_prefers_folders(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("line", "text", "reason"),
-    [(3, "Training,fer0000001.png,8,0", "expected 12 fields"), (2, "Training,fer0000000.png,0,six,4,0,0,0,0,0,0,0", "not a number")],
+    [
+        (3, "Training,fer0000001.png,8,0", "expected 12 fields"),
+        (2, "Training,fer0000000.png,0,six,4,0,0,0,0,0,0,0", "not a number"),
+    ],
 )
 def test_ferplus_csv_malformed_row(ferplus_csv_root: Path, line: int, text: str, reason: str) -> None:
     replace_line(ferplus_csv_root / "fer2013new.csv", line, text)
@@ -159,8 +166,9 @@ def test_folder_float_labels_are_a_distribution(tmp_path: Path) -> None:
 def test_folder_optional_subject_and_split_columns_in_any_order(tmp_path: Path) -> None:
     root = tmp_path / "d"
     trees.write_image(root / "a.png")
-    (root / "labels.csv").write_text("anger,path,sadness,happiness,disgust,fear,surprise,subject,split\n"
-                                     "1,a.png,0,0,0,0.5,0,alice,test\n")
+    (root / "labels.csv").write_text(
+        "anger,path,sadness,happiness,disgust,fear,surprise,subject,split\n1,a.png,0,0,0,0.5,0,alice,test\n"
+    )
     rec = load_index("folder", root).records[0]
     np.testing.assert_array_equal(rec.labels, [0, 1, 0, 0, 0, 1])
     assert rec.subject == "alice" and rec.official_split == "test"
@@ -168,8 +176,12 @@ def test_folder_optional_subject_and_split_columns_in_any_order(tmp_path: Path) 
 
 @pytest.mark.parametrize(
     ("text", "reason"),
-    [("imgs/face2.png,0,0,1", "expected 7 fields"), ("imgs/face2.png,0,0,yes,0,0,0", "not a number"),
-     ("imgs/face2.png,0,0,1.5,0,0,0", "must lie in [0, 1]"), ("imgs/gone.png,0,0,1,0,0,0", "image imgs/gone.png not found")],
+    [
+        ("imgs/face2.png,0,0,1", "expected 7 fields"),
+        ("imgs/face2.png,0,0,yes,0,0,0", "not a number"),
+        ("imgs/face2.png,0,0,1.5,0,0,0", "must lie in [0, 1]"),
+        ("imgs/gone.png,0,0,1,0,0,0", "image imgs/gone.png not found"),
+    ],
 )
 def test_folder_malformed_rows(folder_root: Path, text: str, reason: str) -> None:
     replace_line(folder_root / "labels.csv", 4, text)

@@ -1,4 +1,5 @@
 """Dataset loaders on tiny trees in the exact JAFFE format (TIFFs and the semantic ratings)."""
+
 from __future__ import annotations
 
 import shutil
@@ -7,13 +8,11 @@ from pathlib import Path
 import dataset_trees as trees
 import numpy as np
 import pytest
+from loader_helpers import expect_error, replace_line
 
 from mfjle_lib.constants import EMOTIONS
 from mfjle_lib.data.registry import load_index
 from mfjle_lib.errors import DataError
-
-from loader_helpers import expect_error, replace_line
-
 
 # =========================================================================== JAFFE
 
@@ -96,7 +95,9 @@ def test_jaffe_malformed_row(tmp_path: Path, row: str, reason: str) -> None:
 
 def test_jaffe_rating_without_image(tmp_path: Path) -> None:
     root = trees.build_jaffe(tmp_path / "j", extra_rows=("21 1.0 1.0 4.0 1.0 1.0 1.0 ZZ-SU3",))
-    lineno = next(i for i, l in enumerate((root / "A_README_FIRST.txt").read_text().splitlines(), 1) if "ZZ-SU3" in l)
+    lineno = next(
+        i for i, text in enumerate((root / "A_README_FIRST.txt").read_text().splitlines(), 1) if "ZZ-SU3" in text
+    )
     with pytest.raises(DataError) as exc:
         load_index("jaffe", root)
     expect_error(exc, "A_README_FIRST.txt", lineno, "no image for rating ZZ-SU3")

@@ -1,4 +1,5 @@
 """Dataset loaders on tiny trees in the exact RAF-ML formats (aligned, original, zipped)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,13 +7,11 @@ from pathlib import Path
 import dataset_trees as trees
 import numpy as np
 import pytest
-
-from mfjle_lib.data.registry import load_index
-from mfjle_lib.errors import ConfigError, DataError
-from mfjle_lib.data.image_io import load_record_image
-
 from loader_helpers import expect_error, replace_line
 
+from mfjle_lib.data.image_io import load_record_image
+from mfjle_lib.data.registry import load_index
+from mfjle_lib.errors import ConfigError, DataError
 
 # =========================================================================== RAF-ML
 

@@ -1,4 +1,6 @@
-"""The load average around a measurement: recorded, busy ones flagged, `--require-idle` refuses (bench.py and the lesson times)."""
+"""The load average around a measurement: recorded, busy ones flagged, `--require-idle` refuses (bench.py and the
+lesson times)."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mfjle_lib.course import notebook_tools, timing
-from mfjle_lib.perf import machine_load
+from tools import machine_load, notebook_tools, timing
 
 ROOT = Path(__file__).resolve().parents[1]
 BUSY, IDLE = (3.0, 2.0, 1.0), (0.1, 0.2, 0.3)
@@ -20,18 +21,31 @@ def test_the_record_flags_a_busy_start(monkeypatch) -> None:
     before = machine_load.load_average()
     assert before == [3.0, 2.0, 1.0] and machine_load.is_busy(before) is True
     rec = machine_load.load_record(before, [0.1, 0.2, 0.3])
-    assert rec == {"load_average_start": [3.0, 2.0, 1.0], "load_average_end": [0.1, 0.2, 0.3], "busy": True, "busy_load": machine_load.BUSY_LOAD}
-    assert "BUSY" in machine_load.busy_warning(before, "x") and "--require-idle" in machine_load.idle_refusal(before, "x")
+    assert rec == {
+        "load_average_start": [3.0, 2.0, 1.0],
+        "load_average_end": [0.1, 0.2, 0.3],
+        "busy": True,
+        "busy_load": machine_load.BUSY_LOAD,
+    }
+    assert "BUSY" in machine_load.busy_warning(before, "x") and "--require-idle" in machine_load.idle_refusal(
+        before, "x"
+    )
     monkeypatch.setattr(os, "getloadavg", lambda: IDLE)
     idle = machine_load.load_average()
-    assert machine_load.is_busy(idle) is False and machine_load.busy_warning(idle, "x") is None and machine_load.idle_refusal(idle, "x") is None
+    assert (
+        machine_load.is_busy(idle) is False
+        and machine_load.busy_warning(idle, "x") is None
+        and machine_load.idle_refusal(idle, "x") is None
+    )
 
 
 def test_no_load_average_is_said_and_recorded_as_unknown(monkeypatch) -> None:
     monkeypatch.delattr(os, "getloadavg")
     assert machine_load.load_average() is None
     assert machine_load.load_record(None, None)["busy"] is None
-    assert "unknown" in machine_load.busy_warning(None, "x") and "cannot be checked" in machine_load.idle_refusal(None, "x")
+    assert "unknown" in machine_load.busy_warning(None, "x") and "cannot be checked" in machine_load.idle_refusal(
+        None, "x"
+    )
 
 
 def test_settle_waits_for_the_previous_jobs_load_to_decay(monkeypatch) -> None:
@@ -58,13 +72,30 @@ def test_bench_require_idle_refuses_a_busy_machine_in_one_line(monkeypatch, caps
 def test_lesson_times_record_the_load_and_flag_busy_lessons(tmp_path: Path) -> None:
     table = tmp_path / "lesson_times.json"
     table.write_text(json.dumps({"about": "", "lessons": {}}))
-    timing.record_time(Path("notebooks/03_x.ipynb"), "full_cpu", 600, table=table, load=machine_load.load_record([3.0, 2.0, 1.0], [2.5, 2.0, 1.0]))
-    timing.record_time(Path("notebooks/04_y.ipynb"), "full_cpu", 600, table=table, load=machine_load.load_record([0.1, 0.1, 0.1], [1.0, 0.5, 0.2]))
+    timing.record_time(
+        Path("notebooks/03_x.ipynb"),
+        "full_cpu",
+        600,
+        table=table,
+        load=machine_load.load_record([3.0, 2.0, 1.0], [2.5, 2.0, 1.0]),
+    )
+    timing.record_time(
+        Path("notebooks/04_y.ipynb"),
+        "full_cpu",
+        600,
+        table=table,
+        load=machine_load.load_record([0.1, 0.1, 0.1], [1.0, 0.5, 0.2]),
+    )
     lessons = json.loads(table.read_text())["lessons"]
-    assert lessons["03_x"]["full_cpu_load"]["busy"] is True and lessons["03_x"]["full_cpu_load"]["load_average_start"] == [3.0, 2.0, 1.0]
+    assert lessons["03_x"]["full_cpu_load"]["busy"] is True and lessons["03_x"]["full_cpu_load"][
+        "load_average_start"
+    ] == [3.0, 2.0, 1.0]
     assert lessons["04_y"]["full_cpu_load"]["busy"] is False
     frame = timing.lesson_times(table)
-    assert frame.loc["03_x", "full, 2 CPU cores"] == "10 min (busy machine)" and frame.loc["04_y", "full, 2 CPU cores"] == "10 min"
+    assert (
+        frame.loc["03_x", "full, 2 CPU cores"] == "10 min (busy machine)"
+        and frame.loc["04_y", "full, 2 CPU cores"] == "10 min"
+    )
 
 
 def test_notebook_tools_require_idle_refuses_before_running_a_lesson(monkeypatch, capsys, tmp_path) -> None:
@@ -81,6 +112,10 @@ def test_notebook_tools_records_the_load_around_each_lesson(monkeypatch, tmp_pat
     monkeypatch.setattr(notebook_tools, "settle", lambda: machine_load.load_average())
     monkeypatch.setattr(notebook_tools, "execute_notebook", lambda *a: 42.0)
     recorded = {}
-    monkeypatch.setattr(notebook_tools, "record_time", lambda nb, key, seconds, runs=None, load=None: recorded.update(key=key, load=load))
+    monkeypatch.setattr(
+        notebook_tools,
+        "record_time",
+        lambda nb, key, seconds, runs=None, load=None: recorded.update(key=key, load=load),
+    )
     assert notebook_tools.main(["execute", "--record", "full_cpu", str(tmp_path / "00_x.ipynb")]) == 0
     assert recorded == {"key": "full_cpu", "load": machine_load.load_record([3.0, 2.0, 1.0], [2.0, 2.0, 1.0])}

@@ -1,12 +1,19 @@
 """The per-device memory layout (`models.plan_memory_format`): layout changes, results do not."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 
-from mfjle_lib.training.losses import joint_loss
-from mfjle_lib.perf.memory_format import NCHW_MAX_SIDE_CPU, RESNET_STAGES, is_channels_last, plan_memory_format, stage_sides
-from mfjle_lib.models.build import build_model
+from mfjle_lib.method.losses import joint_loss
+from mfjle_lib.models.registry import build_model
+from mfjle_lib.perf.memory_format import (
+    NCHW_MAX_SIDE_CPU,
+    RESNET_STAGES,
+    is_channels_last,
+    plan_memory_format,
+    stage_sides,
+)
 
 
 def _stage_formats(net: torch.nn.Module) -> list[str]:
@@ -21,7 +28,9 @@ def _batch(b: int = 4, r: int = 64, seed: int = 0):
     return x, lm.expand(b, 5, 2).clone(), y
 
 
-@pytest.mark.parametrize("side,expected", [(224, (56, 28, 14, 7)), (64, (16, 8, 4, 2)), (32, (8, 4, 2, 1)), (65, (17, 9, 5, 3))])
+@pytest.mark.parametrize(
+    "side,expected", [(224, (56, 28, 14, 7)), (64, (16, 8, 4, 2)), (32, (8, 4, 2, 1)), (65, (17, 9, 5, 3))]
+)
 def test_stage_sides_match_a_real_forward(side: int, expected: tuple[int, ...]) -> None:
     assert stage_sides(side) == expected
     net = build_model("resnet18", global_size=side).global_net.eval()
@@ -54,7 +63,9 @@ def test_stage_input_follows_its_weights() -> None:
     net = plan_memory_format(build_model("resnet18", global_size=64), "cpu").global_net.eval()
     formats: dict[str, str] = {}
     for s in RESNET_STAGES:
-        getattr(net, s)[0].conv1.register_forward_pre_hook(lambda m, a, s=s: formats.__setitem__(s, "cl" if is_channels_last(a[0]) else "nchw"))
+        getattr(net, s)[0].conv1.register_forward_pre_hook(
+            lambda m, a, s=s: formats.__setitem__(s, "cl" if is_channels_last(a[0]) else "nchw")
+        )
     with torch.no_grad():
         net(torch.randn(2, 3, 64, 64).contiguous(memory_format=torch.channels_last))
     assert formats == dict(zip(RESNET_STAGES, _stage_formats(net)))
@@ -74,7 +85,13 @@ def test_planned_model_computes_what_the_channels_last_model_computes(dtype: tor
         model.train()
         out = model(x, lm.to(dtype))
         joint_loss(out, y.to(dtype), (0.01,) * 5, "bce")[0].backward()
-        outs.append((out, {n: p.grad.clone() for n, p in model.named_parameters()}, {n: b.clone() for n, b in model.named_buffers()}))
+        outs.append(
+            (
+                out,
+                {n: p.grad.clone() for n, p in model.named_parameters()},
+                {n: b.clone() for n, b in model.named_buffers()},
+            )
+        )
     (o1, g1, b1), (o2, g2, b2) = outs
     if dtype == torch.float32:
         # oneDNN's NCHW and channels_last kernels sum in different orders: outputs agree to rounding

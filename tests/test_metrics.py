@@ -1,4 +1,6 @@
-"""The nine metrics of Section IV.B against hand-computed toys and scikit-learn (toolbox convention, docs/DESIGN.md §2)."""
+"""The nine metrics of Section IV.B against hand-computed toys and scikit-learn (toolbox convention, docs/DESIGN.md
+§2)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,12 +14,25 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from mfjle_lib.constants import METRIC_KEYS
-from mfjle_lib.evaluation.metrics import coverage, multilabel_metrics, multilabel_report, one_error, ranking_mask
+from mfjle_lib.method.metrics import (
+    METRIC_KEYS,
+    coverage,
+    multilabel_metrics,
+    multilabel_report,
+    one_error,
+    ranking_mask,
+)
 
 CONTRACT_KEYS = {
-    "hamming_loss", "one_error", "coverage", "ranking_loss", "average_precision",
-    "micro_f1", "macro_f1", "micro_auc", "macro_auc",
+    "hamming_loss",
+    "one_error",
+    "coverage",
+    "ranking_loss",
+    "average_precision",
+    "micro_f1",
+    "macro_f1",
+    "micro_auc",
+    "macro_auc",
 }
 
 # --- Toy 1: 3 samples x 3 labels, no ties, every sample in the ranking subset -----------------
@@ -248,3 +263,22 @@ def test_invalid_threshold_and_bool_labels() -> None:
     with pytest.raises(ValueError, match="threshold"):
         multilabel_metrics(TOY1_Y, TOY1_S, threshold=float("nan"))
     assert multilabel_metrics(TOY1_Y.astype(bool), TOY1_S) == multilabel_metrics(TOY1_Y.astype(np.float32), TOY1_S)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_numpy_metrics_give_sklearns_numbers_bit_for_bit(seed: int) -> None:
+    """Ranking loss, F1 and ROC AUC are computed in numpy (the method imports no scikit-learn), step for step as
+    scikit-learn does: the same floats, not only close ones, on tied, untied and float32 scores."""
+    rng = np.random.default_rng(seed)
+    y, s = _random_case(seed, n=int(rng.integers(20, 200)), n_labels=int(rng.integers(2, 8)))
+    scores = [s, rng.random(s.shape), rng.normal(size=s.shape).astype(np.float32).astype(np.float64)]
+    for sc in scores:
+        mask = ranking_mask(y)
+        pred = (sc >= 0.5).astype(int)
+        rep = multilabel_metrics(y, sc)
+        assert rep["ranking_loss"] == label_ranking_loss(y[mask], sc[mask])
+        assert rep["micro_f1"] == f1_score(y, pred, average="micro", zero_division=0)
+        assert rep["macro_f1"] == f1_score(y, pred, average="macro", zero_division=0)
+        assert rep["micro_auc"] == roc_auc_score(y.ravel(), sc.ravel())
+        both = [j for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
+        assert rep["macro_auc"] == float(np.mean([roc_auc_score(y[:, j], sc[:, j]) for j in both]))

@@ -1,15 +1,17 @@
 """Per-label reports, the softmax decision rules (Fig. 5 ablation) and the threshold sweep."""
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import f1_score, hamming_loss, roc_auc_score
+from test_metrics import TOY1_S, TOY1_Y, _random_case
 
 from mfjle_lib.constants import EMOTION_TITLES
-from mfjle_lib.evaluation.metrics import decision_rules_softmax, multilabel_metrics, per_label_report, threshold_sweep
+from mfjle_lib.evaluation.per_label import decision_rules_softmax, per_label_report, threshold_sweep
+from mfjle_lib.method.metrics import multilabel_metrics
 
-from test_metrics import TOY1_S, TOY1_Y, _random_case
 
 def test_per_label_report() -> None:
     df = per_label_report(TOY1_Y, TOY1_S, names=["a", "b", "c"])

@@ -1,4 +1,5 @@
 """Models (build_model contract, same init as the baseline) and losses (Eq. 1, Eq. 2, softmax CE)."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,10 +7,11 @@ import torch
 import torch.nn.functional as F
 
 from mfjle_lib.errors import ConfigError
-from mfjle_lib.models.fusion import expand_lambdas as check_lambdas
-from mfjle_lib.training.losses import joint_loss, softmax_ce_loss
-from mfjle_lib.models.fusion import ModelOutput, fuse, module_probs
-from mfjle_lib.models.build import build_model
+from mfjle_lib.method.fusion import expand_lambdas as check_lambdas
+from mfjle_lib.method.fusion import fuse, module_probs
+from mfjle_lib.method.losses import joint_loss, softmax_ce_loss
+from mfjle_lib.method.models import ModelOutput
+from mfjle_lib.models.registry import build_model
 
 
 def _batch(b: int = 3, r: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -53,7 +55,9 @@ def test_mfjle_global_module_starts_like_the_baseline() -> None:
 def test_mfjle_global_module_trains_like_the_baseline_on_cpu(request: pytest.FixtureRequest) -> None:
     """Same seed, same batches: the global logits stay bitwise equal after a few Adam steps."""
     before = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
-    request.addfinalizer(lambda: torch.use_deterministic_algorithms(before[0], warn_only=before[1]))  # process-wide switch
+    request.addfinalizer(
+        lambda: torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+    )  # process-wide switch
     torch.use_deterministic_algorithms(True)
     torch.manual_seed(3)
     base = build_model("resnet18", global_size=32)
@@ -108,7 +112,9 @@ def test_joint_loss_is_eq1() -> None:
     y = (torch.rand(4, 6) > 0.5).float()
     lam = (0.1, 0.2, 0.3, 0.4, 0.5)
     total, _, _ = joint_loss(ModelOutput(g, loc), y, lam)
-    expected = F.binary_cross_entropy_with_logits(g, y) + sum(l * F.binary_cross_entropy_with_logits(loc[:, i], y) for i, l in enumerate(lam))
+    expected = F.binary_cross_entropy_with_logits(g, y) + sum(
+        w * F.binary_cross_entropy_with_logits(loc[:, i], y) for i, w in enumerate(lam)
+    )
     torch.testing.assert_close(total, expected)
 
 

@@ -22,6 +22,7 @@ before reading it does not count): the lesson must run the same whether or not t
 "student" who picks the names the solutions use (without their prefix) and checks they survive.
 The `ast` reader is tests/solution_rule.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,7 +33,7 @@ from pathlib import Path
 import pytest
 from solution_rule import cell_source, cell_tags, scan, solution_problems
 
-from mfjle_lib.course import notebook_tools
+from tools import notebook_tools
 
 NOTEBOOKS = sorted(notebook_tools.NOTEBOOKS_DIR.glob("*.ipynb"))
 
@@ -55,20 +56,42 @@ def _cell(source: str, tags: tuple[str, ...] = (), hidden: bool = False) -> dict
 
 
 def test_the_rule_catches_what_it_should() -> None:
-    ok = [_cell("import numpy as np\nx = 1"), _cell("# your code here", ("exercise",)),
-          _cell("# Solution 1\nimport numpy as np\nimport pandas as _pd\nsol_y = [k for k in range(3)]\n"
-                "def _f(a):\n    b = a\n    return b\nfor _i in range(2):\n    sol_y.append(_i)\nsol_y[0] = x",
-                ("solution",), hidden=True),
-          _cell("print(x)")]
+    ok = [
+        _cell("import numpy as np\nx = 1"),
+        _cell("# your code here", ("exercise",)),
+        _cell(
+            "# Solution 1\nimport numpy as np\nimport pandas as _pd\nsol_y = [k for k in range(3)]\n"
+            "def _f(a):\n    b = a\n    return b\nfor _i in range(2):\n    sol_y.append(_i)\nsol_y[0] = x",
+            ("solution",),
+            hidden=True,
+        ),
+        _cell("print(x)"),
+    ]
     assert solution_problems(ok) == []
-    bad = [_cell("d = {}\nx = 1"), _cell("# your code here", ("exercise",)),
-           _cell("import json\nfrom mfjle_lib.course import train_cached\nfor k in range(2):\n    pass\nd['a'] = 1\n"
-                 "with open('f') as fh:\n    pass\nsol_run = train_cached(P, cfg)\nablations.train_seeds(P, data)",
-                 ("solution",), hidden=True),
-           _cell("print(sol_run, k)"), _cell("# your code here", ("exercise",))]
+    bad = [
+        _cell("d = {}\nx = 1"),
+        _cell("# your code here", ("exercise",)),
+        _cell(
+            "import json\nfrom mfjle_lib.course import train_cached\nfor k in range(2):\n    pass\nd['a'] = 1\n"
+            "with open('f') as fh:\n    pass\nsol_run = train_cached(P, cfg)\nablations.train_seeds(P, data)",
+            ("solution",),
+            hidden=True,
+        ),
+        _cell("print(sol_run, k)"),
+        _cell("# your code here", ("exercise",)),
+    ]
     found = "\n".join(solution_problems(bad))
-    for expected in ("does not start with '# Solution'", "'fh'", "'json'", "'k'", "'train_cached'", "mutates lesson objects ['d']",
-                     "trains (train_cached, ablations.train_seeds)", "cell 3 reads ['k', 'sol_run']", "cell 4: exercise not followed"):
+    for expected in (
+        "does not start with '# Solution'",
+        "'fh'",
+        "'json'",
+        "'k'",
+        "'train_cached'",
+        "mutates lesson objects ['d']",
+        "trains (train_cached, ablations.train_seeds)",
+        "cell 3 reads ['k', 'sol_run']",
+        "cell 4: exercise not followed",
+    ):
         assert expected in found, (expected, found)
 
 
@@ -83,7 +106,13 @@ def _student_names(cells: list[dict]) -> list[str]:
     student who overwrites those breaks the lesson herself; that is not what this test is about)."""
     solutions = [scan(cell_source(c)) for c in cells if c["cell_type"] == "code" and "solution" in cell_tags(c)]
     lesson = [scan(cell_source(c)) for c in cells if c["cell_type"] == "code" and "solution" not in cell_tags(c)]
-    wanted = {re.sub(r"^(sol_|_)", "", n) for s in solutions for n in s.bound} | {"table", "val", "answer", "result", "ratio"}
+    wanted = {re.sub(r"^(sol_|_)", "", n) for s in solutions for n in s.bound} | {
+        "table",
+        "val",
+        "answer",
+        "result",
+        "ratio",
+    }
     taken = set().union(*(s.read | s.bound for s in lesson), *(s.read - s.bound for s in solutions))
     return sorted(n for n in wanted if n.isidentifier() and n not in taken)
 
@@ -99,11 +128,19 @@ def test_a_student_keeps_her_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     for cell in nb.cells:
         if "exercise" in cell.metadata.get("tags", []):
             cell.source += "\n" + "\n".join(f"{n} = 'mine: {n}'" for n in names)
-    nb.cells.append(nbformat.v4.new_code_cell(f"import json as _json\nprint(_json.dumps({{n: repr(globals().get(n)) for n in {names!r}}}))"))
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            f"import json as _json\nprint(_json.dumps({{n: repr(globals().get(n)) for n in {names!r}}}))"
+        )
+    )
     monkeypatch.setenv("MFJLE_FAST", "1")
     monkeypatch.setenv("MFJLE_NO_PROGRESS", "1")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(notebook_tools.REPO_DIR), os.environ.get("PYTHONPATH")])))
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(STUDENT_LESSON.parent)}}).execute()
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(notebook_tools.REPO_DIR), os.environ.get("PYTHONPATH")]))
+    )
+    NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(STUDENT_LESSON.parent)}}
+    ).execute()
     printed = json.loads(nb.cells[-1].outputs[0]["text"])
     clobbered = {n: value for n, value in printed.items() if value != repr(f"mine: {n}")}
     assert not clobbered, f"the solutions overwrote the student's {clobbered}"

@@ -1,4 +1,6 @@
-"""The lessons as files, without running them: Colab setup, GPU metadata, mode-independent checked outputs, exercises, pointers."""
+"""The lessons as files, without running them: Colab setup, GPU metadata, mode-independent checked outputs, exercises,
+pointers."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mfjle_lib.course import notebook_tools, timing
-from mfjle_lib.course.notebook_tools import PARAMETERS_TEMPLATE, repository_url, setup_source, sync
+from tools import notebook_tools, timing
+from tools.notebook_tools import PARAMETERS_TEMPLATE, repository_url, setup_source, sync
 
 NOTEBOOKS = sorted(notebook_tools.NOTEBOOKS_DIR.glob("*.ipynb"))
 REPO = notebook_tools.REPO_DIR
@@ -33,7 +35,9 @@ def test_there_are_lessons() -> None:
 def test_repository_url_comes_from_pyproject(tmp_path: Path) -> None:
     assert repository_url().startswith("https://github.com/")
     fork = tmp_path / "pyproject.toml"
-    fork.write_text('[project]\nname = "x"\n\n[project.urls]\nRepository = "https://github.com/me/fork/"\n\n[tool.x]\na = 1\n')
+    fork.write_text(
+        '[project]\nname = "x"\n\n[project.urls]\nRepository = "https://github.com/me/fork/"\n\n[tool.x]\na = 1\n'
+    )
     assert repository_url(fork) == "https://github.com/me/fork"
     assert "https://github.com/me/fork" in setup_source(repository_url(fork))
 
@@ -66,9 +70,13 @@ def test_each_hidden_solution_follows_an_exercise_cell(path: Path) -> None:
     cells = _load(path)["cells"]
     for i, cell in enumerate(cells):
         if "solution" in _tags(cell):
-            assert cell["metadata"].get("jupyter", {}).get("source_hidden") is True, f"cell {i}: solution source not hidden"
+            assert cell["metadata"].get("jupyter", {}).get("source_hidden") is True, (
+                f"cell {i}: solution source not hidden"
+            )
             before = cells[i - 1]
-            assert before["cell_type"] == "code" and "exercise" in _tags(before), f"cell {i}: no exercise cell before the solution"
+            assert before["cell_type"] == "code" and "exercise" in _tags(before), (
+                f"cell {i}: no exercise cell before the solution"
+            )
             assert "# your code here" in _src(before)
 
 
@@ -88,7 +96,12 @@ def test_lesson_times_table_renders() -> None:
     from mfjle_lib.course import lesson_times
 
     table = lesson_times()
-    assert list(table.columns) == ["default (released runs), 2 CPU cores", "FAST, 2 CPU cores", "full, 2 CPU cores", "full, Colab T4 GPU"]
+    assert list(table.columns) == [
+        "default (released runs), 2 CPU cores",
+        "FAST, 2 CPU cores",
+        "full, 2 CPU cores",
+        "full, Colab T4 GPU",
+    ]
     assert {p.stem for p in NOTEBOOKS} <= set(table.index)
 
 
@@ -107,7 +120,7 @@ def test_colab_without_gpu_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 def test_execute_tagged_runs_only_the_tagged_cells_and_keeps_the_rest(tmp_path) -> None:
     import nbformat
 
-    from mfjle_lib.course.notebook_tools import execute_tagged
+    from tools.notebook_tools import execute_tagged
 
     nb = nbformat.v4.new_notebook()
     kept = nbformat.v4.new_code_cell("x = 1/0  # never run by execute_tagged", execution_count=7)

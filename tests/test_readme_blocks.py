@@ -1,4 +1,5 @@
 """Every number in the README's generated blocks comes from the artefacts the lessons read."""
+
 from __future__ import annotations
 
 import re
@@ -7,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mfjle_lib.course import readme_blocks
 from mfjle_lib.errors import ConfigError
 from mfjle_lib.files import replace_block
+from tools import readme_blocks
 
 REPO = Path(__file__).resolve().parents[1]
 

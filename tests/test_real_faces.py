@@ -1,4 +1,5 @@
 """The committed real-face study (results/jaffe) is what the README and the lessons show (issue 18)."""
+
 from __future__ import annotations
 
 import json
@@ -7,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mfjle_lib.constants import METRIC_KEYS
 from mfjle_lib.course import real_faces
 from mfjle_lib.evaluation import study_table
+from mfjle_lib.method.metrics import METRIC_KEYS
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results" / "jaffe"
@@ -33,7 +34,9 @@ def test_committed_study_holds_the_whole_grid() -> None:
 
 
 def test_readme_real_face_table_is_generated_from_the_artefacts(tmp_path: Path) -> None:
-    assert real_faces.sync_readme(REPO / "README.md", "jaffe", check=True), "run `python -m mfjle_lib.course.real_faces readme`"
+    assert real_faces.sync_readme(REPO / "README.md", "jaffe", check=True), (
+        "run `python -m mfjle_lib.course.real_faces readme`"
+    )
     # A number changed by hand in the README is caught.
     copy = tmp_path / "README.md"
     shutil.copyfile(REPO / "README.md", copy)
@@ -49,7 +52,7 @@ def test_readme_real_face_table_is_generated_from_the_artefacts(tmp_path: Path) 
 def test_lessons_read_the_committed_study(lesson: str) -> None:
     nb = json.loads((REPO / "notebooks" / f"{lesson}.ipynb").read_text())
     code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
-    assert "real_faces.load_study(\"jaffe\")" in code
+    assert 'real_faces.load_study("jaffe")' in code
     text = "\n".join("".join(c["source"]) for c in nb["cells"])
     assert "outside this repository" not in text, "a real-data number that is not in results/"
 

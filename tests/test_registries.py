@@ -1,9 +1,12 @@
-"""The dataset and model registries: a new dataset is one loader plus one registry line, and the CLI reads both tables."""
+"""The dataset and model registries: a new dataset is one loader plus one registry line, and the CLI reads both
+tables."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import dataset_trees as trees
 import numpy as np
 import pytest
 
@@ -12,9 +15,7 @@ from mfjle_lib.constants import EMOTIONS, TEMPLATE
 from mfjle_lib.data import DATASETS, DatasetIndex, DatasetSpec, FaceRecord, load_index
 from mfjle_lib.data.registry import dataset_names
 from mfjle_lib.errors import ConfigError
-from mfjle_lib.models.build import MODELS, build_model, model_spec
-
-import dataset_trees as trees
+from mfjle_lib.models.registry import MODELS, build_model, model_spec
 
 
 # The whole of a new dataset's own file: a loader that turns its folder into FaceRecords.
@@ -26,7 +27,11 @@ def load_toy(root: Path, skip_bad: bool = False, size: int = 32) -> DatasetIndex
         face_id, emotion = path.stem.rsplit("_", 1)
         labels = np.zeros(len(EMOTIONS), np.float32)
         labels[EMOTIONS.index(emotion)] = 1
-        records.append(FaceRecord(face_id, labels, image_path=path, landmarks=TEMPLATE * size, landmark_source="dataset", aligned=True))
+        records.append(
+            FaceRecord(
+                face_id, labels, image_path=path, landmarks=TEMPLATE * size, landmark_source="dataset", aligned=True
+            )
+        )
     return DatasetIndex("toy", records, root=root)
 
 

@@ -1,4 +1,5 @@
 """Released runs: compact artefacts of finished runs that lessons read instead of training."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,8 @@ from mfjle_lib.course import lesson as lesson_mod
 from mfjle_lib.course import released
 from mfjle_lib.course.lesson import CourseParams, lesson_setup, read_runs_mode, run_name, run_with_weights, train_cached
 from mfjle_lib.evaluation.outputs import load_outputs
-from mfjle_lib.training.run import train
+from mfjle_lib.training.trainer import train
+from tools import release
 
 TINY = dict(num_images=48, epochs=1, batch_size=16, source_size=32, global_size=32, local_size=16, device="cpu")
 
@@ -25,16 +27,25 @@ def finished(tmp_path_factory: pytest.TempPathFactory):
     run = root / run_name(cfg)
     train(cfg, run, show_progress=False)
     dest = root / "released"
-    manifest = released.collect(root, dest)
+    manifest = release.collect(root, dest)
     return params, cfg, run, dest, manifest
 
 
 def test_collect_keeps_no_weights_and_outputs_come_back_exactly(finished) -> None:
     params, cfg, run, dest, manifest = finished
     copy = dest / run.name
-    assert sorted(p.name for p in copy.iterdir()) == ["config.json", "history.csv", "metrics.json", "test_outputs.npz", "val_outputs.npz"]
-    assert manifest["runs"][run.name]["model"] == "mfjle" and json.loads((dest / released.MANIFEST).read_text())["total_bytes"] > 0
-    for name in released.OUTPUT_FILES:
+    assert sorted(p.name for p in copy.iterdir()) == [
+        "config.json",
+        "history.csv",
+        "metrics.json",
+        "test_outputs.npz",
+        "val_outputs.npz",
+    ]
+    assert (
+        manifest["runs"][run.name]["model"] == "mfjle"
+        and json.loads((dest / release.MANIFEST).read_text())["total_bytes"] > 0
+    )
+    for name in release.OUTPUT_FILES:
         full, back = load_outputs(run / name), load_outputs(copy / name)
         assert set(full) == set(back)
         for key in full:
@@ -42,7 +53,9 @@ def test_collect_keeps_no_weights_and_outputs_come_back_exactly(finished) -> Non
         assert (copy / name).stat().st_size < (run / name).stat().st_size
 
 
-def test_released_mode_reads_the_release_and_full_mode_does_not(finished, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_released_mode_reads_the_release_and_full_mode_does_not(
+    finished, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     params, cfg, run, dest, _ = finished
     monkeypatch.setattr(lesson_mod, "released_run", lambda c, n: released.released_run(c, n, dest))
     monkeypatch.setenv("MFJLE_RUNS_DIR", str(tmp_path))  # no local run: only the release can answer
@@ -60,7 +73,9 @@ def test_released_mode_reads_the_release_and_full_mode_does_not(finished, tmp_pa
 def test_runs_mode_precedence(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     for var in ("MFJLE_RUNS", "MFJLE_FAST", "MFJLE_DRIVE"):
         monkeypatch.delenv(var, raising=False)
-    assert read_runs_mode("released") == "released" and read_runs_mode(True) == "fast" and read_runs_mode(False) == "full"
+    assert (
+        read_runs_mode("released") == "released" and read_runs_mode(True) == "fast" and read_runs_mode(False) == "full"
+    )
     monkeypatch.setenv("MFJLE_FAST", "1")
     assert read_runs_mode("released") == "fast"
     monkeypatch.setenv("MFJLE_RUNS", "full")
@@ -78,9 +93,15 @@ def test_runs_mode_precedence(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Ca
     assert "no released runs for jaffe" in capsys.readouterr().out
 
 
-def test_run_with_weights_trains_the_fast_version_under_released(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+def test_run_with_weights_trains_the_fast_version_under_released(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     calls = []
-    monkeypatch.setattr(lesson_mod, "train_cached", lambda params, cfg, **kw: calls.append((params.runs, cfg.preset, cfg.model)) or "run")
+    monkeypatch.setattr(
+        lesson_mod,
+        "train_cached",
+        lambda params, cfg, **kw: calls.append((params.runs, cfg.preset, cfg.model)) or "run",
+    )
     rel = CourseParams(False, "synthetic", None, None, "cpu", "cpu", [0, 1, 2], "released")
     assert run_with_weights(rel, model="mfjle") == "run"
     assert calls == [("fast", "fast", "mfjle")] and "carry no weights" in capsys.readouterr().out

@@ -1,4 +1,5 @@
 """Summaries over seeds and the Table 1/2-style tables (text, Markdown, paper rows)."""
+
 from __future__ import annotations
 
 import math
@@ -7,12 +8,27 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mfjle_lib.constants import METRIC_KEYS, PAPER_TABLES
-from mfjle_lib.evaluation.reports import HEADERS, format_table, markdown_table, paper_rows, results_table, summarise_runs
+from mfjle_lib.constants import PAPER_TABLES
+from mfjle_lib.evaluation.reports import (
+    HEADERS,
+    format_table,
+    markdown_table,
+    paper_rows,
+    results_table,
+    summarise_runs,
+)
+from mfjle_lib.method.metrics import METRIC_KEYS
 
 EXPECTED_HEADERS = [
-    "Hamming ↓", "Coverage ↓", "One-error ↓", "Ranking ↓", "AP ↑",
-    "Micro-F1 ↑", "Macro-F1 ↑", "Micro-AUC ↑", "Macro-AUC ↑",
+    "Hamming ↓",
+    "Coverage ↓",
+    "One-error ↓",
+    "Ranking ↓",
+    "AP ↑",
+    "Micro-F1 ↑",
+    "Macro-F1 ↑",
+    "Micro-AUC ↑",
+    "Macro-AUC ↑",
 ]
 
 
@@ -66,7 +82,10 @@ def test_results_table_with_summary_metrics_and_paper_rows() -> None:
     df = results_table({"MF-JLE (ours, 2 seeds)": summary, "ResNet-18 (ours)": single}, dataset="rafml")
     assert list(df.columns) == EXPECTED_HEADERS
     assert list(df.index) == [
-        "MF-JLE (ours, 2 seeds)", "ResNet-18 (ours)", "ResNet-18 (paper Table 1)", "MF-JLE (paper Table 1)",
+        "MF-JLE (ours, 2 seeds)",
+        "ResNet-18 (ours)",
+        "ResNet-18 (paper Table 1)",
+        "MF-JLE (paper Table 1)",
     ]
     assert df.loc["MF-JLE (ours, 2 seeds)", "Hamming ↓"] == "0.783 ± 0.004"
     assert df.loc["ResNet-18 (ours)", "Coverage ↓"] == "0.510"
@@ -109,15 +128,19 @@ def test_markdown_table() -> None:
 def test_make_notebooks_drops_widget_state_only_when_no_widget_is_shown() -> None:
     import nbformat
 
-    from mfjle_lib.course.notebook_tools import drop_unused_widget_state
+    from tools.notebook_tools import drop_unused_widget_state
 
     state = {"application/vnd.jupyter.widget-state+json": {"state": {"abc": {}}}}
-    plain = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1", outputs=[nbformat.v4.new_output("stream", text="1")])])
+    plain = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("1", outputs=[nbformat.v4.new_output("stream", text="1")])]
+    )
     plain.metadata["widgets"] = state
     drop_unused_widget_state(plain)
     assert "widgets" not in plain.metadata
     view = {"application/vnd.jupyter.widget-view+json": {"model_id": "abc", "version_major": 2, "version_minor": 0}}
-    panel = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("w", outputs=[nbformat.v4.new_output("display_data", data=view)])])
+    panel = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("w", outputs=[nbformat.v4.new_output("display_data", data=view)])]
+    )
     panel.metadata["widgets"] = state
     drop_unused_widget_state(panel)
     assert panel.metadata["widgets"] == state

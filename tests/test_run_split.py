@@ -1,4 +1,6 @@
-"""`training.run_split`, the one forward pass over a split: its outputs, one fusion, and the validation loss from its logits."""
+"""`training.run_split`, the one forward pass over a split: its outputs, one fusion, and the validation loss from its
+logits."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,22 +8,29 @@ import pytest
 import torch
 
 import mfjle_lib.evaluation.outputs as outputs_module
-import mfjle_lib.models.fusion as fusion_module
-from mfjle_lib.evaluation.metrics import multilabel_report
+import mfjle_lib.method.fusion as fusion_module
+import mfjle_lib.method.models as models_module
 from mfjle_lib.evaluation.outputs import with_probabilities
-from mfjle_lib.models.fusion import ModelOutput
-from mfjle_lib.training.batches import load_data
-from mfjle_lib.training.config import make_config
-from mfjle_lib.training.inference import collect_outputs, run_split
-from mfjle_lib.training.losses import joint_loss
-from mfjle_lib.training.loop import validate
-from mfjle_lib.training.setup import model_from_config
+from mfjle_lib.method.losses import joint_loss
+from mfjle_lib.method.metrics import multilabel_report
+from mfjle_lib.method.models import ModelOutput
+from mfjle_lib.training.batches import collect_outputs, load_data, run_split
+from mfjle_lib.training.config import make_config, model_from_config
+from mfjle_lib.training.trainer import validate
 
 
 @pytest.fixture(scope="module")
 def cfg():
-    return make_config("fast", dataset="synthetic", num_images=40, source_size=32, global_size=32, local_size=16, device="cpu",
-                       fusion_weights=(1.0, 0.5, 0.0, 0.2, 0.0, 1.0))
+    return make_config(
+        "fast",
+        dataset="synthetic",
+        num_images=40,
+        source_size=32,
+        global_size=32,
+        local_size=16,
+        device="cpu",
+        fusion_weights=(1.0, 0.5, 0.0, 0.2, 0.0, 1.0),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +47,13 @@ def model(cfg):
 def test_run_split_is_the_saved_outputs_form(model, data, cfg) -> None:
     out = run_split(model, data, "val", cfg.activation, cfg.effective_fusion_weights())
     idx = data.splits["val"]
-    expected = with_probabilities(collect_outputs(model, data, idx), data.prepared.labels[idx], [data.ids[i] for i in idx],
-                                  cfg.activation, cfg.effective_fusion_weights())
+    expected = with_probabilities(
+        collect_outputs(model, data, idx),
+        data.prepared.labels[idx],
+        [data.ids[i] for i in idx],
+        cfg.activation,
+        cfg.effective_fusion_weights(),
+    )
     assert set(out) == set(expected)
     for key in out:
         np.testing.assert_array_equal(out[key], expected[key])
@@ -57,6 +71,7 @@ def test_fusion_runs_once_per_evaluation(model, data, cfg, monkeypatch) -> None:
         return fuse(probs, weights)
 
     monkeypatch.setattr(fusion_module, "fuse", counting)
+    monkeypatch.setattr(models_module, "fuse", counting)
     monkeypatch.setattr(outputs_module, "fuse", counting)
     returned = []
     hook = model.register_forward_hook(lambda _module, _args, out: returned.append(out))
@@ -76,8 +91,12 @@ def test_model_output_fuses_when_read(model, data) -> None:
     expected = fusion_module.fuse(fusion_module.module_probs(out.global_logits, out.local_logits), model.fusion_weights)
     torch.testing.assert_close(out.probs, expected, rtol=0, atol=0)
     plain = ModelOutput(out.global_logits, out.local_logits)  # the defaults: sigmoid, the paper's weights
-    torch.testing.assert_close(plain.probs, fusion_module.fuse(fusion_module.module_probs(out.global_logits, out.local_logits),
-                                                               fusion_module.paper_fusion_weights()))
+    torch.testing.assert_close(
+        plain.probs,
+        fusion_module.fuse(
+            fusion_module.module_probs(out.global_logits, out.local_logits), fusion_module.paper_fusion_weights()
+        ),
+    )
 
 
 def test_validation_loss_is_the_joint_loss_of_its_logits(model, data, cfg, tmp_path) -> None:

@@ -1,4 +1,5 @@
 """Splits: disjoint, complete, seeded; subject split keeps subjects whole; official uses the partition."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mfjle_lib.data.registry import load_index
-from mfjle_lib.errors import ConfigError
 from mfjle_lib.data.records import DatasetIndex, FaceRecord
+from mfjle_lib.data.registry import load_index
 from mfjle_lib.data.splits import OFFICIAL_VAL_FRACTION, describe_splits, make_splits
+from mfjle_lib.errors import ConfigError
 
 
 @dataclass
@@ -25,8 +26,12 @@ class Meta:
 
 def index_of(n: int, subjects=None, official=None) -> DatasetIndex:
     recs = [
-        FaceRecord(id=str(i), labels=np.zeros(6), subject=None if subjects is None else subjects[i],
-                   official_split=None if official is None else official[i])
+        FaceRecord(
+            id=str(i),
+            labels=np.zeros(6),
+            subject=None if subjects is None else subjects[i],
+            official_split=None if official is None else official[i],
+        )
         for i in range(n)
     ]
     return DatasetIndex("test", recs)
@@ -97,7 +102,9 @@ def test_subject_split_keeps_subjects_whole() -> None:
         check_partition(splits, 213)
         groups = {p: {subjects[i] for i in splits[p]} for p in splits}
         assert [len(groups[p]) for p in ("train", "val", "test")] == [6, 2, 2]
-        assert not (groups["train"] & groups["val"] or groups["train"] & groups["test"] or groups["val"] & groups["test"])
+        assert not (
+            groups["train"] & groups["val"] or groups["train"] & groups["test"] or groups["val"] & groups["test"]
+        )
     a, b = make_splits(idx, "subject", 7), make_splits(idx, "subject", 7)
     assert all(np.array_equal(a[p], b[p]) for p in a)
 

@@ -2,6 +2,7 @@
 
 The end-to-end test runs the real command on a tiny JAFFE-format tree with a two-run grid.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,11 +16,25 @@ from cli_helpers import one_line_error, run_cli
 
 from mfjle_lib.errors import ConfigError
 from mfjle_lib.evaluation import study_table
-from mfjle_lib.models.arms import arm_settings
 from mfjle_lib.evaluation.outputs import load_outputs, save_outputs
-from mfjle_lib.training.study import STARTS, default_splits, grid, study_command
+from mfjle_lib.experiments.study import STARTS, default_splits, grid, study_command
+from mfjle_lib.models.arms import arm_settings
 
-SIZES = ("--preset", "fast", "--source-size", 32, "--global-size", 32, "--local-size", 16, "--batch-size", 16, "--device", "cpu", "--no-progress")
+SIZES = (
+    "--preset",
+    "fast",
+    "--source-size",
+    32,
+    "--global-size",
+    32,
+    "--local-size",
+    16,
+    "--batch-size",
+    16,
+    "--device",
+    "cpu",
+    "--no-progress",
+)
 
 
 def test_default_jaffe_grid_is_the_issue_grid() -> None:
@@ -35,8 +50,28 @@ def test_default_jaffe_grid_is_the_issue_grid() -> None:
 
 
 def _study(data_dir: Path, root: Path, out: Path, work: Path, *extra: object):
-    return run_cli(data_dir, "study", "--dataset", "jaffe", "--root", root, "--out", out, "--work", work, "--seeds", 2,
-                   "--models", "mfjle", "--starts", "scratch", "--splits", "paper", *SIZES, *extra)
+    return run_cli(
+        data_dir,
+        "study",
+        "--dataset",
+        "jaffe",
+        "--root",
+        root,
+        "--out",
+        out,
+        "--work",
+        work,
+        "--seeds",
+        2,
+        "--models",
+        "mfjle",
+        "--starts",
+        "scratch",
+        "--splits",
+        "paper",
+        *SIZES,
+        *extra,
+    )
 
 
 @pytest.mark.slow  # trains two tiny MF-JLE runs in subprocesses (~1 min on 2 cores)
@@ -54,10 +89,14 @@ def test_study_end_to_end_resume_table_and_validation_only_choice(tmp_path: Path
         assert record["command"].startswith("python -m mfjle_lib train --dataset jaffe --root ROOT --model mfjle")
         assert str(root) not in (out / name / "metrics.json").read_text() and str(root) not in record["study_command"]
         # Which CPU and how many threads made the run: its rounding depends on both.
-        assert {"cpu", "cpu_extensions", "cpu_threads", "cpu_capability"} <= set(record["machine"]) and record["machine"]["cpu_threads"] >= 1
+        assert {"cpu", "cpu_extensions", "cpu_threads", "cpu_capability"} <= set(record["machine"]) and record[
+            "machine"
+        ]["cpu_threads"] >= 1
     table = (out / "table.md").read_bytes()
     text = table.decode()
-    assert "MF-JLE (paper Table 2)" in text and "MF-JLE, from scratch, image split — fusion + t on val (2 seeds)" in text
+    assert (
+        "MF-JLE (paper Table 2)" in text and "MF-JLE, from scratch, image split — fusion + t on val (2 seeds)" in text
+    )
     assert "MF-JLE, from scratch, image split: fusion + t on val − paper fusion" in text
 
     # An interrupted study: seed 1's artefacts never landed, its work folder holds the run; the rerun
@@ -106,29 +145,54 @@ def test_study_end_to_end_resume_table_and_validation_only_choice(tmp_path: Path
 @pytest.mark.slow  # a CLI subprocess that imports torch
 def test_table_only_on_an_empty_folder_is_one_line(tmp_path: Path, data_dir: Path) -> None:
     (tmp_path / "empty").mkdir()
-    proc = run_cli(data_dir, "study", "--dataset", "jaffe", "--root", tmp_path, "--out", tmp_path / "empty", "--table-only")
+    proc = run_cli(
+        data_dir, "study", "--dataset", "jaffe", "--root", tmp_path, "--out", tmp_path / "empty", "--table-only"
+    )
     one_line_error(proc, "no finished study runs")
 
 
 @pytest.mark.slow  # a CLI subprocess that imports torch
 def test_a_wrong_root_stops_before_any_training(tmp_path: Path, data_dir: Path) -> None:
     out, work = tmp_path / "results", tmp_path / "work"
-    proc = run_cli(data_dir, "study", "--dataset", "jaffe", "--root", tmp_path / "nonexistent", "--out", out, "--work", work, *SIZES)
+    proc = run_cli(
+        data_dir,
+        "study",
+        "--dataset",
+        "jaffe",
+        "--root",
+        tmp_path / "nonexistent",
+        "--out",
+        out,
+        "--work",
+        work,
+        *SIZES,
+    )
     one_line_error(proc, str(tmp_path / "nonexistent"))
     assert "== " not in proc.stdout and not work.exists(), "nothing trained, not even the pretrained start"
 
 
 def test_the_recorded_study_command_names_no_path_of_this_machine() -> None:
-    shown = study_command(["study", "--dataset", "ferplus", "--root", "/data/fer", "--work", "/scratch/w", "--seeds", "3"])
+    shown = study_command(
+        ["study", "--dataset", "ferplus", "--root", "/data/fer", "--work", "/scratch/w", "--seeds", "3"]
+    )
     assert shown == "python -m mfjle_lib study --dataset ferplus --root ROOT --work WORK --seeds 3"
 
 
 def test_arms_change_one_thing_each() -> None:
     cpu = {"source_size": 128, "global_size": 64, "local_size": 32, "crop_fraction": 0.25}
     assert arm_settings("resnet18", cpu) == {"model": "resnet18"} and arm_settings("mfjle", cpu) == {"model": "mfjle"}
-    assert arm_settings("wholeface", cpu) == {"model": "wholeface", "local_size": 64}  # six nets, each on the face at S_g
-    assert arm_settings("mfjle_lowres", cpu) == {"model": "mfjle", "local_size": 16}  # crops at the global's density (c·S_g)
-    assert arm_settings("resnet18_full", cpu) == {"model": "resnet18", "global_size": 128}  # the face at the locals' density: all of R
+    assert arm_settings("wholeface", cpu) == {
+        "model": "wholeface",
+        "local_size": 64,
+    }  # six nets, each on the face at S_g
+    assert arm_settings("mfjle_lowres", cpu) == {
+        "model": "mfjle",
+        "local_size": 16,
+    }  # crops at the global's density (c·S_g)
+    assert arm_settings("resnet18_full", cpu) == {
+        "model": "resnet18",
+        "global_size": 128,
+    }  # the face at the locals' density: all of R
     with pytest.raises(ConfigError, match="unknown arm"):
         grid(("paper",), ("resnet18", "mfjle_hires"), ("scratch",), 1)
     # Run folders name the arm; the longest arm name wins (mfjle_lowres is not mfjle with a start 'lowres_scratch').

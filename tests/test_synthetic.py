@@ -1,4 +1,5 @@
 """Tests of the built-in `synthetic` dataset: determinism, shapes, exact landmarks, labels, cache."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -96,7 +97,7 @@ def test_eye_landmark_is_exact() -> None:
     for img, pts in zip(d["images"].astype(np.float32).mean(-1), d["landmarks"]):
         for ex, ey in pts[:2]:
             x0, y0 = int(ex) - 3, int(ey) - 2
-            win = img[y0:y0 + 5, x0:x0 + 7]
+            win = img[y0 : y0 + 5, x0 : x0 + 7]
             w = np.clip(np.median(win) - win, 0, None)  # darker than the window's median
             if w.sum() > 0:
                 errors.append((w.sum(0) @ (np.arange(7) + x0 + 0.5)) / w.sum() - ex)

@@ -1,4 +1,5 @@
 """End-to-end training on the built-in dataset: learns, round-trips, resumes, stops on NaN."""
+
 from __future__ import annotations
 
 import json
@@ -9,26 +10,32 @@ import numpy as np
 import pytest
 import torch
 
-from mfjle_lib.training.config import make_config
-from mfjle_lib.errors import CheckpointError, ConfigError, TrainingDiverged
-from mfjle_lib.training.inference import evaluate_checkpoint, load_trained_model
-from mfjle_lib.evaluation.outputs import fused_metrics
-from mfjle_lib.evaluation.metrics import multilabel_metrics
-from mfjle_lib.training.batches import load_data
-from mfjle_lib.evaluation.outputs import load_outputs
-from mfjle_lib.training.checkpoints import RESUME_FORMAT, load_checkpoint
-from mfjle_lib.training.loop import validate
-from mfjle_lib.training.run import train
-from mfjle_lib.training.val_fusion import evaluate_val_fusion
 from mfjle_lib.course.ablations import split_outputs
-from mfjle_lib.constants import METRIC_KEYS
+from mfjle_lib.errors import CheckpointError, ConfigError, TrainingDiverged
+from mfjle_lib.evaluation.outputs import fused_metrics, load_outputs
+from mfjle_lib.inference.evaluate import evaluate_checkpoint, evaluate_val_fusion, load_trained_model
+from mfjle_lib.method.metrics import METRIC_KEYS, multilabel_metrics
+from mfjle_lib.training.batches import load_data
+from mfjle_lib.training.config import make_config
+from mfjle_lib.training.run_files import RESUME_FORMAT, load_checkpoint
+from mfjle_lib.training.trainer import train, validate
 
 pytestmark = pytest.mark.slow
 
 
 def tiny(**overrides):
     """A config that trains in seconds on 2 CPU cores."""
-    base = dict(dataset="synthetic", num_images=240, source_size=64, global_size=32, local_size=16, epochs=3, batch_size=32, lr=2e-3, device="cpu")
+    base = dict(
+        dataset="synthetic",
+        num_images=240,
+        source_size=64,
+        global_size=32,
+        local_size=16,
+        epochs=3,
+        batch_size=32,
+        lr=2e-3,
+        device="cpu",
+    )
     base.update(overrides)
     return make_config("fast", **base)
 
@@ -50,7 +57,19 @@ def test_training_writes_every_output(trained) -> None:
     for name in ("metrics.json", "history.csv", "checkpoint.pt", "last.pt", "test_outputs.npz"):
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
-    for key in ("hamming_loss", "one_error", "coverage", "ranking_loss", "average_precision", "micro_f1", "macro_f1", "micro_auc", "macro_auc", "n_samples", "n_ranking_excluded"):
+    for key in (
+        "hamming_loss",
+        "one_error",
+        "coverage",
+        "ranking_loss",
+        "average_precision",
+        "micro_f1",
+        "macro_f1",
+        "micro_auc",
+        "macro_auc",
+        "n_samples",
+        "n_ranking_excluded",
+    ):
         assert key in metrics
     assert metrics["source_size"] == 64 and metrics["global_size"] == 32 and metrics["local_size"] == 16
     assert metrics["seed"] == 0 and metrics["split_seed"] == 0
@@ -78,14 +97,17 @@ def test_checkpoint_round_trip(trained, bundle) -> None:
 
 def test_refusing_saved_outputs_equals_evaluating_with_those_weights(trained, bundle) -> None:
     weights = (1.0, 0.5, 0.0, 0.2, 0.0, 1.0)
-    direct = evaluate_checkpoint(trained.out_dir / "checkpoint.pt", fusion_weights=weights, data=bundle, show_progress=False)
+    direct = evaluate_checkpoint(
+        trained.out_dir / "checkpoint.pt", fusion_weights=weights, data=bundle, show_progress=False
+    )
     refused = fused_metrics(load_outputs(trained.out_dir / "test_outputs.npz"), weights)
     for key in refused:
         assert refused[key] == pytest.approx(direct[key], abs=1e-9)
 
 
 def test_every_caller_of_run_split_sees_the_same_outputs(trained, bundle) -> None:
-    """The end of `train`, the lessons' `split_outputs`, `--fusion-weights val` and validation: one forward pass, one result."""
+    """The end of `train`, the lessons' `split_outputs`, `--fusion-weights val` and validation: one forward pass, one
+    result."""
     ckpt = trained.out_dir / "checkpoint.pt"
     model, cfg = load_trained_model(ckpt, "cpu")
     for split in ("val", "test"):
@@ -95,7 +117,9 @@ def test_every_caller_of_run_split_sees_the_same_outputs(trained, bundle) -> Non
         for key in saved:
             np.testing.assert_array_equal(saved[key], lesson[key])
     fixed, _ = evaluate_val_fusion(ckpt, show_progress=False)
-    assert {k: fixed[k] for k in METRIC_KEYS + ("modules", "fusion_weights")} == {k: trained.metrics[k] for k in METRIC_KEYS + ("modules", "fusion_weights")}
+    assert {k: fixed[k] for k in METRIC_KEYS + ("modules", "fusion_weights")} == {
+        k: trained.metrics[k] for k in METRIC_KEYS + ("modules", "fusion_weights")
+    }
     # Validation of the selected weights (the eager model, as in training): the saved outputs (the
     # default inference path) up to rounding, and the loss the history recorded at that epoch.
     val = validate(model, bundle, cfg, torch.device("cpu"), 0, ckpt)
@@ -131,18 +155,25 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(bundle, tmp_path) 
 
 
 def test_sparse_resume_state_gives_the_same_run(bundle, tmp_path, monkeypatch) -> None:
-    """`save_every_s`: last.pt and the selected checkpoint are written only at the interval and at the end, same result."""
+    """`save_every_s`: last.pt and the selected checkpoint are written only at the interval and at the end, same
+    result."""
     cfg = tiny(model="mfjle", epochs=3)
     every = train(cfg, tmp_path / "every", data=bundle, show_progress=False)
-    import mfjle_lib.training.run as run_module
+    import mfjle_lib.training.trainer as run_module
 
     writes = []
     real = run_module.save_resume_state
-    monkeypatch.setattr(run_module, "save_resume_state", lambda path, parts, config, epoch, sel: (writes.append(epoch), real(path, parts, config, epoch, sel)))
+    monkeypatch.setattr(
+        run_module,
+        "save_resume_state",
+        lambda path, parts, config, epoch, sel: (writes.append(epoch), real(path, parts, config, epoch, sel)),
+    )
     sparse = train(cfg, tmp_path / "sparse", data=bundle, show_progress=False, save_every_s=3600)
     assert writes == [3]  # only after the last epoch
     assert load_checkpoint(tmp_path / "sparse" / "checkpoint.pt")["epoch"] == every.metrics["selected_epoch"]
-    assert (tmp_path / "sparse" / "metrics.json").read_text().replace("sparse", "every") == (tmp_path / "every" / "metrics.json").read_text()
+    assert (tmp_path / "sparse" / "metrics.json").read_text().replace("sparse", "every") == (
+        tmp_path / "every" / "metrics.json"
+    ).read_text()
     assert sparse.metrics["micro_f1"] == every.metrics["micro_f1"]
 
 
@@ -189,7 +220,7 @@ def test_nan_loss_stops_with_epoch_and_module(bundle, tmp_path, monkeypatch) -> 
 
 
 def test_nan_landmarks_give_zero_crops_not_a_crash() -> None:
-    from mfjle_lib.models.build import build_model
+    from mfjle_lib.models.registry import build_model
 
     m = build_model("mfjle", global_size=32, local_size=16)
     crops = m.crops(torch.randn(2, 3, 64, 64), torch.full((2, 5, 2), float("nan")))

@@ -4,11 +4,12 @@ Precision from the training device's compute capability, the fp16 GradScaler (CP
 resume with fused local nets and with a flipped loop/fused pick, float32 evaluation, the
 determinism switch, one host sync per epoch, and one rule for "the same run".
 """
+
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 import shutil
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,23 +20,37 @@ from mfjle_lib.cli.commands import _train_overrides
 from mfjle_lib.cli.parser import build_parser
 from mfjle_lib.errors import ConfigError
 from mfjle_lib.evaluation.outputs import load_outputs
+from mfjle_lib.inference.evaluate import evaluate_checkpoint
 from mfjle_lib.runtime import default_deterministic, seed_everything
 from mfjle_lib.training.batches import get_batch, load_data
-from mfjle_lib.training.checkpoints import RESUME_FORMAT, load_checkpoint
 from mfjle_lib.training.config import make_config
-from mfjle_lib.training.inference import evaluate_checkpoint
-from mfjle_lib.training.loop import train_one_epoch, train_step
-from mfjle_lib.training.precision import choose_precision, make_scaler, precision_for_capability
-from mfjle_lib.training.resume import run_differences, same_run
-from mfjle_lib.training.run import train
-from mfjle_lib.training.setup import build_training, resolve_settings
+from mfjle_lib.training.run_files import RESUME_FORMAT, load_checkpoint, run_differences, same_run
+from mfjle_lib.training.setup import (
+    build_training,
+    choose_precision,
+    make_scaler,
+    precision_for_capability,
+    resolve_settings,
+)
+from mfjle_lib.training.trainer import train, train_one_epoch, train_step
 
 CPU = torch.device("cpu")
 
 
 def small(**overrides):
     """60 faces at 32 px: 36 training images, 3 steps of 16 per epoch."""
-    base = dict(dataset="synthetic", num_images=60, source_size=32, global_size=32, local_size=16, epochs=1, batch_size=16, lr=1e-3, device="cpu", seed=3)
+    base = dict(
+        dataset="synthetic",
+        num_images=60,
+        source_size=32,
+        global_size=32,
+        local_size=16,
+        epochs=1,
+        batch_size=16,
+        lr=1e-3,
+        device="cpu",
+        seed=3,
+    )
     base.update(overrides)
     return make_config("fast", **base)
 
@@ -48,7 +63,10 @@ def bundle(data_dir):
 # --- defect 1: bf16 only where the training GPU runs it natively ------------------------------
 
 
-@pytest.mark.parametrize(("capability", "expected"), [((7, 5), "float16"), ((8, 0), "bfloat16"), ((9, 0), "bfloat16"), ((6, 1), "float16"), (None, "float32")])
+@pytest.mark.parametrize(
+    ("capability", "expected"),
+    [((7, 5), "float16"), ((8, 0), "bfloat16"), ((9, 0), "bfloat16"), ((6, 1), "float16"), (None, "float32")],
+)
 def test_precision_follows_the_compute_capability(capability, expected) -> None:
     assert precision_for_capability(capability) == expected
 
@@ -79,7 +97,9 @@ def test_fp16_uses_a_grad_scaler_and_an_overflow_skips_the_step(bundle) -> None:
     before = [p.detach().clone() for p in parts.model.parameters()]
     losses, finite = train_step(parts, batch, cfg, CPU)  # no 'diverged', no exception
     assert torch.isfinite(losses[0]) and not bool(finite)
-    assert all(torch.equal(a, p) for a, p in zip(before, parts.model.parameters())), "an overflowing step must be skipped"
+    assert all(torch.equal(a, p) for a, p in zip(before, parts.model.parameters())), (
+        "an overflowing step must be skipped"
+    )
     assert parts.scaler.get_scale() == 2.0**99  # and the scale backs off
 
     parts.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8)
@@ -117,7 +137,7 @@ def test_validation_and_test_outputs_are_computed_without_autocast(bundle, tmp_p
         return parts
 
     mp = pytest.MonkeyPatch()
-    mp.setattr("mfjle_lib.training.run.build_training", spying_build)
+    mp.setattr("mfjle_lib.training.trainer.build_training", spying_build)
     try:
         result = train(cfg, tmp_path, data=bundle, show_progress=False)
     finally:
@@ -144,7 +164,9 @@ def fused_full(bundle, tmp_path_factory) -> Iterator[Path]:
     shutil.rmtree(out, ignore_errors=True)  # about 1 GB of checkpoints; the disk is shared
 
 
-def _resume_in_two(bundle, out: Path, cfg, env_first: str | None, env_then: str | None, monkeypatch) -> dict[str, torch.Tensor]:
+def _resume_in_two(
+    bundle, out: Path, cfg, env_first: str | None, env_then: str | None, monkeypatch
+) -> dict[str, torch.Tensor]:
     if env_first:
         monkeypatch.setenv("MFJLE_LOCAL_IMPL", env_first)
     first = train(replace(cfg, epochs=1), out, data=bundle, show_progress=False)

@@ -1,4 +1,8 @@
-"""The command line, `python -m mfjle_lib {data,train,evaluate,predict,reproduce,demo}`: parser, commands, entry point."""
+"""The command line, `python -m mfjle_lib <command>`: parser, commands, entry point.
+
+The commands are listed once, generated from `parser.py`, in docs/MODULES.md ("The command line").
+"""
+
 from __future__ import annotations
 
 from .main import main

@@ -1,9 +1,10 @@
 """Entry point: dispatch, and turn known errors into one line on stderr."""
+
 from __future__ import annotations
 
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..errors import MfjleError
 from .commands import COMMANDS, _check_device
@@ -29,5 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("MFJLE_DEBUG"):
             raise
         first = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
-        print(f"error: unexpected {type(err).__name__}: {first} (likely a bug in mfjle_lib; rerun with MFJLE_DEBUG=1 for the traceback)", file=sys.stderr)
+        print(
+            f"error: unexpected {type(err).__name__}: {first} (likely a bug in mfjle_lib; rerun with MFJLE_DEBUG=1 "
+            "for the traceback)",
+            file=sys.stderr,
+        )
         return 1

@@ -5,19 +5,24 @@ invariant to a constant scale of a loss term, so λ_i in Eq. 1 should change tra
 through the fusion weights. The helpers here *measure* that (weights, logits, per-epoch losses of
 two runs) and, where it holds, compute the Fig. 6-7 sweeps by re-fusing saved per-module outputs.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..constants import METRIC_KEYS, NUM_LANDMARKS
+from ..constants import NUM_LANDMARKS
 from ..evaluation.outputs import fused_metrics, load_outputs
 from ..evaluation.reports import styled, summarise_runs
-from ..models.fusion import DEFAULT_LAMBDA, MODULE_NAMES, MODULE_TITLES, paper_fusion_weights
-from ..training.inference import inference_model, load_trained_model, run_split
+from ..inference.evaluate import load_trained_model
+from ..method.fusion import DEFAULT_LAMBDA, MODULE_NAMES, MODULE_TITLES, paper_fusion_weights
+from ..method.metrics import METRIC_KEYS
+from ..training.batches import run_split
+from ..training.inference_path import inference_model
 from .lesson import train_cached
 from .weights import compare_weights
 
@@ -34,22 +39,37 @@ def single_local_weights(j: int, lam: float, base: float = DEFAULT_LAMBDA) -> tu
     return tuple(w)
 
 
-def train_seeds(params: Any, data: Any, seeds: Sequence[int] | None = None, show_progress: bool = True, **overrides: Any) -> list[Any]:
+def train_seeds(
+    params: Any, data: Any, seeds: Sequence[int] | None = None, show_progress: bool = True, **overrides: Any
+) -> list[Any]:
     """`course.train_cached` for one config over several seeds (default `params.seeds`)."""
     seeds = params.seeds if seeds is None else seeds
-    return [train_cached(params, params.config(seed=s, **overrides), data=data, show_progress=show_progress) for s in seeds]
+    return [
+        train_cached(params, params.config(seed=s, **overrides), data=data, show_progress=show_progress) for s in seeds
+    ]
 
 
-def split_outputs(checkpoint: str | Path, data: Any, split: str = "val", precision: str = "auto") -> dict[str, np.ndarray]:
-    """Per-module outputs of a saved model on a split, in the form of `test_outputs.npz` (for re-fusion), with its `inference_path`."""
+def split_outputs(
+    checkpoint: str | Path, data: Any, split: str = "val", precision: str = "auto"
+) -> dict[str, np.ndarray]:
+    """Per-module outputs of a saved model on a split, in the form of `test_outputs.npz` (for re-fusion), with its
+    `inference_path`."""
     model, cfg = load_trained_model(checkpoint)
     device = next(model.parameters()).device
-    model, path = inference_model(model, cfg, device, precision, data)  # the path of the end of `train` and of `evaluate`
-    return {**run_split(model, data, split, cfg.activation, cfg.effective_fusion_weights(), device), "inference_path": np.asarray(path["path"])}
+    model, path = inference_model(
+        model, cfg, device, precision, data
+    )  # the path of the end of `train` and of `evaluate`
+    return {
+        **run_split(model, data, split, cfg.activation, cfg.effective_fusion_weights(), device),
+        "inference_path": np.asarray(path["path"]),
+    }
 
 
-def refuse_over_seeds(outputs: Sequence[Mapping[str, np.ndarray]], fusion_weights: Mapping[Any, Sequence[float]], threshold: float = 0.5) -> pd.DataFrame:
-    """Re-fuse each run's saved outputs with each weight vector: one row per (setting, seed = position in `outputs`), nine metrics."""
+def refuse_over_seeds(
+    outputs: Sequence[Mapping[str, np.ndarray]], fusion_weights: Mapping[Any, Sequence[float]], threshold: float = 0.5
+) -> pd.DataFrame:
+    """Re-fuse each run's saved outputs with each weight vector: one row per (setting, seed = position in `outputs`),
+    nine metrics."""
     rows = []
     for name, w in fusion_weights.items():
         for seed, out in enumerate(outputs):
@@ -59,13 +79,24 @@ def refuse_over_seeds(outputs: Sequence[Mapping[str, np.ndarray]], fusion_weight
 
 def mean_std(frame: pd.DataFrame, by: str = "setting") -> dict[Any, dict[str, tuple[float, float]]]:
     """`summarise_runs` (mean ± std over seeds) for each group of a `refuse_over_seeds` frame."""
-    return {name: summarise_runs(group[list(METRIC_KEYS)].to_dict("records")) for name, group in frame.groupby(by, sort=False)}
+    return {
+        name: summarise_runs(group[list(METRIC_KEYS)].to_dict("records"))
+        for name, group in frame.groupby(by, sort=False)
+    }
 
 
 def compare_histories(a: pd.DataFrame, b: pd.DataFrame, pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
     """Per-epoch |a[col_a] - b[col_b]| for column pairs of two `history.csv` frames (max over epochs)."""
     n = min(len(a), len(b))
-    return pd.DataFrame([{"column (a vs b)": f"{ca} vs {cb}", "max |difference| over epochs": float(np.max(np.abs(a[ca].to_numpy()[:n] - b[cb].to_numpy()[:n])))} for ca, cb in pairs]).set_index("column (a vs b)")
+    return pd.DataFrame(
+        [
+            {
+                "column (a vs b)": f"{ca} vs {cb}",
+                "max |difference| over epochs": float(np.max(np.abs(a[ca].to_numpy()[:n] - b[cb].to_numpy()[:n]))),
+            }
+            for ca, cb in pairs
+        ]
+    ).set_index("column (a vs b)")
 
 
 def compare_outputs(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> pd.DataFrame:
@@ -75,22 +106,31 @@ def compare_outputs(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) ->
     for m in range(min(pa.shape[1], pb.shape[1])):
         za = a["global_logits"] if m == 0 else a["local_logits"][:, m - 1]
         zb = b["global_logits"] if m == 0 else b["local_logits"][:, m - 1]
-        rows.append({"module": MODULE_NAMES[m], "max |Δ logit|": float(np.max(np.abs(za - zb))),
-                     "mean |Δ prob|": float(np.mean(np.abs(pa[:, m] - pb[:, m]))),
-                     "decisions changed": int(np.sum((pa[:, m] >= 0.5) != (pb[:, m] >= 0.5)))})
+        rows.append(
+            {
+                "module": MODULE_NAMES[m],
+                "max |Δ logit|": float(np.max(np.abs(za - zb))),
+                "mean |Δ prob|": float(np.mean(np.abs(pa[:, m] - pb[:, m]))),
+                "decisions changed": int(np.sum((pa[:, m] >= 0.5) != (pb[:, m] >= 0.5))),
+            }
+        )
     return pd.DataFrame(rows).set_index("module")
 
 
 def seed_floor(runs: Sequence[Any]) -> pd.DataFrame:
-    """Decisions changed per module between every pair of runs that differ only in their seed: the noise floor of a λ pair."""
+    """Decisions changed per module between every pair of runs differing only in their seed: a λ pair's noise floor."""
     outs = [load_outputs(Path(r.out_dir) / "test_outputs.npz") for r in runs]
-    cols = {f"seed {runs[b].config.seed} vs {runs[a].config.seed}": compare_outputs(outs[a], outs[b])["decisions changed"]
-            for a in range(len(runs)) for b in range(a + 1, len(runs))}
+    cols = {
+        f"seed {runs[b].config.seed} vs {runs[a].config.seed}": compare_outputs(outs[a], outs[b])["decisions changed"]
+        for a in range(len(runs))
+        for b in range(a + 1, len(runs))
+    }
     return pd.DataFrame(cols).rename(index=dict(zip(MODULE_NAMES, MODULE_TITLES)))
 
 
 def pick_examples(truth: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, n: int = 6) -> np.ndarray:
-    """Test faces for a Fig. 8-style table: b gets more labels right than a, then the reverse (alternating), then the rest by interest.
+    """Test faces for a Fig. 8-style table: b gets more labels right than a, then the reverse (alternating), then the
+    rest by interest.
 
     The rest, in order: other disagreements (the models differ, equally often right); blends (two or
     more true labels, most labels first, both right first); single-label faces some model gets wrong;
@@ -114,20 +154,42 @@ def pick_examples(truth: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, n: 
     return np.asarray((picked + rest)[:n], dtype=int)
 
 
-def fusion_panel(val_outputs: Mapping[str, np.ndarray], test_outputs: Mapping[str, np.ndarray], fusion_weights: Sequence[float] = paper_fusion_weights(), threshold: float = 0.5):
+def fusion_panel(
+    val_outputs: Mapping[str, np.ndarray],
+    test_outputs: Mapping[str, np.ndarray],
+    fusion_weights: Sequence[float] = paper_fusion_weights(),
+    threshold: float = 0.5,
+):
     """ipywidgets sliders for w0..w5 and the threshold; the nine metrics on val and test update live."""
     import ipywidgets as widgets  # lazy: optional extra `notebooks` (only this panel needs it)
 
     style = {"description_width": "initial"}
     names = [f"w{i} {title}" for i, title in enumerate(MODULE_TITLES)]  # w0 whole face, w1 left eye, ...
-    sliders = {f"w{i}": widgets.FloatLogSlider(value=max(w, 1e-4), base=10, min=-4, max=1, step=0.05, description=names[i], style=style, readout_format=".4f") for i, w in enumerate(fusion_weights)}
-    sliders["threshold"] = widgets.FloatSlider(value=threshold, min=0.05, max=0.95, step=0.01, description="threshold", style=style)
+    sliders = {
+        f"w{i}": widgets.FloatLogSlider(
+            value=max(w, 1e-4),
+            base=10,
+            min=-4,
+            max=1,
+            step=0.05,
+            description=names[i],
+            style=style,
+            readout_format=".4f",
+        )
+        for i, w in enumerate(fusion_weights)
+    }
+    sliders["threshold"] = widgets.FloatSlider(
+        value=threshold, min=0.05, max=0.95, step=0.01, description="threshold", style=style
+    )
 
     def show(**kw: float) -> None:
         from IPython.display import display  # lazy: only the notebook panel needs it
 
         w = [kw[f"w{i}"] for i in range(1 + NUM_LANDMARKS)]
-        rows = {"val (choose here)": fused_metrics(val_outputs, w, kw["threshold"]), "test (report only)": fused_metrics(test_outputs, w, kw["threshold"])}
+        rows = {
+            "val (choose here)": fused_metrics(val_outputs, w, kw["threshold"]),
+            "test (report only)": fused_metrics(test_outputs, w, kw["threshold"]),
+        }
         print("share of the vote:", ", ".join(f"{t} {x:.1%}" for t, x in zip(MODULE_TITLES, np.asarray(w) / sum(w))))
         display(styled(rows))
 
@@ -146,10 +208,16 @@ def lambda_check(reference: Any, retrained: Any) -> dict[str, Any]:
     ref_out = load_outputs(Path(reference.out_dir) / "test_outputs.npz")
     new_out = load_outputs(Path(retrained.out_dir) / "test_outputs.npz")
     weights = tuple(retrained.metrics["fusion_weights"])
-    metrics = pd.DataFrame({"retrained": {k: retrained.metrics[k] for k in METRIC_KEYS},
-                            "reference re-fused": fused_metrics(ref_out, weights)})
+    metrics = pd.DataFrame(
+        {
+            "retrained": {k: retrained.metrics[k] for k in METRIC_KEYS},
+            "reference re-fused": fused_metrics(ref_out, weights),
+        }
+    )
     metrics["retrained - re-fused"] = metrics["retrained"] - metrics["reference re-fused"]
-    losses = [("train_loss_global", "train_loss_global")] + [(f"train_loss_local{i + 1}",) * 2 for i in range(NUM_LANDMARKS)]
+    losses = [("train_loss_global", "train_loss_global")] + [
+        (f"train_loss_local{i + 1}",) * 2 for i in range(NUM_LANDMARKS)
+    ]
     titles = dict(zip(MODULE_NAMES, MODULE_TITLES))
     weights_diff = compare_weights(reference.out_dir, retrained.out_dir, "checkpoint.pt").rename(index=titles)
     outputs_diff = compare_outputs(ref_out, new_out).rename(index=titles)

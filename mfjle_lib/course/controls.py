@@ -11,18 +11,20 @@ Every arm is read at two rules: the paper's (its own fusion weights, threshold 0
 equal care (fusion weights and threshold chosen on its own validation outputs; a single net gets
 its threshold chosen the same way), so a gain that only one side's tuning made is not counted.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
 from ..evaluation.fusion_choice import report_val_fusion
 from ..evaluation.outputs import load_outputs
+from ..method.fusion import paper_fusion_weights
 from ..models.arms import ARMS, EXTRA_STEPS, GAIN_STEPS, arm_settings
-from ..models.build import model_spec
-from ..models.fusion import paper_fusion_weights
+from ..models.registry import model_spec
 from .ablations import train_seeds
 
 #: The arms lesson 05 trains, in the order of the split, then the full-resolution ResNet-18.
@@ -39,8 +41,10 @@ def control_overrides(geometry: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 def train_controls(params: Any, data: Any, show_progress: bool = True) -> dict[str, list[Any]]:
     """Every arm over the lesson's seeds (`course.train_cached`: finished or released runs are reused)."""
-    return {arm: train_seeds(params, data, show_progress=show_progress, **over)
-            for arm, over in control_overrides(params.config().geometry()).items()}
+    return {
+        arm: train_seeds(params, data, show_progress=show_progress, **over)
+        for arm, over in control_overrides(params.config().geometry()).items()
+    }
 
 
 def val_chosen(runs: Sequence[Any]) -> list[dict[str, Any]]:
@@ -61,7 +65,9 @@ def arm_values(results: Mapping[str, Sequence[Any]], metric: str = "micro_f1", r
     return pd.DataFrame(cols, index=pd.Index([r.config.seed for r in next(iter(results.values()))], name="seed"))
 
 
-def arm_table(results: Mapping[str, Sequence[Any]], metrics: Sequence[str] = ("micro_f1", "average_precision")) -> pd.DataFrame:
+def arm_table(
+    results: Mapping[str, Sequence[Any]], metrics: Sequence[str] = ("micro_f1", "average_precision")
+) -> pd.DataFrame:
     """One row per arm: S_g, S_l, then mean and std over seeds of each metric at both rules (test split)."""
     rows: dict[str, dict[str, Any]] = {arm: {} for arm in results}
     for arm, runs in results.items():
@@ -95,36 +101,44 @@ def gain_split(results: Mapping[str, Sequence[Any]], metric: str = "micro_f1", r
     """Paired (same seed) differences: one row per part of the gain, the total, the full-resolution steps; mean, std, sign count."""
     parts = gain_parts(results, metric, rule)
     n = len(parts)
-    return pd.DataFrame({
-        "mean": parts.mean(),
-        "std": parts.std(ddof=1) if n > 1 else parts.mean().abs() * 0.0,
-        "seeds above 0": {k: f"{int((v > 0).sum())}/{n}" for k, v in parts.items()},
-    })
+    return pd.DataFrame(
+        {
+            "mean": parts.mean(),
+            "std": parts.std(ddof=1) if n > 1 else parts.mean().abs() * 0.0,
+            "seeds above 0": {k: f"{int((v > 0).sum())}/{n}" for k, v in parts.items()},
+        }
+    )
 
 
 def fusion_gain_table(base: Sequence[Any], mf: Sequence[Any]) -> pd.DataFrame:
     """Micro-F1 (test) per seed of ResNet-18 and MF-JLE, at the paper's fusion and threshold and chosen on validation."""
     base_val, mf_val = val_chosen(base), val_chosen(mf)
-    return pd.DataFrame({
-        "ResNet-18, t = 0.5": [r.metrics["micro_f1"] for r in base],
-        "ResNet-18, t chosen on val": [m["micro_f1"] for m in base_val],
-        "MF-JLE, paper fusion, t = 0.5": [r.metrics["micro_f1"] for r in mf],
-        "MF-JLE, fusion + t chosen on val": [m["micro_f1"] for m in mf_val],
-        "MF-JLE chosen local weight": [m["chosen_weights"][1] for m in mf_val],
-        "MF-JLE chosen threshold": [m["chosen_threshold"] for m in mf_val],
-    }, index=pd.Index([r.config.seed for r in mf], name="seed"))
+    return pd.DataFrame(
+        {
+            "ResNet-18, t = 0.5": [r.metrics["micro_f1"] for r in base],
+            "ResNet-18, t chosen on val": [m["micro_f1"] for m in base_val],
+            "MF-JLE, paper fusion, t = 0.5": [r.metrics["micro_f1"] for r in mf],
+            "MF-JLE, fusion + t chosen on val": [m["micro_f1"] for m in mf_val],
+            "MF-JLE chosen local weight": [m["chosen_weights"][1] for m in mf_val],
+            "MF-JLE chosen threshold": [m["chosen_threshold"] for m in mf_val],
+        },
+        index=pd.Index([r.config.seed for r in mf], name="seed"),
+    )
 
 
 def split_sentence(split: pd.DataFrame, rule: str, digits: int = 3) -> str:
     """The split as one sentence: 'MF-JLE − ResNet-18 = ensembling +x ± s + locality … = total'."""
+
     def cell(part: str) -> str:
         row = split.loc[part]
         return f"{row['mean']:+.{digits}f} ± {row['std']:.{digits}f} ({row['seeds above 0']} seeds above 0)"
 
-    text = (f"At {RULES[rule]}: MF-JLE − ResNet-18 = " + " + ".join(f"{part} {cell(part)}" for _, _, part in GAIN_STEPS)
-            + f" = {cell(TOTAL)}")
+    text = (
+        f"At {RULES[rule]}: MF-JLE − ResNet-18 = "
+        + " + ".join(f"{part} {cell(part)}" for _, _, part in GAIN_STEPS)
+        + f" = {cell(TOTAL)}"
+    )
     extra = [part for _, _, part in EXTRA_STEPS if part in split.index]
     if extra:
         text += "; " + "; ".join(f"{part}: {cell(part)}" for part in extra)
     return text + "."
-

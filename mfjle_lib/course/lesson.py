@@ -1,4 +1,5 @@
 """What every lesson's first cells share: the FAST/full switch, sizes, device, seeds, run folders."""
+
 from __future__ import annotations
 
 import hashlib
@@ -13,13 +14,12 @@ from typing import Any
 import pandas as pd
 import torch
 
-from ..models.build import model_spec
+from ..models.registry import model_spec
 from ..paths import runs_dir
 from ..runtime import get_device
-from ..training.checkpoints import load_checkpoint
 from ..training.config import TrainConfig, make_config
-from ..training.resume import same_run
-from ..training.run import TrainResult, train
+from ..training.run_files import load_checkpoint, same_run
+from ..training.trainer import TrainResult, train
 from .released import RELEASE_DIR, released_run
 
 IS_COLAB = "google.colab" in sys.modules
@@ -31,7 +31,8 @@ RUN_MODES = ("released", "fast", "full")
 
 @dataclass
 class CourseParams:
-    """The parameters a lesson runs with, derived from RUNS (or MFJLE_RUNS / MFJLE_FAST) / DATASET / ROOT / CHECKPOINT."""
+    """The parameters a lesson runs with, derived from RUNS (or MFJLE_RUNS / MFJLE_FAST) / DATASET / ROOT /
+    CHECKPOINT."""
 
     fast: bool
     dataset: str
@@ -88,11 +89,20 @@ def colab_lines(device: str, mode: str = "full") -> list[str]:
         return []
     lines = []
     if device != "cuda" and mode == "full":
-        lines.append("no GPU in this Colab session: full mode trains on its 2 CPU cores (minutes to tens of minutes per "
-                     "lesson, see lesson 00's time table); Runtime > Change runtime type > T4 GPU, or set RUNS to released or fast")
+        lines.append(
+            "no GPU in this Colab session: full mode trains on its 2 CPU cores (minutes to tens of minutes per "
+            "lesson, see lesson 00's time table); Runtime > Change runtime type > T4 GPU, or set RUNS to released or "
+            "fast"
+        )
     shared = bool(os.environ.get("MFJLE_RUNS_DIR"))
-    lines.append(f"runs: {runs_dir()} " + ("(kept across Colab sessions)" if shared else
-                                          "(this session only: tick DRIVE to share runs between lessons and sessions)"))
+    lines.append(
+        f"runs: {runs_dir()} "
+        + (
+            "(kept across Colab sessions)"
+            if shared
+            else "(this session only: tick DRIVE to share runs between lessons and sessions)"
+        )
+    )
     return lines
 
 
@@ -114,7 +124,14 @@ def read_runs_mode(form_value: str | bool) -> str:
     return mode
 
 
-def lesson_setup(runs: str | bool = "released", dataset: str = "synthetic", root: str | None = None, checkpoint: str | None = None, seeds_fast: int = 2, seeds_full: int = 3) -> CourseParams:
+def lesson_setup(
+    runs: str | bool = "released",
+    dataset: str = "synthetic",
+    root: str | None = None,
+    checkpoint: str | None = None,
+    seeds_fast: int = 2,
+    seeds_full: int = 3,
+) -> CourseParams:
     """Derive a lesson's parameters and print the mode line; on Colab also the GPU and runs-folder lines.
 
     `runs` is the lesson's RUNS field (see `read_runs_mode`): "released" reads the committed full-mode
@@ -140,7 +157,16 @@ def lesson_setup(runs: str | bool = "released", dataset: str = "synthetic", root
         preset = "cpu"  # the preset the released runs were trained with, whatever this machine has
     else:
         preset = "gpu" if device == "cuda" else "cpu"
-    params = CourseParams(fast, dataset, root or None, checkpoint or None, preset, device, list(range(seeds_fast if fast else seeds_full)), mode)
+    params = CourseParams(
+        fast,
+        dataset,
+        root or None,
+        checkpoint or None,
+        preset,
+        device,
+        list(range(seeds_fast if fast else seeds_full)),
+        mode,
+    )
     print(params.mode_line)
     for line in colab_lines(device, mode):
         print(line)
@@ -152,11 +178,17 @@ def run_name(cfg: TrainConfig) -> str:
     settings = {k: v for k, v in cfg.to_dict().items() if k not in ("device", "init")}
     digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
     lam = "-".join(f"{x:g}" for x in cfg.lambdas) if len(set(cfg.lambdas)) > 1 else f"{cfg.lambdas[0]:g}"
-    parts = [cfg.model, cfg.loss] + ([f"lam{lam}"] if model_spec(cfg.model).has_locals else []) + [f"seed{cfg.seed}", digest]
+    parts = (
+        [cfg.model, cfg.loss]
+        + ([f"lam{lam}"] if model_spec(cfg.model).has_locals else [])
+        + [f"seed{cfg.seed}", digest]
+    )
     return "_".join(parts)
 
 
-def train_cached(params: CourseParams, cfg: TrainConfig, data=None, show_progress: bool = True, keep_resume_state: bool = False):
+def train_cached(
+    params: CourseParams, cfg: TrainConfig, data=None, show_progress: bool = True, keep_resume_state: bool = False
+):
     """Train `cfg` once per course run: a finished run with the same settings is reused, not redone.
 
     Lessons 03-05 and 07 share runs this way (lesson 05 reuses the seeds 03 and 04 trained). With
@@ -179,7 +211,9 @@ def train_cached(params: CourseParams, cfg: TrainConfig, data=None, show_progres
         if released is not None:
             return _result(released, cfg)
         if read_env_flag("MFJLE_RELEASED_ONLY"):
-            raise RuntimeError(f"{name} is not among the released runs ({RELEASE_DIR}) and MFJLE_RELEASED_ONLY=1 forbids training it")
+            raise RuntimeError(
+                f"{name} is not among the released runs ({RELEASE_DIR}) and MFJLE_RELEASED_ONLY=1 forbids training it"
+            )
         print(f"{name} was not released: training it now at the {cfg.preset} preset (RUNS = 'fast' for a tiny run)")
     result = train(cfg, out, resume=True, data=data, show_progress=show_progress)
     if not keep_resume_state:
@@ -196,14 +230,18 @@ def run_with_weights(params: CourseParams, data=None, show_progress: bool = Fals
     if params.runs != "released":
         return train_cached(params, params.config(**overrides), data=data, show_progress=show_progress)
     fast = CourseParams(True, params.dataset, params.root, params.checkpoint, "fast", params.device, [0], "fast")
-    print("released runs carry no weights: training the FAST version of this run for its network "
-          "(fast preset, about a minute; RUNS = 'full' uses the full run's weights)")
+    print(
+        "released runs carry no weights: training the FAST version of this run for its network "
+        "(fast preset, about a minute; RUNS = 'full' uses the full run's weights)"
+    )
     return train_cached(fast, fast.config(**overrides), show_progress=show_progress)
 
 
 def _result(folder: Path, cfg: TrainConfig) -> TrainResult:
     """A finished or released run read back from its folder."""
-    return TrainResult(folder, json.loads((folder / "metrics.json").read_text()), pd.read_csv(folder / "history.csv"), cfg)
+    return TrainResult(
+        folder, json.loads((folder / "metrics.json").read_text()), pd.read_csv(folder / "history.csv"), cfg
+    )
 
 
 def read_env_flag(name: str) -> bool:
@@ -216,13 +254,19 @@ def describe_environment() -> str:
 
     dev = get_device()
     gpu = f" ({torch.cuda.get_device_name(0)})" if dev.type == "cuda" else ""
-    return (f"python {platform.python_version()}, torch {torch.__version__}, device {dev}{gpu}, "
-            f"{torch.get_num_threads()} CPU threads, colab={IS_COLAB}")
+    return (
+        f"python {platform.python_version()}, torch {torch.__version__}, device {dev}{gpu}, "
+        f"{torch.get_num_threads()} CPU threads, colab={IS_COLAB}"
+    )
 
 
 def describe_config(params: CourseParams, cfg: TrainConfig | None = None) -> str:
     """Seeds, geometry (R, S_g, S_l, c) and recipe of a lesson, identical on every machine for one preset."""
     cfg = cfg or params.config()
     images = f", {cfg.num_images} faces" if cfg.dataset == "synthetic" and cfg.num_images else ""
-    return (f"seeds {params.seeds} | geometry R={cfg.source_size}, S_g={cfg.global_size}, S_l={cfg.local_size}, c={cfg.crop_fraction:g} | "
-            f"{cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr:g}, StepLR x{cfg.gamma:g}/{cfg.step_size} | preset {cfg.preset}{images}")
+    return (
+        f"seeds {params.seeds} | geometry R={cfg.source_size}, S_g={cfg.global_size}, S_l={cfg.local_size}, "
+        f"c={cfg.crop_fraction:g} | "
+        f"{cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr:g}, StepLR x{cfg.gamma:g}/{cfg.step_size} | preset "
+        f"{cfg.preset}{images}"
+    )

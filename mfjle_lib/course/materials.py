@@ -1,4 +1,5 @@
 """Material the lessons show: offline photos, honest captions, identity overlap between splits."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -25,13 +26,18 @@ def checkpoint_caption(cfg: TrainConfig) -> str:
     """One honest line on what a checkpoint learned from (lesson 07's caption)."""
     if dataset_spec(cfg.dataset).built_in:
         data = f"{cfg.num_images or 'the default number of'} rendered synthetic faces (built-in dataset)"
-        note = ("These are drawn cartoons, not photos: what it says about a real face means little; "
-                "it shows the pipeline, not a judgement.")
+        note = (
+            "These are drawn cartoons, not photos: what it says about a real face means little; "
+            "it shows the pipeline, not a judgement."
+        )
     else:
         data = f"the {cfg.dataset} dataset ({cfg.root or 'root not recorded'})"
         note = "It predicts how that dataset's annotators would label the expression, not what anyone feels."
-    return (f"checkpoint: {cfg.model}, learned from {data}; preset {cfg.preset}, {cfg.epochs} epochs, "
-            f"R={cfg.source_size}, S_g={cfg.global_size}, S_l={cfg.local_size}, c={cfg.crop_fraction:g}, seed {cfg.seed}.\n{note}")
+    return (
+        f"checkpoint: {cfg.model}, learned from {data}; preset {cfg.preset}, {cfg.epochs} epochs, "
+        f"R={cfg.source_size}, S_g={cfg.global_size}, S_l={cfg.local_size}, c={cfg.crop_fraction:g}, seed "
+        f"{cfg.seed}.\n{note}"
+    )
 
 
 def subject_overlap(subjects: list[str | None], splits: dict) -> dict[str, Any]:

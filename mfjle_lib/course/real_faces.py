@@ -3,20 +3,22 @@
 The lessons read these artefacts instead of pasting numbers: no real image is needed to run them,
 and every number they show is in the repository with the command that produced it.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ..constants import LOWER_IS_BETTER, METRIC_KEYS
 from ..errors import ConfigError
 from ..evaluation.reports import HEADERS, markdown_table, results_table, styled
 from ..files import replace_block
+from ..method.metrics import LOWER_IS_BETTER, METRIC_KEYS
 from ..paths import work_dir
 
 
@@ -24,7 +26,9 @@ def study_dir(dataset: str = "jaffe") -> Path:
     """The folder of a committed study (`results/<dataset>`), or a clear error when it is not there."""
     path = work_dir() / "results" / dataset
     if not (path / "table.json").is_file():
-        raise ConfigError(f"{path}: no committed study here (table.json); run `python -m mfjle_lib study --dataset {dataset} --root DIR`")
+        raise ConfigError(
+            f"{path}: no committed study here (table.json); run `python -m mfjle_lib study --dataset {dataset} --root DIR`"
+        )
     return path
 
 
@@ -49,8 +53,11 @@ def _match(entry: dict[str, Any], filters: dict[str, Any]) -> bool:
 
 def study_rows(study: dict[str, Any], paper: bool = True, **filters: Any) -> pd.DataFrame:
     """Rows of the study's table (nine metrics, mean ± std) picked by split/model/start/fusion, the paper's rows beneath."""
-    rows = {name: {k: (v["metrics"][k]["mean"], v["metrics"][k]["std"]) for k in METRIC_KEYS}
-            for name, v in study["rows"].items() if _match(v, filters)}
+    rows = {
+        name: {k: (v["metrics"][k]["mean"], v["metrics"][k]["std"]) for k in METRIC_KEYS}
+        for name, v in study["rows"].items()
+        if _match(v, filters)
+    }
     if not rows:
         raise ConfigError(f"no study row matches {filters}")
     return results_table(rows, study.get("dataset") if paper else None)
@@ -79,17 +86,30 @@ def gap_table(study: dict[str, Any], metric: str = "micro_f1", **filters: Any) -
     return frame
 
 
-def plot_gaps(study: dict[str, Any], names: Sequence[str], metrics: Sequence[str] = ("micro_f1", "average_precision", "hamming_loss"),
-              labels: Sequence[str] | None = None) -> plt.Figure:
+def plot_gaps(
+    study: dict[str, Any],
+    names: Sequence[str],
+    metrics: Sequence[str] = ("micro_f1", "average_precision", "hamming_loss"),
+    labels: Sequence[str] | None = None,
+) -> plt.Figure:
     """Per-seed paired gaps (dots) with their mean ± std (bar) for each picked gap, one panel per metric; right = better."""
     labels = list(labels or names)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 0.65 * len(names) + 1.6), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(metrics), figsize=(4.2 * len(metrics), 0.65 * len(names) + 1.6), sharey=True, squeeze=False
+    )
     for ax, metric in zip(axes[0], metrics):
         sign = -1.0 if LOWER_IS_BETTER[metric] else 1.0  # drawn so that right of zero is always better
         for y, name in enumerate(names):
             g = study["gaps"][name]
             seeds = np.array([g["per_seed"][str(s)][metric] for s in g["seeds"]]) * sign
-            ax.barh(y, seeds.mean(), xerr=seeds.std(ddof=1) if len(seeds) > 1 else 0, color="#9ecae1", edgecolor="#3182bd", capsize=3)
+            ax.barh(
+                y,
+                seeds.mean(),
+                xerr=seeds.std(ddof=1) if len(seeds) > 1 else 0,
+                color="#9ecae1",
+                edgecolor="#3182bd",
+                capsize=3,
+            )
             ax.scatter(seeds, np.full(len(seeds), y), color="#08519c", zorder=3, s=18)
         ax.axvline(0, color="black", lw=0.8)
         ax.set_title(f"{HEADERS[metric]}" + (" (drawn −: right = lower)" if sign < 0 else ""), fontsize=10)
@@ -113,12 +133,19 @@ def against_paper(study: dict[str, Any], row: str) -> pd.DataFrame:
     out = {}
     for k in METRIC_KEYS:
         better = (paper[k] - ours[k]["mean"]) if LOWER_IS_BETTER[k] else (ours[k]["mean"] - paper[k])
-        out[HEADERS[k]] = {"ours": f"{ours[k]['mean']:.3f} ± {ours[k]['std']:.3f}", "paper MF-JLE": f"{paper[k]:.3f}", "better by": f"{better:+.3f}"}
+        out[HEADERS[k]] = {
+            "ours": f"{ours[k]['mean']:.3f} ± {ours[k]['std']:.3f}",
+            "paper MF-JLE": f"{paper[k]:.3f}",
+            "better by": f"{better:+.3f}",
+        }
     return pd.DataFrame(out).T
 
 
 #: README markers around the generated real-face table (`python -m mfjle_lib.course.real_faces readme`).
-README_START, README_END = "<!-- study:{d}:start (generated from results/{d}/table.json; do not edit) -->", "<!-- study:{d}:end -->"
+README_START, README_END = (
+    "<!-- study:{d}:start (generated from results/{d}/table.json; do not edit) -->",
+    "<!-- study:{d}:end -->",
+)
 
 
 def readme_block(study: dict[str, Any]) -> str:
@@ -128,16 +155,29 @@ def readme_block(study: dict[str, Any]) -> str:
     best = study.get("best_image_split_mfjle")
     if best:
         gap = study["best_minus_paper_mfjle"]
-        lines += [f"The image-split MF-JLE row chosen on validation (highest mean validation micro-F1: *{best}*) against the paper's MF-JLE row, + = better than "
-                  "the paper: " + ", ".join(f"{HEADERS[k]} {gap[k]:+.3f}" for k in METRIC_KEYS) + ".", ""]
+        lines += [
+            f"The image-split MF-JLE row chosen on validation (highest mean validation micro-F1: *{best}*) against the paper's MF-JLE row, + = better than "
+            "the paper: " + ", ".join(f"{HEADERS[k]} {gap[k]:+.3f}" for k in METRIC_KEYS) + ".",
+            "",
+        ]
     picked = {**gaps(study, kind="mfjle_vs_resnet18"), **gaps(study, kind="arm_step")}
     if picked:
-        lines += ["Paired by seed, test micro-F1 (mean ± std over the seeds both sides have; each row of the study at the "
-                  "paper's rule and with fusion + threshold chosen on validation):", ""]
-        lines += [f"- {name}: {g['mean']['micro_f1']:+.3f} ± {g['std']['micro_f1']:.3f} ({len(g['seeds'])} seed"
-                  f"{'s' if len(g['seeds']) != 1 else ''})" for name, g in picked.items()] + [""]
-    lines += [f"Command: `{rerun_command(study)}` (ROOT = your copy of the dataset); per-run artefacts, paired gaps per seed, "
-              f"versions and times in `results/{d}/`.", "", README_END.format(d=d)]
+        lines += [
+            "Paired by seed, test micro-F1 (mean ± std over the seeds both sides have; each row of the study at the "
+            "paper's rule and with fusion + threshold chosen on validation):",
+            "",
+        ]
+        lines += [
+            f"- {name}: {g['mean']['micro_f1']:+.3f} ± {g['std']['micro_f1']:.3f} ({len(g['seeds'])} seed"
+            f"{'s' if len(g['seeds']) != 1 else ''})"
+            for name, g in picked.items()
+        ] + [""]
+    lines += [
+        f"Command: `{rerun_command(study)}` (ROOT = your copy of the dataset); per-run artefacts, paired gaps per seed, "
+        f"versions and times in `results/{d}/`.",
+        "",
+        README_END.format(d=d),
+    ]
     return "\n".join(lines)
 
 
@@ -162,5 +202,9 @@ if __name__ == "__main__":  # python -m mfjle_lib.course.real_faces readme [--ch
     import sys
 
     for name in README_STUDIES:
-        if (work_dir() / "results" / name / "table.json").is_file() and not sync_readme(work_dir() / "README.md", name, check="--check" in sys.argv):
-            sys.exit(f"README.md: the {name} table differs from results/{name}/table.json; run `python -m mfjle_lib.course.real_faces readme`")
+        if (work_dir() / "results" / name / "table.json").is_file() and not sync_readme(
+            work_dir() / "README.md", name, check="--check" in sys.argv
+        ):
+            sys.exit(
+                f"README.md: the {name} table differs from results/{name}/table.json; run `python -m mfjle_lib.course.real_faces readme`"
+            )

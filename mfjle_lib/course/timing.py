@@ -1,43 +1,26 @@
-"""How long each lesson takes: the measured table (`notebooks/lesson_times.json`) and the Colab GPU estimate.
+"""How long each lesson takes, as lesson 00 shows it: the measured table (`notebooks/lesson_times.json`) and a model's
+FLOPs.
 
-`make notebooks` runs every lesson as a student first opens it (RUNS = released) and records its wall
-time; `make retrain` runs every lesson in full mode and records, per lesson, its wall time and the
-training runs it finished. A Colab GPU time is only an estimate until someone measures it
-(`notebook_tools execute --record colab_gpu`); the estimate is built from FLOPs, never from a guess
-at the whole lesson:
-
-    estimate = (full CPU time − CPU seconds spent in training epochs)          # data, plots, evaluation
-             + Σ over the lesson's runs, at the gpu preset's size:
-               epochs × (3 × n_train + n_val) × forward FLOPs per image / GPU_FLOPS
-
-A training step costs about three forward passes (forward + backward ≈ 1 + 2), validation one.
-The gpu preset scales each run (more faces, more epochs, larger inputs) by the ratio of the presets.
+The table is written by the repository's tools (`make notebooks`, `make retrain`, `make nbtimes`;
+`tools/timing.py`: wall times, load records and the FLOP-based Colab estimate); this module only reads it.
 """
+
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree
 
 import pandas as pd
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..constants import DEFAULT_CROP_FRACTION
-from ..files import atomic_write_text, replace_block
-from ..models.build import build_model
+from ..models.registry import build_model
 from ..paths import PACKAGE_DIR
-from ..training.config import PRESETS
 
 #: The per-lesson time table lesson 00 and the README show (seconds; null = not measured yet).
 LESSON_TIMES = PACKAGE_DIR.parent / "notebooks" / "lesson_times.json"
-
-#: Assumed sustained training throughput of a Colab T4 with fp16 autocast, FLOP/s. The card's fp16
-#: tensor-core peak is 65 TFLOP/s; ResNet-18 on 48–128 px inputs keeps a small fraction of it busy,
-#: so the estimate assumes 4 TFLOP/s. An assumption, replaced by the measured time once there is one.
-GPU_FLOPS = 4e12
 
 
 def _duration(seconds: float | None, estimate: float | None = None) -> str:
@@ -45,7 +28,13 @@ def _duration(seconds: float | None, estimate: float | None = None) -> str:
     if seconds is None and estimate is None:
         return "not measured yet"
     x = float(seconds if seconds is not None else estimate)
-    text = f"{x:.0f} s" if x < 90 else f"{x / 60:.0f} min" if x < 3600 else f"{int(x // 3600)} h {round(x % 3600 / 60):02d} min"
+    text = (
+        f"{x:.0f} s"
+        if x < 90
+        else f"{x / 60:.0f} min"
+        if x < 3600
+        else f"{int(x // 3600)} h {round(x % 3600 / 60):02d} min"
+    )
     return text if seconds is not None else f"≈ {text} (estimate)"
 
 
@@ -55,10 +44,11 @@ def _busy(entry: dict[str, Any], key: str) -> str:
 
 
 def lesson_times(path: str | Path | None = None) -> pd.DataFrame:
-    """`notebooks/lesson_times.json` as a table: each lesson's time by default (released runs), FAST, full on 2 CPU cores, full on a Colab GPU.
+    """`notebooks/lesson_times.json` as a table: each lesson's time by default (released runs), FAST, full on 2 CPU
+    cores, full on a Colab GPU.
 
     A Colab GPU time that was not measured shows the FLOP-based estimate, marked "(estimate)"; a time
-    measured on a busy machine (its load record, `notebook_tools execute --record`) is marked "(busy machine)".
+    measured on a busy machine (its load record) is marked "(busy machine)".
     """
     raw = json.loads(Path(path or LESSON_TIMES).read_text(encoding="utf-8"))
     rows = {}
@@ -74,56 +64,7 @@ def lesson_times(path: str | Path | None = None) -> pd.DataFrame:
     return frame
 
 
-def lesson_times_markdown(path: str | Path | None = None) -> str:
-    """The same table as Markdown, for the README (`python -c "from mfjle_lib.course.timing import *; print(lesson_times_markdown())"`)."""
-    frame = lesson_times(path)
-    lines = ["| lesson | " + " | ".join(frame.columns) + " |", "|---" * (len(frame.columns) + 1) + "|"]
-    lines += [f"| `{name}` | " + " | ".join(row) + " |" for name, row in zip(frame.index, frame.to_numpy().tolist())]
-    return "\n".join(lines) + "\n"
-
-
-def lesson_time_line(lesson: str, path: str | Path | None = None) -> str:
-    """One lesson's row of the time table as the sentence its header shows (filled by `notebook_tools sync`)."""
-    frame = lesson_times(path)
-    if lesson not in frame.index:
-        return f"**Time.** Not measured yet (`notebooks/lesson_times.json` has no row for {lesson})."
-    row = frame.loc[lesson]
-    cols = list(frame.columns)
-    return (f"**Time** (measured, `notebooks/lesson_times.json`; lesson 00 has the whole table): by default, on the released runs, "
-            f"{row[cols[0]]} on 2 CPU cores; FAST {row[cols[1]]}; retraining everything in full mode {row[cols[2]]} on 2 CPU cores, "
-            f"{row[cols[3]]} on a Colab T4 GPU.")
-
-
-TIME_START, TIME_END = "<!-- time:start (generated from notebooks/lesson_times.json by notebook_tools sync) -->", "<!-- time:end -->"
-
-
-def with_time_line(header: str, notebook: str) -> str:
-    """A lesson header with its time sentence filled in between the markers (unchanged without them)."""
-    if TIME_START not in header:
-        return header
-    return replace_block(header, TIME_START, TIME_END, lesson_time_line(Path(notebook).stem), where=notebook)
-
-
-def junit_notebook_seconds(report: Path) -> dict[str, float]:
-    """Seconds per lesson in a pytest JUnit report of nbval (one test case per cell, named by its notebook file)."""
-    seconds: dict[str, float] = {}
-    for case in ElementTree.parse(report).getroot().iter("testcase"):
-        name = case.get("classname", "")  # e.g. "notebooks.03_single_resnet_baseline.ipynb"
-        stem = name.removesuffix(".ipynb").rsplit(".", 1)[-1] if name.endswith(".ipynb") else ""
-        if stem:
-            seconds[stem] = seconds.get(stem, 0.0) + float(case.get("time", 0.0))
-    return seconds
-
-
-
-def finished_runs(root: Path, since: float) -> list[Path]:
-    """Training runs under `root` whose metrics.json was written at or after `since` (a time.time())."""
-    if not root.exists():
-        return []
-    return sorted(p.parent for p in root.rglob("metrics.json") if (p.parent / "history.csv").exists() and p.stat().st_mtime >= since)
-
-
-@lru_cache(maxsize=None)
+@cache
 def forward_flops(model: str, global_size: int, local_size: int, crop_fraction: float) -> int:
     """Forward FLOPs of one image through `model` at this geometry (multiply–add = 2; counted by torch)."""
     net = build_model(model, global_size=global_size, local_size=local_size, crop_fraction=crop_fraction).eval()
@@ -133,50 +74,3 @@ def forward_flops(model: str, global_size: int, local_size: int, crop_fraction: 
     with torch.no_grad(), counter:
         net(x, landmarks)
     return int(counter.get_total_flops())
-
-
-def run_cost(run: Path) -> dict[str, Any]:
-    """One finished run: its CPU training seconds and the FLOPs of the same run at the gpu preset's size."""
-    m = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
-    history = pd.read_csv(run / "history.csv")
-    cpu, gpu = PRESETS["cpu"], PRESETS["gpu"]
-    # Scale only what the cpu preset set: a lesson that fixes its own epochs, faces or sizes keeps them.
-    from_cpu = m.get("preset") == "cpu"
-    scale_epochs = gpu["epochs"] / cpu["epochs"] if from_cpu and m.get("epochs") == cpu["epochs"] else 1.0
-    n_faces = m["n_train"] + m["n_val"] + m["n_samples"]
-    scale_faces = gpu["num_images"] / cpu["num_images"] if from_cpu and m.get("dataset") == "synthetic" and n_faces == cpu["num_images"] else 1.0
-    same_geometry = from_cpu and (m["global_size"], m["local_size"]) == (cpu["global_size"], cpu["local_size"])
-    geometry = (gpu["global_size"], gpu["local_size"]) if same_geometry else (m["global_size"], m["local_size"])
-    per_image = forward_flops(m["model"], geometry[0], geometry[1], float(m.get("crop_fraction", DEFAULT_CROP_FRACTION)))
-    epochs = len(history) * scale_epochs
-    flops = epochs * (3 * m["n_train"] + m["n_val"]) * scale_faces * per_image
-    return {"run": run.name, "cpu_train_s": float(history["time_s"].sum()), "gpu_flops": float(flops)}
-
-
-def colab_estimate(full_cpu_s: float, runs: list[dict[str, Any]], gpu_flops: float = GPU_FLOPS) -> float:
-    """The FLOP-based Colab T4 estimate of one lesson (see the module docstring), in seconds."""
-    overhead = max(0.0, full_cpu_s - sum(r["cpu_train_s"] for r in runs))
-    return overhead + sum(r["gpu_flops"] for r in runs) / gpu_flops
-
-
-def record_time(notebook: Path, key: str, seconds: float, runs: list[Path] | None = None, table: Path | None = None,
-                load: dict[str, Any] | None = None) -> None:
-    """Write one lesson's measured wall time into `lesson_times.json`; a full CPU run also writes its Colab estimate.
-
-    `load`: the machine's load record (`perf.machine_load.load_record`), kept as `<key>_load`; a busy
-    one marks the time in the table.
-    """
-    table = table or notebook.parent / "lesson_times.json"
-    data = json.loads(table.read_text(encoding="utf-8"))
-    entry = data["lessons"].setdefault(notebook.stem, {})
-    entry[key] = round(seconds)
-    if load is not None:
-        entry[f"{key}_load"] = load
-    else:
-        entry.pop(f"{key}_load", None)  # an older record must not vouch for a new time
-    if key == "full_cpu" and runs is not None:
-        costs = [run_cost(r) for r in runs]
-        entry["runs_trained"] = [c["run"] for c in costs]
-        entry["cpu_train_s"] = round(sum(c["cpu_train_s"] for c in costs))
-        entry["colab_gpu_estimate"] = round(colab_estimate(seconds, costs))
-    atomic_write_text(table, json.dumps(data, indent=1, ensure_ascii=False) + "\n")  # an interrupted run never leaves half a table

@@ -4,6 +4,7 @@ Released runs carry no weights, so `course/released.py` stores the distances a l
 (`weights_vs_<run>.csv`, computed from the checkpoints when the runs are released) and
 `compare_weights` reads them back when the checkpoints are not there.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..constants import NUM_LANDMARKS
-from ..models.fusion import MODULE_NAMES
-from ..training.checkpoints import CHECKPOINT_FORMAT, RESUME_FORMAT, load_checkpoint
+from ..method.fusion import MODULE_NAMES
+from ..training.run_files import CHECKPOINT_FORMAT, RESUME_FORMAT, load_checkpoint
 
 
 def released_distances_file(run_b: Path, run_a: Path) -> Path:
@@ -21,7 +22,8 @@ def released_distances_file(run_b: Path, run_a: Path) -> Path:
 
 
 def compare_weights(run_a: str | Path, run_b: str | Path, file: str = "checkpoint.pt") -> pd.DataFrame:
-    """Module by module: relative L2 distance between two runs' saved weights (`checkpoint.pt` or `last.pt`; 0 = identical)."""
+    """Module by module: relative L2 distance between two runs' saved weights (`checkpoint.pt` or `last.pt`; 0 =
+    identical)."""
     run_a, run_b = Path(run_a), Path(run_b)
     if not (run_a / file).is_file() and file == "checkpoint.pt":
         for b, a in ((run_b, run_a), (run_a, run_b)):
@@ -39,5 +41,11 @@ def compare_weights(run_a: str | Path, run_b: str | Path, file: str = "checkpoin
             continue
         diff = sum(float((sa[k].double() - sb[k].double()).pow(2).sum()) for k in keys) ** 0.5
         norm = sum(float(sa[k].double().pow(2).sum()) for k in keys) ** 0.5
-        rows.append({"module": name, "relative weight distance": diff / norm, "identical": all(bool((sa[k] == sb[k]).all()) for k in keys)})
+        rows.append(
+            {
+                "module": name,
+                "relative weight distance": diff / norm,
+                "identical": all(bool((sa[k] == sb[k]).all()) for k in keys),
+            }
+        )
     return pd.DataFrame(rows).set_index("module")

@@ -28,7 +28,7 @@ DERIVED_LABEL_THRESHOLD = 1.0 / NUM_LABELS
 
 
 #: Manual landmark files hold pixel-index coordinates (centre of the top-left pixel at (0, 0));
-#: the library's convention puts that centre at (0.5, 0.5) (docs/ARCHITECTURE.md).
+#: the library's convention puts that centre at (0.5, 0.5) (`method/crops.py`).
 LANDMARK_PIXEL_OFFSET = 0.5
 
 

@@ -1,17 +1,51 @@
-"""Evaluation: the nine metrics, the outputs algebra (module probabilities, fusion, re-fusion, the npz format), reports."""
+"""Evaluation: the outputs algebra (module probabilities, fusion, re-fusion, the npz format), fusion chosen on
+validation, reports and tables.
+
+The nine metrics themselves are the method's (`mfjle_lib.method.metrics`).
+"""
+
 from __future__ import annotations
 
-from . import metrics, outputs, reports, study_table
+from . import outputs, per_label, reports, study_table
 from .fusion_choice import FusionChoice, choose_fusion, report_val_fusion
-from .metrics import (coverage, decision_rules_softmax, multilabel_metrics, multilabel_report, one_error,
-                      per_label_report, ranking_mask, threshold_sweep)
-from .outputs import (Outputs, fuse_saved, fused_metrics, load_outputs, metrics_record, outputs_module_probs, save_outputs,
-                      with_probabilities)
+from .outputs import (
+    Outputs,
+    fuse_saved,
+    fused_metrics,
+    load_outputs,
+    metrics_record,
+    outputs_module_probs,
+    save_outputs,
+    with_probabilities,
+)
+from .per_label import decision_rules_softmax, per_label_report, threshold_sweep
 from .reports import HEADERS, best_rows, format_table, markdown_table, paper_rows, results_table, styled, summarise_runs
 
 __all__ = [
-    "FusionChoice", "HEADERS", "Outputs", "best_rows", "choose_fusion", "coverage", "decision_rules_softmax", "format_table", "fuse_saved", "fused_metrics",
-    "load_outputs", "markdown_table", "metrics", "metrics_record", "multilabel_metrics", "multilabel_report", "one_error",
-    "outputs", "outputs_module_probs", "paper_rows", "per_label_report", "ranking_mask", "report_val_fusion", "reports", "results_table", "study_table",
-    "save_outputs", "styled", "summarise_runs", "threshold_sweep", "with_probabilities",
+    "HEADERS",
+    "FusionChoice",
+    "Outputs",
+    "best_rows",
+    "choose_fusion",
+    "decision_rules_softmax",
+    "format_table",
+    "fuse_saved",
+    "fused_metrics",
+    "load_outputs",
+    "markdown_table",
+    "metrics_record",
+    "outputs",
+    "outputs_module_probs",
+    "paper_rows",
+    "per_label",
+    "per_label_report",
+    "report_val_fusion",
+    "reports",
+    "results_table",
+    "save_outputs",
+    "study_table",
+    "styled",
+    "summarise_runs",
+    "threshold_sweep",
+    "with_probabilities",
 ]

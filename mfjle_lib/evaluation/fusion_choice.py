@@ -12,15 +12,16 @@ nothing is predicted). Search: weights in the paper's family (1, λ, λ, λ, λ,
 0.5, so with no signal either way the paper's fusion is kept. A single-module model (ResNet-18)
 gets its threshold chosen only. Pure: numpy in, numbers out.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
-from .metrics import multilabel_report
-from ..models.fusion import paper_fusion_weights
+from ..method.fusion import paper_fusion_weights
+from ..method.metrics import multilabel_report
 from .outputs import fuse_saved
 
 OBJECTIVE = "validation micro-F1"
@@ -44,8 +45,16 @@ class FusionChoice:
 
     def record(self) -> dict:
         """Plain-type record for metrics files and JSON output."""
-        return {"fusion_weights": list(self.weights), "threshold": self.threshold, "objective": self.objective, "value": self.value,
-                "paper_fusion_weights": list(self.paper_weights), "paper_value": self.paper_value, "n_val": self.n_val, "searched": self.searched}
+        return {
+            "fusion_weights": list(self.weights),
+            "threshold": self.threshold,
+            "objective": self.objective,
+            "value": self.value,
+            "paper_fusion_weights": list(self.paper_weights),
+            "paper_value": self.paper_value,
+            "n_val": self.n_val,
+            "searched": self.searched,
+        }
 
 
 def micro_f1_at(labels: np.ndarray, probs: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
@@ -66,8 +75,13 @@ def _share(weights: Sequence[float]) -> float:
     return float(weights[0]) / float(sum(weights))
 
 
-def choose_fusion(val_module_probs: np.ndarray, val_labels: np.ndarray, paper_weights: Sequence[float],
-                  lambdas: Sequence[float] = LAMBDA_GRID, thresholds: Sequence[float] = THRESHOLD_GRID) -> FusionChoice:
+def choose_fusion(
+    val_module_probs: np.ndarray,
+    val_labels: np.ndarray,
+    paper_weights: Sequence[float],
+    lambdas: Sequence[float] = LAMBDA_GRID,
+    thresholds: Sequence[float] = THRESHOLD_GRID,
+) -> FusionChoice:
     """Weights and threshold that maximise validation micro-F1 (ties: closest to the paper's, then to 0.5).
 
     `val_module_probs` (N, M, L) and `val_labels` (N, L) are the validation split's, e.g. from a
@@ -76,7 +90,9 @@ def choose_fusion(val_module_probs: np.ndarray, val_labels: np.ndarray, paper_we
     probs = np.asarray(val_module_probs, np.float64)
     labels = np.asarray(val_labels)
     if probs.ndim != 3 or labels.shape != (probs.shape[0], probs.shape[2]):
-        raise ValueError(f"expected (N, M, L) module probabilities and (N, L) labels, got {probs.shape} and {labels.shape}")
+        raise ValueError(
+            f"expected (N, M, L) module probabilities and (N, L) labels, got {probs.shape} and {labels.shape}"
+        )
     if probs.shape[0] == 0:
         raise ValueError("no validation outputs to choose a fusion on")
     m = probs.shape[1]
@@ -107,5 +123,12 @@ def report_val_fusion(val_outputs, test_outputs, paper_weights: Sequence[float])
     Both are saved outputs (`module_probs`, `labels`, ...); only the validation arrays reach the chooser.
     """
     choice = choose_fusion(val_outputs["module_probs"], val_outputs["labels"], paper_weights)
-    test = multilabel_report(test_outputs["labels"], fuse_saved(test_outputs["module_probs"], choice.weights), choice.threshold)
-    return choice, {**test, "fusion_weights": list(choice.weights), "threshold": choice.threshold, "fusion_choice": choice.record()}
+    test = multilabel_report(
+        test_outputs["labels"], fuse_saved(test_outputs["module_probs"], choice.weights), choice.threshold
+    )
+    return choice, {
+        **test,
+        "fusion_weights": list(choice.weights),
+        "threshold": choice.threshold,
+        "fusion_choice": choice.record(),
+    }

@@ -6,18 +6,21 @@
 Probabilities come from float64 logits: float32 sigmoids saturate into ties (σ(17) = 1.0) that
 would distort the ranking metrics (docs/DESIGN.md §2, Evaluation).
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from ..constants import EMOTIONS, METRIC_KEYS
+from ..constants import EMOTIONS
 from ..files import atomic_write_bytes
-from ..models.fusion import MODULE_NAMES, fuse, module_probs
-from .metrics import decision_rules_softmax, multilabel_metrics, multilabel_report
+from ..method.fusion import MODULE_NAMES, fuse, module_probs
+from ..method.metrics import METRIC_KEYS, multilabel_metrics, multilabel_report
+from .per_label import decision_rules_softmax
 
 Outputs = Mapping[str, np.ndarray]
 
@@ -30,7 +33,7 @@ def outputs_module_probs(outputs: Outputs, activation: str = "sigmoid") -> np.nd
 
 
 def fuse_saved(probs: np.ndarray, fusion_weights: Sequence[float]) -> np.ndarray:
-    """`models.fusion.fuse` on saved (N, M, L) float64 module probabilities -> (N, L)."""
+    """`method.fuse` on saved (N, M, L) float64 module probabilities -> (N, L)."""
     return fuse(torch.from_numpy(np.asarray(probs, np.float64)), tuple(float(w) for w in fusion_weights)).numpy()
 
 
@@ -40,29 +43,45 @@ def fused_metrics(outputs: Outputs, fusion_weights: Sequence[float], threshold: 
 
 
 def metrics_record(outputs: Outputs, settings: Mapping[str, Any], threshold: float = 0.5) -> dict[str, Any]:
-    """The metrics.json object of outputs in the saved form (`with_probabilities`): nine metrics of the fused output, counts, each module's metrics, and `settings`.
+    """The metrics.json object of outputs in the saved form (`with_probabilities`): nine metrics of the fused output,
+    counts, each module's metrics, and `settings`.
 
     It reads the fused probabilities the outputs carry: one fusion per evaluation.
     """
     labels, per_module, probs = outputs["labels"], outputs["module_probs"], outputs["fused_probs"]
     record: dict[str, Any] = dict(multilabel_report(labels, probs, threshold))
-    record["modules"] = {name: {k: v for k, v in multilabel_report(labels, per_module[:, m]).items() if k in METRIC_KEYS}
-                         for m, name in enumerate(MODULE_NAMES[: per_module.shape[1]])}
+    record["modules"] = {
+        name: {k: v for k, v in multilabel_report(labels, per_module[:, m]).items() if k in METRIC_KEYS}
+        for m, name in enumerate(MODULE_NAMES[: per_module.shape[1]])
+    }
     if str(outputs["activation"]) == "softmax":
         record["decision_rules"] = decision_rules_softmax(labels, probs)
-    record.update({"fusion_weights": np.asarray(outputs["fusion_weights"], np.float64).tolist(), "threshold": float(threshold), **settings})
+    record.update(
+        {
+            "fusion_weights": np.asarray(outputs["fusion_weights"], np.float64).tolist(),
+            "threshold": float(threshold),
+            **settings,
+        }
+    )
     return record
 
 
-def with_probabilities(outputs: Outputs, labels: np.ndarray, ids: Sequence[str], activation: str, fusion_weights: Sequence[float]) -> dict[str, np.ndarray]:
-    """Logits plus everything re-fusion needs: module and fused probabilities, labels, ids, fusion_weights, activation."""
+def with_probabilities(
+    outputs: Outputs, labels: np.ndarray, ids: Sequence[str], activation: str, fusion_weights: Sequence[float]
+) -> dict[str, np.ndarray]:
+    """Logits plus everything re-fusion needs: module and fused probabilities, labels, ids, fusion_weights,
+    activation."""
     probs = outputs_module_probs(outputs, activation)
     fusion_weights = tuple(float(w) for w in fusion_weights)[: probs.shape[1]]
     return {
         **{k: np.asarray(v) for k, v in outputs.items()},
-        "ids": np.asarray(list(ids)), "labels": np.asarray(labels, np.float32), "emotions": np.asarray(EMOTIONS),
-        "module_probs": probs, "fused_probs": fuse_saved(probs, fusion_weights),
-        "fusion_weights": np.asarray(fusion_weights), "activation": np.asarray(activation),
+        "ids": np.asarray(list(ids)),
+        "labels": np.asarray(labels, np.float32),
+        "emotions": np.asarray(EMOTIONS),
+        "module_probs": probs,
+        "fused_probs": fuse_saved(probs, fusion_weights),
+        "fusion_weights": np.asarray(fusion_weights),
+        "activation": np.asarray(activation),
     }
 
 
@@ -72,11 +91,12 @@ def save_outputs(path: str | Path, arrays: Mapping[str, np.ndarray]) -> None:
 
 
 def load_outputs(path: str | Path) -> dict[str, np.ndarray]:
-    """Read a `test_outputs.npz` or `val_outputs.npz` (no pickles); a released run's logits-only form gets its probabilities back."""
+    """Read a `test_outputs.npz` or `val_outputs.npz` (no pickles); a released run's logits-only form gets its
+    probabilities back."""
     with np.load(Path(path), allow_pickle=False) as f:
         out = {k: f[k] for k in f.files}
     if "module_probs" not in out and "global_logits" in out and "labels" in out:
-        # Released runs (course/released.py) keep the float32 logits only; the float64 algebra is exact and cheap.
+        # Released runs (results/lessons) keep the float32 logits only; the float64 algebra is exact and cheap.
         logits = {k: out[k].astype(np.float64) for k in ("global_logits", "local_logits") if k in out}
         rebuilt = with_probabilities(logits, out["labels"], out["ids"], str(out["activation"]), out["fusion_weights"])
         return {**out, **rebuilt}  # keys the rebuild does not make (the inference path) come through as saved

@@ -1,4 +1,5 @@
 """Tables of the nine metrics (paper Tables 1-2): mean ± std over seeds, the paper's rows, text and Markdown."""
+
 from __future__ import annotations
 
 import math
@@ -7,8 +8,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..constants import LOWER_IS_BETTER, METRIC_KEYS, PAPER_TABLES
+from ..constants import PAPER_TABLES
 from ..data.registry import DATASETS
+from ..method.metrics import LOWER_IS_BETTER, METRIC_KEYS, METRICS
 
 __all__ = [
     "HEADERS",
@@ -21,23 +23,8 @@ __all__ = [
 ]
 
 
-_SHORT = {
-    "hamming_loss": "Hamming",
-    "coverage": "Coverage",
-    "one_error": "One-error",
-    "ranking_loss": "Ranking",
-    "average_precision": "AP",
-    "micro_f1": "Micro-F1",
-    "macro_f1": "Macro-F1",
-    "micro_auc": "Micro-AUC",
-    "macro_auc": "Macro-AUC",
-}
-
-
-#: Column headers in Table 1/2 order, with the paper's ↓ (lower is better) / ↑ arrows.
-HEADERS: dict[str, str] = {
-    key: f"{_SHORT[key]} {'↓' if LOWER_IS_BETTER[key] else '↑'}" for key in METRIC_KEYS
-}
+#: Column headers in Table 1/2 order, with the paper's ↓ (lower is better) / ↑ arrows (from `method.METRICS`).
+HEADERS: dict[str, str] = {m.key: m.header for m in METRICS}
 
 
 #: What a missing or NaN value prints as.
@@ -150,8 +137,12 @@ def best_rows(df: pd.DataFrame, exclude: Sequence[str] = ()) -> dict[str, list[o
     return out
 
 
-def styled(table: pd.DataFrame | Mapping[str, Mapping[str, object]], dataset: str | None = None, digits: int = 3,
-           exclude: Sequence[str] = ()):
+def styled(
+    table: pd.DataFrame | Mapping[str, Mapping[str, object]],
+    dataset: str | None = None,
+    digits: int = 3,
+    exclude: Sequence[str] = (),
+):
     """A metrics table for notebooks: a pandas Styler with ↓/↑ headers and each column's best value in **bold**.
 
     `table` is a :func:`results_table` frame, a frame of numbers (metric keys or HEADERS as
@@ -179,8 +170,13 @@ def styled(table: pd.DataFrame | Mapping[str, Mapping[str, object]], dataset: st
     def grey(row: pd.Series) -> list[str]:
         return ["color: grey; font-style: italic" if row.name in reference else ""] * len(row)
 
-    return (frame.style.apply(bold, axis=0).apply(grey, axis=1)
-            .set_table_styles([{"selector": "th", "props": "text-align: center"}, {"selector": "td", "props": "text-align: right"}]))
+    return (
+        frame.style.apply(bold, axis=0)
+        .apply(grey, axis=1)
+        .set_table_styles(
+            [{"selector": "th", "props": "text-align: center"}, {"selector": "td", "props": "text-align: right"}]
+        )
+    )
 
 
 def _cells(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:

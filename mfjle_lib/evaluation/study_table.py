@@ -7,32 +7,41 @@ fusion weights and threshold chosen on the validation outputs (`fusion_choice.ch
 which is given the validation arrays only); the paper's rows beside them; paired gaps per seed.
 Nothing here depends on time or machine, so the same folder gives the same bytes.
 """
+
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..constants import LOWER_IS_BETTER, METRIC_KEYS
 from ..errors import ConfigError, DataError
 from ..files import atomic_write_text, json_safe, read_json
+from ..method.metrics import LOWER_IS_BETTER, METRIC_KEYS
 from ..models.arms import ARMS, EXTRA_STEPS, GAIN_STEPS
 from .fusion_choice import report_val_fusion
 from .outputs import load_outputs
 from .reports import HEADERS, markdown_table, paper_rows, results_table, summarise_runs
 
 # A run folder: split, arm (longest names first, so `mfjle_lowres` is not read as `mfjle`), start, seed.
-_RUN = re.compile(r"^(?P<split>[a-z]+)_(?P<model>" + "|".join(sorted(ARMS, key=len, reverse=True))
-                  + r")_(?P<start>[a-z_]+)_seed(?P<seed>\d+)$")
+_RUN = re.compile(
+    r"^(?P<split>[a-z]+)_(?P<model>"
+    + "|".join(sorted(ARMS, key=len, reverse=True))
+    + r")_(?P<start>[a-z_]+)_seed(?P<seed>\d+)$"
+)
 
 
 #: How rows name the starts, splits and models.
-START_NAMES = {"scratch": "from scratch", "started": "started (head carried over)", "started_fresh_head": "started (fresh head)"}
+START_NAMES = {
+    "scratch": "from scratch",
+    "started": "started (head carried over)",
+    "started_fresh_head": "started (fresh head)",
+}
 SPLIT_NAMES = {"paper": "image split", "subject": "subject split", "official": "official split"}
 FUSIONS = {"paper": "paper fusion, t 0.5", "val": "fusion + t on val"}
 
@@ -62,10 +71,18 @@ def read_runs(results: str | Path) -> list[RunResult]:
             continue
         metrics = read_json(folder / "metrics.json", keys=("fusion_weights", *METRIC_KEYS))
         record = read_json(folder / "run.json", keys=("settings",))
-        _, chosen = report_val_fusion(_outputs(folder / "val_outputs.npz"), _outputs(folder / "test_outputs.npz"), metrics["fusion_weights"])
+        _, chosen = report_val_fusion(
+            _outputs(folder / "val_outputs.npz"), _outputs(folder / "test_outputs.npz"), metrics["fusion_weights"]
+        )
         # A 'started' run of a later split used the head mode chosen on the first split's validation: name it by what it did.
-        start = "started_fresh_head" if found["start"] == "started" and record["settings"].get("init_head") == "fresh" else found["start"]
-        out.append(RunResult(found["split"], found["model"], start, int(found["seed"]), metrics, chosen, record, folder.name))
+        start = (
+            "started_fresh_head"
+            if found["start"] == "started" and record["settings"].get("init_head") == "fresh"
+            else found["start"]
+        )
+        out.append(
+            RunResult(found["split"], found["model"], start, int(found["seed"]), metrics, chosen, record, folder.name)
+        )
     return out
 
 
@@ -87,7 +104,15 @@ def groups(runs: Sequence[RunResult]) -> dict[tuple[str, str, str], list[RunResu
     order = {"paper": 0, "official": 1, "subject": 2}
     arm_order = list(ARMS)
     out: dict[tuple[str, str, str], list[RunResult]] = {}
-    for r in sorted(runs, key=lambda r: (order.get(r.split, 9), list(START_NAMES).index(r.start) if r.start in START_NAMES else 9, arm_order.index(r.model), r.seed)):
+    for r in sorted(
+        runs,
+        key=lambda r: (
+            order.get(r.split, 9),
+            list(START_NAMES).index(r.start) if r.start in START_NAMES else 9,
+            arm_order.index(r.model),
+            r.seed,
+        ),
+    ):
         out.setdefault((r.split, r.model, r.start), []).append(r)
     return out
 
@@ -122,22 +147,58 @@ def gap_list(by: Mapping[tuple[str, str, str], list[RunResult]]) -> dict[str, di
         where = f"{START_NAMES.get(start, start)}, {SPLIT_NAMES.get(split, split)}"
         if model == "mfjle" and (split, "resnet18", start) in by:
             for fusion in FUSIONS:
-                add(f"MF-JLE − ResNet-18, {where}, {FUSIONS[fusion]}", paired_gap(runs, fusion, by[(split, "resnet18", start)], fusion),
-                    kind="mfjle_vs_resnet18", split=split, model=model, start=start, fusion=fusion)
+                add(
+                    f"MF-JLE − ResNet-18, {where}, {FUSIONS[fusion]}",
+                    paired_gap(runs, fusion, by[(split, "resnet18", start)], fusion),
+                    kind="mfjle_vs_resnet18",
+                    split=split,
+                    model=model,
+                    start=start,
+                    fusion=fusion,
+                )
         for base, after, part in (*GAIN_STEPS, *EXTRA_STEPS):
             if model == after and (split, base, start) in by:
                 for fusion in FUSIONS:
-                    add(f"{ARMS[after].title} − {ARMS[base].title} ({part}), {where}, {FUSIONS[fusion]}",
+                    add(
+                        f"{ARMS[after].title} − {ARMS[base].title} ({part}), {where}, {FUSIONS[fusion]}",
                         paired_gap(runs, fusion, by[(split, base, start)], fusion),
-                        kind="arm_step", split=split, model=model, start=start, fusion=fusion, base=base, part=part)
+                        kind="arm_step",
+                        split=split,
+                        model=model,
+                        start=start,
+                        fusion=fusion,
+                        base=base,
+                        part=part,
+                    )
         if start != "scratch" and (split, model, "scratch") in by:
-            add(f"{ARMS[model].title}: {START_NAMES[start]} − from scratch, {SPLIT_NAMES.get(split, split)}, paper fusion",
-                paired_gap(runs, "paper", by[(split, model, "scratch")], "paper"), kind="started_vs_scratch", split=split, model=model, start=start, fusion="paper")
-        add(f"{ARMS[model].title}, {where}: fusion + t on val − paper fusion", paired_gap(runs, "val", runs, "paper"),
-            kind="val_vs_paper", split=split, model=model, start=start, fusion="val")
+            add(
+                f"{ARMS[model].title}: {START_NAMES[start]} − from scratch, {SPLIT_NAMES.get(split, split)}, paper fusion",
+                paired_gap(runs, "paper", by[(split, model, "scratch")], "paper"),
+                kind="started_vs_scratch",
+                split=split,
+                model=model,
+                start=start,
+                fusion="paper",
+            )
+        add(
+            f"{ARMS[model].title}, {where}: fusion + t on val − paper fusion",
+            paired_gap(runs, "val", runs, "paper"),
+            kind="val_vs_paper",
+            split=split,
+            model=model,
+            start=start,
+            fusion="val",
+        )
         if split == "subject" and ("paper", model, start) in by:
-            add(f"{ARMS[model].title}, {START_NAMES.get(start, start)}: subject split − image split, paper fusion",
-                paired_gap(runs, "paper", by[("paper", model, start)], "paper"), kind="subject_vs_image", split=split, model=model, start=start, fusion="paper")
+            add(
+                f"{ARMS[model].title}, {START_NAMES.get(start, start)}: subject split − image split, paper fusion",
+                paired_gap(runs, "paper", by[("paper", model, start)], "paper"),
+                kind="subject_vs_image",
+                split=split,
+                model=model,
+                start=start,
+                fusion="paper",
+            )
     return gaps  # type: ignore[return-value]
 
 
@@ -173,8 +234,17 @@ def build(results: str | Path) -> tuple[str, dict[str, Any]]:
             summaries[name] = summarise_runs([getattr(r, fusion) for r in members])
             rows[name] = summaries[name]
             # Validation micro-F1 of this reading (the paper's fusion at 0.5, or the choice): what "best" is picked by.
-            val = float(np.mean([r.val["fusion_choice"]["paper_value" if fusion == "paper" else "value"] for r in members]))
-            meta[name] = {"split": split, "model": model, "start": start, "fusion": fusion, "seeds": [r.seed for r in members], "val_micro_f1": val}
+            val = float(
+                np.mean([r.val["fusion_choice"]["paper_value" if fusion == "paper" else "value"] for r in members])
+            )
+            meta[name] = {
+                "split": split,
+                "model": model,
+                "start": start,
+                "fusion": fusion,
+                "seeds": [r.seed for r in members],
+                "val_micro_f1": val,
+            }
     table = results_table(rows, dataset)
     gaps = gap_list(by)
     paper = paper_rows(dataset)
@@ -190,28 +260,51 @@ def build(results: str | Path) -> tuple[str, dict[str, Any]]:
 
 def _record(runs, summaries, meta, gaps, paper, best, paper_mfjle) -> dict[str, Any]:
     """The table.json object: every row's mean/std, every run's nine metrics and choice, gaps per seed, run records."""
-    return json_safe({
-        "dataset": runs[0].paper.get("dataset"),
-        "study_command": runs[0].record.get("study_command"),
-        "rows": {name: {**meta[name], "metrics": {k: {"mean": m, "std": s} for k, (m, s) in row.items()}} for name, row in summaries.items()},
-        "paper": paper,
-        "runs": {r.name: {
-            "paper_fusion": {k: r.paper[k] for k in METRIC_KEYS}, "val_fusion": {k: r.val[k] for k in METRIC_KEYS},
-            "val_choice": {"fusion_weights": r.val["fusion_weights"], "threshold": r.val["threshold"]},
-            "n_test": r.paper.get("n_samples"), "n_ranking_excluded": r.paper.get("n_ranking_excluded"),
-            "selected_epoch": r.paper.get("selected_epoch"), "command": r.record.get("command"), "train_s": r.record.get("epochs_time_s"),
-            "versions": r.record.get("versions"), "machine": r.record.get("machine")} for r in runs},
-        "gaps": {name: {**{k: g[k] for k in ("kind", "split", "model", "start", "fusion", "base", "part") if k in g}, "seeds": g["seeds"], "per_seed": {str(s): v for s, v in g["per_seed"].items()},
-                        "mean": {k: g["summary"][k][0] for k in METRIC_KEYS}, "std": {k: g["summary"][k][1] for k in METRIC_KEYS}}
-                 for name, g in gaps.items()},
-        "best_image_split_mfjle": best,
-        "best_minus_paper_mfjle": to_paper(summaries[best], paper_mfjle) if best else None,
-    })
+    return json_safe(
+        {
+            "dataset": runs[0].paper.get("dataset"),
+            "study_command": runs[0].record.get("study_command"),
+            "rows": {
+                name: {**meta[name], "metrics": {k: {"mean": m, "std": s} for k, (m, s) in row.items()}}
+                for name, row in summaries.items()
+            },
+            "paper": paper,
+            "runs": {
+                r.name: {
+                    "paper_fusion": {k: r.paper[k] for k in METRIC_KEYS},
+                    "val_fusion": {k: r.val[k] for k in METRIC_KEYS},
+                    "val_choice": {"fusion_weights": r.val["fusion_weights"], "threshold": r.val["threshold"]},
+                    "n_test": r.paper.get("n_samples"),
+                    "n_ranking_excluded": r.paper.get("n_ranking_excluded"),
+                    "selected_epoch": r.paper.get("selected_epoch"),
+                    "command": r.record.get("command"),
+                    "train_s": r.record.get("epochs_time_s"),
+                    "versions": r.record.get("versions"),
+                    "machine": r.record.get("machine"),
+                }
+                for r in runs
+            },
+            "gaps": {
+                name: {
+                    **{k: g[k] for k in ("kind", "split", "model", "start", "fusion", "base", "part") if k in g},
+                    "seeds": g["seeds"],
+                    "per_seed": {str(s): v for s, v in g["per_seed"].items()},
+                    "mean": {k: g["summary"][k][0] for k in METRIC_KEYS},
+                    "std": {k: g["summary"][k][1] for k in METRIC_KEYS},
+                }
+                for name, g in gaps.items()
+            },
+            "best_image_split_mfjle": best,
+            "best_minus_paper_mfjle": to_paper(summaries[best], paper_mfjle) if best else None,
+        }
+    )
 
 
 def _markdown(table: pd.DataFrame, gaps, by, runs: Sequence[RunResult], best, paper_mfjle, summaries) -> str:
     """The table.md text."""
-    first = next((r for r in runs if r.model == "mfjle"), runs[0]).record  # the base geometry: the arms derive theirs from it
+    first = next(
+        (r for r in runs if r.model == "mfjle"), runs[0]
+    ).record  # the base geometry: the arms derive theirs from it
     s = first["settings"]
     arms = {r.model: r.record["settings"] for r in runs if r.model not in ("resnet18", "mfjle")}
     lines = [
@@ -224,8 +317,18 @@ def _markdown(table: pd.DataFrame, gaps, by, runs: Sequence[RunResult], best, pa
         f"selection on validation {s['select_metric']}; training seed = split seed. "
         "'fusion + t on val': fusion weights (1, λ × 5) and threshold chosen on the validation outputs only, then applied to test "
         "(ResNet-18: the threshold only).",
-        *([""] + ["Controls (`models/arms.py`): " + "; ".join(f"{ARMS[a].title}: S_g = {v['global_size']}, S_l = {v['local_size']}"
-                                                      for a, v in arms.items()) + "."] if arms else []),
+        *(
+            [""]
+            + [
+                "Controls (`models/arms.py`): "
+                + "; ".join(
+                    f"{ARMS[a].title}: S_g = {v['global_size']}, S_l = {v['local_size']}" for a, v in arms.items()
+                )
+                + "."
+            ]
+            if arms
+            else []
+        ),
         "",
         markdown_table(table),
         "",
@@ -237,23 +340,45 @@ def _markdown(table: pd.DataFrame, gaps, by, runs: Sequence[RunResult], best, pa
         "",
     ]
     for name, g in gaps.items():
-        vals = ", ".join(f"seed {sd}: {g['per_seed'][sd]['micro_f1']:+.3f} / {g['per_seed'][sd]['average_precision']:+.3f}" for sd in g["seeds"])
+        vals = ", ".join(
+            f"seed {sd}: {g['per_seed'][sd]['micro_f1']:+.3f} / {g['per_seed'][sd]['average_precision']:+.3f}"
+            for sd in g["seeds"]
+        )
         lines.append(f"- {name}: {vals}")
     if best:
         gap = to_paper(summaries[best], paper_mfjle)
-        lines += ["", f"## Against the paper's MF-JLE row (Table 2), the image-split MF-JLE row with the highest mean *validation* micro-F1: {best}", "",
-                  "Ours − paper, signed so that + is better than the paper: "
-                  + ", ".join(f"{HEADERS[k]} {gap[k]:+.3f}" for k in METRIC_KEYS) + ".",
-                  f"At or above the paper on {sum(v >= 0 for v in gap.values())} of 9 metrics (means)."]
-    lines += ["", "## Runs", "", "| run | test faces | selected epoch | val choice (w_local, t) | training s |", "|:---|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            f"## Against the paper's MF-JLE row (Table 2), the image-split MF-JLE row with the highest mean *validation* micro-F1: {best}",
+            "",
+            "Ours − paper, signed so that + is better than the paper: "
+            + ", ".join(f"{HEADERS[k]} {gap[k]:+.3f}" for k in METRIC_KEYS)
+            + ".",
+            f"At or above the paper on {sum(v >= 0 for v in gap.values())} of 9 metrics (means).",
+        ]
+    lines += [
+        "",
+        "## Runs",
+        "",
+        "| run | test faces | selected epoch | val choice (w_local, t) | training s |",
+        "|:---|---:|---:|---:|---:|",
+    ]
     for r in runs:
         w = r.val["fusion_weights"]
-        lines.append(f"| {r.name} | {r.paper.get('n_samples')} | {r.paper.get('selected_epoch')} | "
-                     f"{(f'{w[1]:g}, ' if len(w) > 1 else '')}{r.val['threshold']:.2f} | {r.record.get('epochs_time_s')} |")
+        lines.append(
+            f"| {r.name} | {r.paper.get('n_samples')} | {r.paper.get('selected_epoch')} | "
+            f"{(f'{w[1]:g}, ' if len(w) > 1 else '')}{r.val['threshold']:.2f} | {r.record.get('epochs_time_s')} |"
+        )
     v, m = first["versions"], first["machine"]
-    lines += ["", "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + f". Machine (first run): {_machine_text(m)}; each run's own is in its `run.json`.",
-              "Training s: the run's epochs (training + validation) summed from its `history.csv`; each run's wall time, "
-              "its own `train` command and the package versions are in its `run.json` (ROOT = the dataset folder, WORK = the study's work folder).", ""]
+    lines += [
+        "",
+        "Versions: "
+        + ", ".join(f"{k} {val}" for k, val in v.items())
+        + f". Machine (first run): {_machine_text(m)}; each run's own is in its `run.json`.",
+        "Training s: the run's epochs (training + validation) summed from its `history.csv`; each run's wall time, "
+        "its own `train` command and the package versions are in its `run.json` (ROOT = the dataset folder, WORK = the study's work folder).",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -271,5 +396,3 @@ def write(results: str | Path) -> tuple[Path, Path]:
     atomic_write_text(results / "table.md", text)
     atomic_write_text(results / "table.json", json.dumps(record, indent=2, sort_keys=False) + "\n")
     return results / "table.md", results / "table.json"
-
-

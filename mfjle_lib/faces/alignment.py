@@ -5,6 +5,7 @@ transform fitted on landmarks is applied to pixel centres unchanged and a landma
 where the transform sends it. Warping uses `grid_sample(align_corners=False)`, whose normalised
 grid uses the same convention (-1 and +1 are the outer edges of the first and last pixel).
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """The decoded-face cache on disk: keys, fingerprints, atomic publish, landmark cache."""
+
 from __future__ import annotations
 
 import hashlib
@@ -16,7 +17,7 @@ from .prepared import CACHE_VERSION, PreparedDataset
 # ----------------------------------------------------------------------------- keys
 
 
-def _record_fingerprint(h: "hashlib._Hash", rec: FaceRecord) -> None:
+def _record_fingerprint(h: hashlib._Hash, rec: FaceRecord) -> None:
     """Feed everything about one record that changes its cached row into `h`."""
     h.update(f"|{rec.id}|{rec.image_path}|{rec.zip_member}|{rec.aligned}|{rec.landmark_source}|".encode())
     h.update(f"{rec.subject}|{rec.official_split}|".encode())

@@ -1,6 +1,6 @@
 """Five facial landmarks: MTCNN (facenet-pytorch, batched, cached) and the template fallback.
 
-Coordinates follow the library convention (docs/ARCHITECTURE.md): continuous pixels, column `j`
+Coordinates follow the library convention (`method/crops.py`): continuous pixels, column `j`
 covers `[j, j+1)` and has its centre at `j + 0.5`.
 
 MTCNN's pixel convention. facenet-pytorch's `detect_face` is a line-by-line port of the MATLAB
@@ -14,6 +14,7 @@ centres; over 50 rescaled/shifted views of astronaut and grace_hopper it came ou
 `W + 1.5 ± 0.13` (0-based centres are ruled out; the leftover ~0.25 px per point is the detector's
 own asymmetry). So we subtract 0.5 from every MTCNN coordinate (points and boxes alike).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -145,7 +146,6 @@ def detect_landmarks(
     detector = get_mtcnn(device)
     chunks = [idx[s : s + batch_size] for idx in groups.values() for s in range(0, len(idx), batch_size)]
     if show_progress:
-
         chunks = progress(chunks, desc="MTCNN landmarks", unit="batch")
     for chunk in chunks:
         try:
@@ -191,7 +191,9 @@ def save_landmark_cache(key: str, entries: dict[str, tuple[np.ndarray, str, np.n
     ids = list(entries)
     arrays = {
         "ids": np.array(ids, dtype=str),
-        "landmarks": np.stack([entries[i][0] for i in ids]).astype(np.float32) if ids else np.zeros((0, 5, 2), np.float32),
+        "landmarks": np.stack([entries[i][0] for i in ids]).astype(np.float32)
+        if ids
+        else np.zeros((0, 5, 2), np.float32),
         "sources": np.array([entries[i][1] for i in ids], dtype=str),
         "boxes": np.stack([entries[i][2] for i in ids]).astype(np.float32) if ids else np.zeros((0, 4), np.float32),
     }

@@ -1,8 +1,9 @@
 """Pixels as the networks take them: uint8 -> [0, 1] -> ImageNet-normalised (Section IV.B), and back for display.
 
-Here, in `faces/`, because the crops are cut from the normalised image (`crops_for_display` undoes
-it); the training batch path (`training/batches.py`) and every other caller import it from here.
+The crops are cut from the normalised image (`display.crops_for_display` undoes it for pictures);
+the training batch path (`training/batches.py`) and every other caller import it from here.
 """
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Decode, detect landmarks, align and cache every face of a dataset index."""
+
 from __future__ import annotations
 
 import hashlib
@@ -17,7 +18,15 @@ from ..errors import ConfigError, DataError
 from ..paths import cache_dir
 from ..runtime import progress
 from .alignment import align_face, resize_aligned
-from .decoded_cache import _fingerprint, _load_cached, _load_lm_cache, _publish, _remove_stale_temps, _save_lm_cache, cache_key
+from .decoded_cache import (
+    _fingerprint,
+    _load_cached,
+    _load_lm_cache,
+    _publish,
+    _remove_stale_temps,
+    _save_lm_cache,
+    cache_key,
+)
 from .landmarks import as_rgb_uint8, detect_landmarks, fallback_landmarks
 from .prepared import CACHE_VERSION, PreparedDataset
 
@@ -118,7 +127,7 @@ def prepare_dataset(
 
     size = int(size)
     if size < 8:
-        raise ConfigError(f"image size (R, --source-size / data --image-size) must be at least 8 pixels, got {size}")
+        raise ConfigError(f"image size (R, --source-size) must be at least 8 pixels, got {size}")
     base = cache_dir()
     fingerprint = _fingerprint(index)
     key = cache_key(index, size, fingerprint)
@@ -191,7 +200,9 @@ def _build(index, size, skip_bad, device, show_progress, tmp: Path, progress) ->
         _save_lm_cache(lm_key, lm_cache)
     arrays = {
         "landmarks": np.stack(landmarks_out).astype(np.float32) if kept else np.zeros((0, 5, 2), np.float32),
-        "labels": np.stack([r.labels for r in kept]).astype(np.float32) if kept else np.zeros((0, NUM_LABELS), np.float32),
+        "labels": np.stack([r.labels for r in kept]).astype(np.float32)
+        if kept
+        else np.zeros((0, NUM_LABELS), np.float32),
     }
     if any(r.distribution is not None for r in kept):
         nan = np.full(NUM_LABELS, np.nan, np.float32)

@@ -1,4 +1,5 @@
 """A prepared dataset: aligned uint8 faces, landmarks and labels in memory, with its summary."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

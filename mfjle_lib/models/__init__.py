@@ -1,15 +1,23 @@
-"""Models: the ResNet-18 backbone, the baseline, MF-JLE (one global and five local nets) and the one fusion rule."""
+"""Models by name: the registry (`build_model`, `model_spec`, `MODELS`) and where their ResNet-18s start (random,
+ImageNet, a file).
+
+The models are the method's (`mfjle_lib.method`). `mfjle_lib.models.build_model` is a fixed import
+path (docs/DESIGN.md §4).
+"""
+
 from __future__ import annotations
 
-from .backbone import file_sha256, load_backbone_weights, make_resnet18, resize_global
-from .baseline import ResNet18Baseline
-from .controls import WholeFaceEnsemble
-from .build import ACTIVATIONS, MODEL_NAMES, build_model, count_parameters
-from .fusion import DEFAULT_LAMBDA, DEFAULT_LAMBDAS, MODULE_NAMES, MODULE_TITLES, ModelOutput, activate, check_fusion_weights, expand_lambdas, fuse, module_probs, paper_fusion_weights
-from .mfjle import MFJLE, LoopLocalNets
+from .registry import MODEL_NAMES, MODELS, RUN_SETTINGS, ModelSpec, build_model, count_parameters, model_spec
+from .weights import file_sha256, load_backbone_weights
 
 __all__ = [
-    "ACTIVATIONS", "DEFAULT_LAMBDA", "DEFAULT_LAMBDAS", "MFJLE", "expand_lambdas", "paper_fusion_weights", "MODEL_NAMES", "MODULE_NAMES", "MODULE_TITLES", "LoopLocalNets", "ModelOutput",
-    "ResNet18Baseline", "WholeFaceEnsemble", "activate", "build_model", "check_fusion_weights", "count_parameters", "file_sha256", "fuse",
-    "load_backbone_weights", "make_resnet18", "module_probs", "resize_global",
+    "MODELS",
+    "MODEL_NAMES",
+    "RUN_SETTINGS",
+    "ModelSpec",
+    "build_model",
+    "count_parameters",
+    "file_sha256",
+    "load_backbone_weights",
+    "model_spec",
 ]

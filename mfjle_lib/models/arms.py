@@ -12,10 +12,12 @@ An arm names a model of the registry (`build.MODELS`) and how its S_g or S_l fol
 geometry (R, S_g, S_l, c) it is trained beside; studies and lessons read this table, never a
 list of names of their own.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..errors import ConfigError
 
@@ -45,20 +47,36 @@ def local_density_global_size(g: Geometry) -> int:
 #: The arms in the order of the gain split (each step changes one thing), then the full-resolution control.
 ARMS: dict[str, Arm] = {
     "resnet18": Arm("resnet18", "resnet18", "ResNet-18", lambda g: {}),
-    "wholeface": Arm("wholeface", "wholeface", "6 × ResNet-18, whole face", lambda g: {"local_size": int(g["global_size"])}),
-    "mfjle_lowres": Arm("mfjle_lowres", "mfjle", "MF-JLE, crops at the global's density",
-                        lambda g: {"local_size": global_density_local_size(g)}),
+    "wholeface": Arm(
+        "wholeface", "wholeface", "6 × ResNet-18, whole face", lambda g: {"local_size": int(g["global_size"])}
+    ),
+    "mfjle_lowres": Arm(
+        "mfjle_lowres",
+        "mfjle",
+        "MF-JLE, crops at the global's density",
+        lambda g: {"local_size": global_density_local_size(g)},
+    ),
     "mfjle": Arm("mfjle", "mfjle", "MF-JLE", lambda g: {}),
-    "resnet18_full": Arm("resnet18_full", "resnet18", "ResNet-18 at the locals' density",
-                         lambda g: {"global_size": local_density_global_size(g)}),
+    "resnet18_full": Arm(
+        "resnet18_full",
+        "resnet18",
+        "ResNet-18 at the locals' density",
+        lambda g: {"global_size": local_density_global_size(g)},
+    ),
 }
 
 #: (arm before, arm after, what the step adds): the telescoping split of MF-JLE − ResNet-18.
-GAIN_STEPS = (("resnet18", "wholeface", "ensembling"), ("wholeface", "mfjle_lowres", "locality"),
-              ("mfjle_lowres", "mfjle", "resolution"))
+GAIN_STEPS = (
+    ("resnet18", "wholeface", "ensembling"),
+    ("wholeface", "mfjle_lowres", "locality"),
+    ("mfjle_lowres", "mfjle", "resolution"),
+)
 
 #: Paired comparisons beside the split: resolution alone, and MF-JLE against a ResNet-18 that sees as many pixels.
-EXTRA_STEPS = (("resnet18", "resnet18_full", "resolution alone (one net)"), ("resnet18_full", "mfjle", "MF-JLE over the full-resolution ResNet-18"))
+EXTRA_STEPS = (
+    ("resnet18", "resnet18_full", "resolution alone (one net)"),
+    ("resnet18_full", "mfjle", "MF-JLE over the full-resolution ResNet-18"),
+)
 
 
 def arm(name: str) -> Arm:

@@ -1,17 +1,42 @@
-"""Speed work, fenced off from the method: fused local nets, CPU deploy paths and the choice among them, the memory-layout planner, the allocator, the load average."""
+"""Speed work, applied from outside the method: `optimize` (fused local nets, memory layout), CPU deploy paths and the
+choice among them, the allocator.
+
+Nothing here changes what a model computes or its state dict; `mfjle_lib.method` never imports it.
+"""
+
 from __future__ import annotations
 
 from .allocator import keep_freed_memory
 from .deploy import DEFAULT_METHOD, METHODS, DeployedModel, fold_resnet_bn, optimize_for_cpu
-from .fused_locals import IMPLS, FusedLocalNets, convert_local_nets, set_local_impl, to_fused, to_loop
+from .fused_locals import IMPLS, FusedLocalNets, convert_local_nets, impl_of, set_local_impl, to_fused, to_loop
 from .inference_path import DEPLOY_TOLERANCE, PRECISION_CHOICES, build_path, choose_path, native_bf16, path_line
 from .local_impl import pick_local_impl, time_local_impls
-from .machine_load import BUSY_LOAD, load_average, load_record
 from .memory_format import is_channels_last, plan_memory_format
+from .optimize import optimize
 
 __all__ = [
-    "BUSY_LOAD", "DEFAULT_METHOD", "DEPLOY_TOLERANCE", "IMPLS", "METHODS", "PRECISION_CHOICES", "DeployedModel", "FusedLocalNets",
-    "build_path", "choose_path", "convert_local_nets", "fold_resnet_bn", "is_channels_last", "keep_freed_memory", "load_average",
-    "load_record", "native_bf16", "optimize_for_cpu", "path_line", "pick_local_impl", "plan_memory_format", "set_local_impl",
-    "time_local_impls", "to_fused", "to_loop",
+    "DEFAULT_METHOD",
+    "DEPLOY_TOLERANCE",
+    "IMPLS",
+    "METHODS",
+    "PRECISION_CHOICES",
+    "DeployedModel",
+    "FusedLocalNets",
+    "build_path",
+    "choose_path",
+    "convert_local_nets",
+    "fold_resnet_bn",
+    "impl_of",
+    "is_channels_last",
+    "keep_freed_memory",
+    "native_bf16",
+    "optimize",
+    "optimize_for_cpu",
+    "path_line",
+    "pick_local_impl",
+    "plan_memory_format",
+    "set_local_impl",
+    "time_local_impls",
+    "to_fused",
+    "to_loop",
 ]

@@ -1,4 +1,5 @@
 """CPU training keeps freed memory (glibc mallopt): the allocator part of the speed work."""
+
 from __future__ import annotations
 
 import ctypes
@@ -29,7 +30,11 @@ def keep_freed_memory() -> bool:
     global _ALLOCATOR_TUNED
     if _ALLOCATOR_TUNED:
         return True
-    if os.environ.get("MFJLE_DEFAULT_MALLOC") or not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+    if (
+        os.environ.get("MFJLE_DEFAULT_MALLOC")
+        or not sys.platform.startswith("linux")
+        or platform.libc_ver()[0] != "glibc"
+    ):
         return False
     try:
         libc = ctypes.CDLL("libc.so.6")

@@ -32,12 +32,13 @@ where no check is at hand, stays the safer ``mixed``). On a barely trained check
 `benchmarks/bench.py` reports as `mfjle_infer_ms_per_img` the fastest method that passed the 0.005
 micro-F1 check (`benchmarks/results/deploy_check.json`); none counts without it.
 """
+
 from __future__ import annotations
 
 import contextlib
 import copy
 import warnings
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
@@ -46,10 +47,7 @@ from torch.ao.quantization.observer import HistogramObserver, default_per_channe
 from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
 from ..constants import TEMPLATE
-from ..models.backbone import resize_global
-from ..models.baseline import ResNet18Baseline
-from ..models.fusion import ModelOutput
-from ..models.mfjle import MFJLE
+from ..method.models import MFJLE, ModelOutput, ResNet18Baseline, resize_global
 from .fused_locals import set_local_impl
 
 METHODS = ("fp32", "bf16", "mixed", "int8")
@@ -77,7 +75,12 @@ def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
         w = conv.weight * scale.view(-1, 1, 1, 1).to(conv.weight.dtype)
         b = (conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)) - bn.running_mean
         b = b * scale + bn.bias
-        fused.weight = nn.Parameter(w.contiguous(memory_format=torch.channels_last) if conv.weight.is_contiguous(memory_format=torch.channels_last) else w, requires_grad=False)
+        fused.weight = nn.Parameter(
+            w.contiguous(memory_format=torch.channels_last)
+            if conv.weight.is_contiguous(memory_format=torch.channels_last)
+            else w,
+            requires_grad=False,
+        )
         fused.bias = nn.Parameter(b.to(conv.weight.dtype), requires_grad=False)
     return fused
 
@@ -112,7 +115,10 @@ def _quantized_ops_allowed():
     memory, which the quantised kernels overwrite); the CPU int8 kernels themselves have no
     nondeterministic reductions. The previous mode is restored on exit.
     """
-    was_on, was_warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    was_on, was_warn_only = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
     if was_on:
         torch.use_deterministic_algorithms(False)
     try:
@@ -124,7 +130,16 @@ def _quantized_ops_allowed():
 
 class DeployedModel(nn.Module):
     """Inference-only MF-JLE / ResNet-18: same forward contract, logits and probabilities in fp32."""
-    def __init__(self, model: nn.Module, global_net: nn.Module, local_nets: nn.Module | None, method: str, dtype: torch.dtype = torch.float32, local_dtype: torch.dtype | None = None) -> None:
+
+    def __init__(
+        self,
+        model: nn.Module,
+        global_net: nn.Module,
+        local_nets: nn.Module | None,
+        method: str,
+        dtype: torch.dtype = torch.float32,
+        local_dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
         self.method = method
         self.dtype = dtype
@@ -137,7 +152,9 @@ class DeployedModel(nn.Module):
         if self.is_mfjle:
             self.local_size = model.local_size
             self.crop_fraction = model.crop_fraction
-            self._crop_rule = type(model).crops  # the trained class's rule (MF-JLE's landmark crops; the whole face for the locality control)
+            self._crop_rule = type(
+                model
+            ).crops  # the trained class's rule (MF-JLE's landmark crops; the whole face for the locality control)
             self.register_buffer("fusion_weights", model.fusion_weights.clone(), persistent=False)
 
     def crops(self, images: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
@@ -182,7 +199,9 @@ class _LoopOf(nn.Module):
         self.nets = nn.ModuleList(nets)
 
     def forward(self, crops: torch.Tensor) -> torch.Tensor:
-        return torch.stack([net(crops[:, i].contiguous(memory_format=torch.channels_last)) for i, net in enumerate(self.nets)], dim=1)
+        return torch.stack(
+            [net(crops[:, i].contiguous(memory_format=torch.channels_last)) for i, net in enumerate(self.nets)], dim=1
+        )
 
 
 def _calibration_batches(model: nn.Module, calibration, source_size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -209,8 +228,11 @@ def int8_qconfig_mapping(full_range: bool = False, float_modules: Sequence[str] 
     `float_modules`: submodule names left in float (e.g. the first convolution).
     """
     if full_range:
-        mapping = QConfigMapping().set_global(QConfig(activation=HistogramObserver.with_args(reduce_range=False),
-                                                      weight=default_per_channel_weight_observer))
+        mapping = QConfigMapping().set_global(
+            QConfig(
+                activation=HistogramObserver.with_args(reduce_range=False), weight=default_per_channel_weight_observer
+            )
+        )
     else:
         mapping = get_default_qconfig_mapping("x86")
     for name in float_modules:
@@ -218,7 +240,9 @@ def int8_qconfig_mapping(full_range: bool = False, float_modules: Sequence[str] 
     return mapping
 
 
-def _quantise(net: nn.Module, inputs: Sequence[torch.Tensor], full_range: bool = False, float_modules: Sequence[str] = ()) -> nn.Module:
+def _quantise(
+    net: nn.Module, inputs: Sequence[torch.Tensor], full_range: bool = False, float_modules: Sequence[str] = ()
+) -> nn.Module:
     """FX-mode post-training static int8 quantisation of one ResNet-18, calibrated on `inputs`."""
     torch.backends.quantized.engine = "x86"
     net = copy.deepcopy(net).eval().to(memory_format=torch.contiguous_format)
@@ -231,7 +255,12 @@ def _quantise(net: nn.Module, inputs: Sequence[torch.Tensor], full_range: bool =
         return convert_fx(prepared)
 
 
-def optimize_for_cpu(model: nn.Module, method: str = DEFAULT_METHOD, calibration: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None, compile: bool = False) -> DeployedModel:
+def optimize_for_cpu(
+    model: nn.Module,
+    method: str = DEFAULT_METHOD,
+    calibration: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    compile: bool = False,
+) -> DeployedModel:
     """An inference-only copy of `model` (ResNet18Baseline or MFJLE) for the CPU.
 
     `calibration`: (images, landmarks) batches, normalised like training inputs (int8 only; a few
@@ -255,8 +284,8 @@ def optimize_for_cpu(model: nn.Module, method: str = DEFAULT_METHOD, calibration
         return DeployedModel(model, global_net, local_nets, method, dtype).eval()
 
     # int8: quantise each ResNet-18 on its own inputs (the global image; each landmark's crops).
-    if is_mfjle and model.local_impl != "loop":
-        set_local_impl(model, "loop")
+    if is_mfjle:
+        set_local_impl(model, "loop")  # a no-op when already in the loop form
     batches = _calibration_batches(model, calibration, model.global_size)
     if method == "mixed":
         global_net = fold_resnet_bn(model.global_net).to(torch.bfloat16).to(memory_format=torch.channels_last)
@@ -268,7 +297,9 @@ def optimize_for_cpu(model: nn.Module, method: str = DEFAULT_METHOD, calibration
     local_nets = None
     if is_mfjle:
         crops = [model.crops(x, lm) for x, lm in batches]
-        local_nets = _LoopOf(_quantise(net, [c[:, i].contiguous() for c in crops]) for i, net in enumerate(model.local_nets.nets))
+        local_nets = _LoopOf(
+            _quantise(net, [c[:, i].contiguous() for c in crops]) for i, net in enumerate(model.local_nets.nets)
+        )
     return DeployedModel(model, global_net, local_nets, method, global_dtype, torch.float32).eval()
 
 

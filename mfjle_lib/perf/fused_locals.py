@@ -12,10 +12,11 @@ Two implementations of the same function, crops (B,5,C,S,S) -> logits (B,5,L):
   statistic is an ordinary leaf tensor of an ordinary module, so optimisers, `state_dict`,
   `channels_last`, autocast and `torch.compile` all work unchanged.
 
-`convert_local_nets` moves the same weights and BatchNorm buffers between the two forms (the
-round trip is exact), and `loop_state_dict` gives any MF-JLE's state dict in the loop layout, the
-one canonical layout of checkpoints. `tests/test_fused_locals.py` checks outputs, parameter
-gradients and running statistics of both forms against each other (relative error <= 1e-5, fp32).
+The fused form's `state_dict()` is the loop form's (`nets.<i>.<torchvision key>`) and its
+`load_state_dict` takes it: a model's state dict, the checkpoint format, is the method's whichever
+form runs, and `convert_local_nets` is a state-dict transfer (the round trip is exact).
+`tests/test_fused_locals.py` checks outputs, parameter gradients and running statistics of both
+forms against each other (relative error <= 1e-5, fp32).
 
 Which form is faster depends on the device — `pick_local_impl`:
 
@@ -27,15 +28,16 @@ Which form is faster depends on the device — `pick_local_impl`:
   `torch.random.fork_rng`, so it never changes a seeded run.
 - Anything else (MPS, …): ``loop``, the form every backend supports.
 - ``MFJLE_LOCAL_IMPL=loop|fused`` in the environment overrides the automatic choice; so does an
-  explicit ``local_impl`` / ``--local-impl``.
+  explicit ``local_impl`` / ``--local-impl``. `perf.optimize` puts a model in the chosen form.
 """
+
 from __future__ import annotations
 
 import torch
 from torch import nn
 
 from ..constants import NUM_LABELS, NUM_LANDMARKS
-from ..models.mfjle import LoopLocalNets
+from ..method.models import LoopLocalNets
 from .memory_format import is_channels_last
 
 #: The two forms of the five local nets.
@@ -86,9 +88,9 @@ class GroupedLinear(nn.Module):
 class FusedLocalNets(nn.Module):
     """`groups` ResNet-18s run as one grouped-convolution ResNet-18: crops (B,G,C,S,S) -> (B,G,L).
 
-    Submodule names follow torchvision's `resnet18` (conv1, bn1, layer1..4, fc), so the state dict
-    maps key by key onto the loop layout: every tensor is the G nets' tensors concatenated on dim 0,
-    except the head, stacked: `fc.weight` (G,L,512) and `fc.bias` (G,L). Keys keep torchvision's order.
+    Submodule names follow torchvision's `resnet18` (conv1, bn1, layer1..4, fc), so its tensors map
+    key by key onto the loop form's: each is the G nets' tensors concatenated on dim 0, except the
+    head, stacked: `fc.weight` (G,L,512) and `fc.bias` (G,L). Its state dict is the loop form's.
     """
 
     def __init__(self, num_labels: int = NUM_LABELS, groups: int = NUM_LANDMARKS, in_channels: int = 3) -> None:
@@ -104,11 +106,16 @@ class FusedLocalNets(nn.Module):
         inplanes = 64
         for i, planes in enumerate(widths):
             stride = 1 if i == 0 else 2
-            layer = nn.Sequential(GroupedBasicBlock(g, inplanes, planes, stride), GroupedBasicBlock(g, planes, planes, 1))
+            layer = nn.Sequential(
+                GroupedBasicBlock(g, inplanes, planes, stride), GroupedBasicBlock(g, planes, planes, 1)
+            )
             setattr(self, f"layer{i + 1}", layer)
             inplanes = planes
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = GroupedLinear(g, 512, num_labels)
+        # Saved and loaded in the loop form's keys, so a model's state dict does not depend on the form.
+        self.register_state_dict_post_hook(_state_as_loop)
+        self.register_load_state_dict_pre_hook(_state_from_loop)
 
     def forward(self, crops: torch.Tensor) -> torch.Tensor:
         """Crops (B,G,C,S,S) -> logits (B,G,L)."""
@@ -134,7 +141,7 @@ _FC_KEYS = ("fc.weight", "fc.bias")  # stacked on a new dim 0; everything else c
 def loop_to_fused_state(net_states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """G torchvision-resnet18 state dicts -> one FusedLocalNets state dict."""
     out: dict[str, torch.Tensor] = {}
-    for key, first in net_states[0].items():
+    for key in net_states[0]:
         parts = [s[key] for s in net_states]
         if key.endswith("num_batches_tracked"):
             # One counter for the fused BN; the G counters only differ if nets were trained apart.
@@ -162,6 +169,32 @@ def fused_to_loop_states(state: dict[str, torch.Tensor], groups: int = NUM_LANDM
     return nets
 
 
+def _state_as_loop(module: FusedLocalNets, state: dict[str, torch.Tensor], prefix: str, local_metadata: dict) -> None:
+    """State-dict post-hook: the fused tensors under `prefix` rewritten as the G nets' (`nets.<i>.<key>`), in place."""
+    fused = {key[len(prefix) :]: state.pop(key) for key in [k for k in state if k.startswith(prefix)]}
+    for g, net_state in enumerate(fused_to_loop_states(fused, module.groups)):
+        state.update({f"{prefix}nets.{g}.{key}": value for key, value in net_state.items()})
+
+
+def _state_from_loop(module: FusedLocalNets, state: dict[str, torch.Tensor], prefix: str, *args: object) -> None:
+    """Load-state-dict pre-hook: the G nets' tensors under `prefix` rewritten in the fused layout, in place.
+
+    Anything but a complete loop-form state (a fused one, or nets missing keys) is left as it is, for
+    the strict load to report.
+    """
+    nets: list[dict[str, torch.Tensor]] = [{} for _ in range(module.groups)]
+    for key in [k for k in state if k.startswith(f"{prefix}nets.")]:
+        index, _, name = key[len(prefix) + len("nets.") :].partition(".")
+        if index.isdigit() and int(index) < module.groups:
+            nets[int(index)][name] = state[key]
+    if not nets[0] or any(net.keys() != nets[0].keys() for net in nets):
+        return
+    for g, net_state in enumerate(nets):
+        for name in net_state:
+            del state[f"{prefix}nets.{g}.{name}"]
+    state.update({prefix + key: value for key, value in loop_to_fused_state(nets).items()})
+
+
 def _memory_format_of(module: nn.Module) -> torch.memory_format:
     p = next((p for p in module.parameters() if p.dim() == 4), None)
     return torch.channels_last if p is not None and is_channels_last(p) else torch.contiguous_format
@@ -182,22 +215,21 @@ def _like(module: nn.Module, reference: nn.Module) -> nn.Module:
 
 
 def to_fused(loop_nets: nn.Module) -> FusedLocalNets:
-    """A `models.LoopLocalNets` -> `FusedLocalNets` with the same weights and BN buffers."""
-    nets = list(loop_nets.nets)
-    first = nets[0]
-    fused = FusedLocalNets(num_labels=first.fc.out_features, groups=len(nets), in_channels=first.conv1.in_channels)
+    """A `method.LoopLocalNets` -> `FusedLocalNets` with the same weights and BN buffers."""
+    first = loop_nets.nets[0]
+    fused = FusedLocalNets(
+        num_labels=first.fc.out_features, groups=len(loop_nets.nets), in_channels=first.conv1.in_channels
+    )
     with torch.no_grad():
-        state = loop_to_fused_state([n.state_dict() for n in nets])
-        fused.load_state_dict({k: v.detach().cpu() for k, v in state.items()})
+        fused.load_state_dict({k: v.detach().cpu() for k, v in loop_nets.state_dict().items()})
     return _like(fused, loop_nets)
 
 
 def to_loop(fused: FusedLocalNets) -> nn.Module:
-    """A `FusedLocalNets` -> `models.LoopLocalNets` with the same weights and BN buffers."""
+    """A `FusedLocalNets` -> `method.LoopLocalNets` with the same weights and BN buffers."""
     loop = LoopLocalNets(num_labels=fused.num_labels, num_nets=fused.groups)
     with torch.no_grad():
-        for net, state in zip(loop.nets, fused_to_loop_states(fused.state_dict(), fused.groups)):
-            net.load_state_dict({k: v.detach().cpu() for k, v in state.items()})
+        loop.load_state_dict({k: v.detach().cpu() for k, v in fused.state_dict().items()})
     return _like(loop, fused)
 
 
@@ -221,58 +253,14 @@ def convert_local_nets(local_nets: nn.Module, impl: str) -> nn.Module:
     return to_fused(local_nets) if impl == "fused" else to_loop(local_nets)
 
 
-def loop_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    """`model.state_dict()` in the loop layout, whatever form its local nets are in.
-
-    Keys are exactly those of the same MF-JLE with `LoopLocalNets` (`local_nets.nets.<k>.<key>`);
-    a model without fused parts is returned as is.
-    """
-    fused_prefixes = [name + "." for name, m in model.named_modules() if isinstance(m, FusedLocalNets)]
-    if isinstance(model, FusedLocalNets):
-        fused_prefixes = [""]
-    state = model.state_dict()
-    if not fused_prefixes:
-        return state
-    out: dict[str, torch.Tensor] = {}
-    done: set[str] = set()
-    for key, value in state.items():
-        prefix = next((p for p in fused_prefixes if key.startswith(p)), None)
-        if prefix is None:
-            out[key] = value
-            continue
-        if prefix in done:
-            continue
-        done.add(prefix)
-        sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-        module = model.get_submodule(prefix[:-1]) if prefix else model
-        for g, net_state in enumerate(fused_to_loop_states(sub, module.groups)):
-            for k, v in net_state.items():
-                out[f"{prefix}nets.{g}.{k}"] = v
-    return out
-
-
 def set_local_impl(model: nn.Module, impl: str) -> nn.Module:
-    """Put an MF-JLE's five local nets in form `impl` ('loop' | 'fused'), in place; returns the model.
+    """Put a model's five local nets in form `impl` ('loop' | 'fused'), in place; returns the model.
 
-    Replaces the `local_nets` module: call it before an optimiser holds the model's parameters.
+    Replaces the `local_nets` module (same weights, same state dict): call it before an optimiser
+    holds the model's parameters.
     """
-    model.local_nets = convert_local_nets(model.local_nets, impl)
-    model.local_impl = impl
+    local_nets = getattr(model, "local_nets", None)
+    if local_nets is None:
+        raise ValueError(f"{type(model).__name__} has no local nets to put in the {impl!r} form")
+    model.local_nets = convert_local_nets(local_nets, impl)
     return model
-
-
-def state_in_layout_of(model: nn.Module, loop_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A loop-layout state dict rewritten in `model`'s own layout (fused local nets, if it has them).
-
-    With it a checkpoint loads *in place*: the model keeps its modules, so an optimiser built on
-    them keeps training every parameter (replacing modules would orphan the optimiser's copies).
-    """
-    fused = [name for name, m in model.named_modules() if isinstance(m, FusedLocalNets)]
-    if not fused:
-        return loop_state
-    out = dict(loop_state)
-    for name in fused:
-        groups = model.get_submodule(name).groups
-        nets = [{k[len(f"{name}.nets.{g}."):]: out.pop(k) for k in list(out) if k.startswith(f"{name}.nets.{g}.")} for g in range(groups)]
-        out.update({f"{name}.{k}": v for k, v in loop_to_fused_state(nets).items()})
-    return out

@@ -1,14 +1,15 @@
 """Which form of the five local nets runs faster on a device (loop or fused), and timing both."""
+
 from __future__ import annotations
 
 import os
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 
 from ..constants import DEFAULT_LOCAL_SIZE, NUM_LANDMARKS
-from ..models.mfjle import LoopLocalNets
+from ..method.models import LoopLocalNets
 from .fused_locals import IMPLS, convert_local_nets
 
 #: The CPU choice and the measurement behind it (kept together; `benchmarks/bench.py` reports the
@@ -34,7 +35,12 @@ _PICK_CACHE: dict[tuple[str, int, int, str], str] = {}
 # ---------------------------------------------------------------------------------------------
 
 
-def pick_local_impl(device: torch.device | str, batch_size: int = 32, local_size: int = DEFAULT_LOCAL_SIZE, dtype: torch.dtype | None = None) -> str:
+def pick_local_impl(
+    device: torch.device | str,
+    batch_size: int = 32,
+    local_size: int = DEFAULT_LOCAL_SIZE,
+    dtype: torch.dtype | None = None,
+) -> str:
     """The faster implementation of the five local nets on this device ('loop' or 'fused').
 
     Order: `MFJLE_LOCAL_IMPL` env override; CPU -> `CPU_RULE` (measured, see module docstring);
@@ -91,7 +97,10 @@ def time_local_impls(
             for i in range(repeats + 2):  # two warm-up steps (cuDNN algorithm choice, allocator)
                 _sync(device)
                 t0 = time.perf_counter()
-                with torch.set_grad_enabled(train), torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+                with (
+                    torch.set_grad_enabled(train),
+                    torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None),
+                ):
                     out = net(x)
                 if train:
                     out.float().square().mean().backward()

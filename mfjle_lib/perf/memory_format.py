@@ -1,7 +1,8 @@
 """Memory layout of the ResNets: channels_last, and NCHW for small maps on the CPU (measured)."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -47,7 +48,10 @@ def stage_sides(input_side: int) -> tuple[int, ...]:
 
 def cpu_stage_formats(input_side: int) -> tuple[torch.memory_format, ...]:
     """Layouts of layer1..layer4 on the CPU for a square input: NCHW for maps <= NCHW_MAX_SIDE_CPU."""
-    return tuple(torch.contiguous_format if side <= NCHW_MAX_SIDE_CPU else torch.channels_last for side in stage_sides(input_side))
+    return tuple(
+        torch.contiguous_format if side <= NCHW_MAX_SIDE_CPU else torch.channels_last
+        for side in stage_sides(input_side)
+    )
 
 
 def set_stage_formats(net: nn.Module, formats: Sequence[torch.memory_format]) -> nn.Module:

@@ -2,8 +2,9 @@
 
 Random numbers come from a CPU `torch.Generator`, so a run is the same on every device and a
 resumed run replays exactly. Pixel convention: continuous coordinates, pixel j covers [j, j+1)
-(docs/ARCHITECTURE.md), which is `align_corners=False` in normalised grid coordinates.
+(the convention of `method/crops.py`), which is `align_corners=False` in normalised grid coordinates.
 """
+
 from __future__ import annotations
 
 import math
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..faces.crops import hflip
+from ..method.crops import hflip
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,10 @@ class AugmentConfig:
 
 
 def augment_batch(
-    images: torch.Tensor, landmarks: torch.Tensor, generator: torch.Generator, cfg: AugmentConfig = AugmentConfig(),
+    images: torch.Tensor,
+    landmarks: torch.Tensor,
+    generator: torch.Generator,
+    cfg: AugmentConfig = AugmentConfig(),
     rows: tuple[int, int, int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Flip (with the left/right landmark swap), rotate/scale/shift, jitter brightness/contrast.

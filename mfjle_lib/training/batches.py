@@ -1,15 +1,20 @@
-"""The data the trainer sees: a prepared dataset on the device, its splits, and the one path of a batch."""
+"""The data a run sees: a prepared dataset on the device, its splits, the one path of a batch, and the one forward
+pass over a split."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
+from ..constants import EMOTIONS
 from ..data.registry import load_index, loader_options
 from ..data.splits import make_splits
 from ..errors import ConfigError
-from ..faces.normalise import imagenet_normalise, to_unit_float  # also this module's names: scripts import them from here
+from ..evaluation.outputs import with_probabilities
+from ..faces.normalise import imagenet_normalise, to_unit_float
 from ..faces.prepare import prepare_dataset
 from ..faces.prepared import PreparedDataset
 from ..runtime import get_device
@@ -42,13 +47,24 @@ def load_data(cfg: TrainConfig, device: torch.device | None = None, show_progres
     splits = make_splits(prepared, cfg.split_scheme, cfg.split_seed)
     for part in ("train", "val", "test"):
         if len(splits[part]) == 0:
-            raise ConfigError(f"the {part} split of {cfg.dataset} is empty ({len(prepared.ids)} images); use more images")
+            raise ConfigError(
+                f"the {part} split of {cfg.dataset} is empty ({len(prepared.ids)} images); use more images"
+            )
     images, landmarks, labels = prepared.to_tensors()
     bundle = DataBundle(prepared, splits, images, landmarks, labels, data_source(cfg))
     return on_device(bundle, device or get_device(cfg.device))
 
 
-SOURCE_KEYS = ("dataset", "root", "source_size", "num_images", "synthetic_seed", "skip_bad", "split_scheme", "split_seed")
+SOURCE_KEYS = (
+    "dataset",
+    "root",
+    "source_size",
+    "num_images",
+    "synthetic_seed",
+    "skip_bad",
+    "split_scheme",
+    "split_seed",
+)
 
 
 def data_source(cfg: TrainConfig) -> dict:
@@ -63,9 +79,11 @@ def check_data_matches(data: DataBundle, cfg: TrainConfig) -> None:
     wanted = data_source(cfg)
     differ = {k: (data.source[k], wanted[k]) for k in SOURCE_KEYS if data.source.get(k) != wanted[k]}
     if differ:
-        raise ConfigError("the data given was loaded for other settings than the run's config: "
-                          + ", ".join(f"{k} {a!r} (data) vs {b!r} (config)" for k, (a, b) in differ.items())
-                          + "; load it with load_data(cfg) or leave data out")
+        raise ConfigError(
+            "the data given was loaded for other settings than the run's config: "
+            + ", ".join(f"{k} {a!r} (data) vs {b!r} (config)" for k, (a, b) in differ.items())
+            + "; load it with load_data(cfg) or leave data out"
+        )
 
 
 def on_device(data: DataBundle, device: torch.device) -> DataBundle:
@@ -78,9 +96,14 @@ def on_device(data: DataBundle, device: torch.device) -> DataBundle:
         return data
     if device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
-    if data.images.device == device or data.images.numel() >= torch.cuda.get_device_properties(device).total_memory // 4:
+    if (
+        data.images.device == device
+        or data.images.numel() >= torch.cuda.get_device_properties(device).total_memory // 4
+    ):
         return data
-    return replace(data, images=data.images.to(device), landmarks=data.landmarks.to(device), labels=data.labels.to(device))
+    return replace(
+        data, images=data.images.to(device), landmarks=data.landmarks.to(device), labels=data.labels.to(device)
+    )
 
 
 @dataclass
@@ -97,7 +120,13 @@ def model_input(images: torch.Tensor) -> torch.Tensor:
     return imagenet_normalise(images).contiguous(memory_format=torch.channels_last)
 
 
-def get_batch(data: DataBundle, indices: torch.Tensor, device: torch.device, generator: torch.Generator | None = None, rows: tuple[int, int, int] | None = None) -> Batch:
+def get_batch(
+    data: DataBundle,
+    indices: torch.Tensor,
+    device: torch.device,
+    generator: torch.Generator | None = None,
+    rows: tuple[int, int, int] | None = None,
+) -> Batch:
     """Rows `indices` of the bundle as a model-ready batch on `device`; augmented when a generator is given.
 
     `rows=(start, stop, n)`: `indices` are rows [start, stop) of a global batch of n (one rank's part
@@ -112,3 +141,69 @@ def get_batch(data: DataBundle, indices: torch.Tensor, device: torch.device, gen
     if generator is not None:
         images, landmarks = augment_batch(images, landmarks, generator, rows=rows)
     return Batch(model_input(images), landmarks, labels)
+
+
+@torch.no_grad()
+def model_logits(
+    model: torch.nn.Module, data: DataBundle, indices: np.ndarray, device: torch.device, batch_size: int = 256
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per-module float32 logits (global (N,6), locals (N,5,6) or None) on `device`, in eval mode.
+
+    No autocast: bf16 logits tie in the ranking metrics, make selection noisier and would make a
+    CUDA evaluation differ from a CPU one of the same checkpoint.
+    """
+    was_training = model.training
+    model.eval()
+    g_all, l_all = [], []
+    idx_t = torch.as_tensor(indices, dtype=torch.long)
+    for start in range(0, len(idx_t), batch_size):
+        batch = get_batch(data, idx_t[start : start + batch_size], device)
+        out = model(batch.images, batch.landmarks)
+        g_all.append(out.global_logits.float())
+        if out.local_logits is not None:
+            l_all.append(out.local_logits.float())
+    model.train(was_training)
+    empty = torch.zeros((0, len(EMOTIONS)), device=device)
+    return (torch.cat(g_all) if g_all else empty), (torch.cat(l_all) if l_all else None)
+
+
+def as_outputs(global_logits: torch.Tensor, local_logits: torch.Tensor | None) -> dict[str, np.ndarray]:
+    """Logits as the float64 numpy arrays of the saved-outputs format (`evaluation.outputs`)."""
+    result = {"global_logits": global_logits.double().cpu().numpy()}
+    if local_logits is not None:
+        result["local_logits"] = local_logits.double().cpu().numpy()
+    return result
+
+
+def collect_outputs(
+    model: torch.nn.Module,
+    data: DataBundle,
+    indices: np.ndarray,
+    batch_size: int = 256,
+    device: torch.device | None = None,
+) -> dict[str, np.ndarray]:
+    """Per-module logits (float64 numpy, computed in float32) for the given images, in eval mode."""
+    device = device or next(model.parameters()).device
+    return as_outputs(*model_logits(model, data, indices, device, batch_size))
+
+
+def run_split(
+    model: torch.nn.Module,
+    data: DataBundle,
+    split: str,
+    activation: str,
+    fusion_weights: Sequence[float],
+    device: torch.device | None = None,
+    batch_size: int = 256,
+) -> dict[str, np.ndarray]:
+    """A model over one split of `data`, as a run saves it (`*_outputs.npz`): logits, module and fused probabilities,
+    labels, ids.
+
+    The one forward pass over a split: validation, the end of `train`, `evaluate`, `--fusion-weights val`
+    and the lessons' re-fusion all come here. Fused once, in float64 (`evaluation.outputs.with_probabilities`).
+    """
+    idx = data.splits[split]
+    logits = collect_outputs(model, data, idx, batch_size, device)
+    return with_probabilities(
+        logits, data.prepared.labels[idx], [data.prepared.ids[i] for i in idx], activation, fusion_weights
+    )

@@ -1,14 +1,21 @@
-"""Training configuration and presets (the paper's recipe is the default, Section IV.B)."""
+"""A run's settings: `TrainConfig`, its presets (the paper's recipe is the default, Section IV.B), the model it
+describes, what its metrics file records."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+import torch
+
+from .. import __version__
 from ..constants import DEFAULT_CROP_FRACTION, DEFAULT_GLOBAL_SIZE, DEFAULT_LOCAL_SIZE, DEFAULT_SOURCE_SIZE
 from ..errors import ConfigError
-from ..models.build import MODEL_NAMES
-from ..models.fusion import DEFAULT_LAMBDAS, check_fusion_weights, expand_lambdas, paper_fusion_weights
-from .precision import PRECISIONS
+from ..method.fusion import DEFAULT_LAMBDAS, check_fusion_weights, expand_lambdas, paper_fusion_weights
+from ..models.registry import MODEL_NAMES, build_model
+
+#: Names of the precisions a run can record ('auto' is resolved once per run, like `local_impl`).
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 
 #: What `--init-from` does with the source's classifier heads (`fc`): copy them, or start them afresh.
 INIT_HEADS = ("carry", "fresh")
@@ -50,8 +57,12 @@ class TrainConfig:
     # Start from another run of this project (fine-tuning: fresh optimiser and schedule), docs/DESIGN.md §2.
     init_from: str | None = None
     init_locals_from_global: bool = False  # --init-from a resnet18 run: copy its net into each local net too
-    init_head: str = "carry"  # --init-from: 'carry' copies the source's classifier heads too, 'fresh' re-initialises them
-    init: str | None = None  # recorded by `train`: the initialisation actually used (random, imagenet, file:..., run:...)
+    init_head: str = (
+        "carry"  # --init-from: 'carry' copies the source's classifier heads too, 'fresh' re-initialises them
+    )
+    init: str | None = (
+        None  # recorded by `train`: the initialisation actually used (random, imagenet, file:..., run:...)
+    )
     synthetic_seed: int = 0  # synthetic only: render seed (0 = the built-in evaluation faces; `pretrain` uses another)
     num_images: int | None = None  # synthetic only: how many faces to render
     skip_bad: bool = False
@@ -78,7 +89,7 @@ class TrainConfig:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Inverse of `to_dict`, ignoring unknown keys from newer files."""
         names = {f.name for f in fields(cls)}
         data = {LEGACY_KEYS.get(k, k): v for k, v in data.items()}
@@ -102,7 +113,12 @@ class TrainConfig:
 
     def geometry(self) -> dict[str, Any]:
         """The four numbers every speed/accuracy figure depends on."""
-        return {"source_size": self.source_size, "global_size": self.global_size, "local_size": self.local_size, "crop_fraction": self.crop_fraction}
+        return {
+            "source_size": self.source_size,
+            "global_size": self.global_size,
+            "local_size": self.local_size,
+            "crop_fraction": self.crop_fraction,
+        }
 
 
 _DEFAULTS = TrainConfig().to_dict()  # a setting missing from an older checkpoint had its default
@@ -112,9 +128,36 @@ _DEFAULTS = TrainConfig().to_dict()  # a setting missing from an older checkpoin
 #: `cpu` is the `make demo` size on 2 CPU cores; `gpu` the demo on a CUDA machine.
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
-    "gpu": {"epochs": 40, "batch_size": 128, "lr": 1e-3, "step_size": 10, "source_size": 128, "global_size": 128, "local_size": 48, "num_images": 5000},
-    "cpu": {"epochs": 8, "batch_size": 64, "lr": 1e-3, "step_size": 5, "source_size": 128, "global_size": 64, "local_size": 32, "num_images": 3000},
-    "fast": {"epochs": 4, "batch_size": 32, "lr": 1e-3, "step_size": 2, "source_size": 64, "global_size": 48, "local_size": 24, "num_images": 600},
+    "gpu": {
+        "epochs": 40,
+        "batch_size": 128,
+        "lr": 1e-3,
+        "step_size": 10,
+        "source_size": 128,
+        "global_size": 128,
+        "local_size": 48,
+        "num_images": 5000,
+    },
+    "cpu": {
+        "epochs": 8,
+        "batch_size": 64,
+        "lr": 1e-3,
+        "step_size": 5,
+        "source_size": 128,
+        "global_size": 64,
+        "local_size": 32,
+        "num_images": 3000,
+    },
+    "fast": {
+        "epochs": 4,
+        "batch_size": 32,
+        "lr": 1e-3,
+        "step_size": 2,
+        "source_size": 64,
+        "global_size": 48,
+        "local_size": 24,
+        "num_images": 600,
+    },
 }
 
 
@@ -152,3 +195,45 @@ def validate_config(cfg: TrainConfig) -> None:
         raise ConfigError("--crop-fraction must be in (0, 1]")
     cfg.lambdas = expand_lambdas(cfg.lambdas)
     check_fusion_weights(cfg.effective_fusion_weights())
+
+
+def model_from_config(cfg: TrainConfig, device: torch.device | None = None) -> torch.nn.Module:
+    """The plain model a config describes (the registry's, starting weights as asked), on `device`.
+
+    Same seed -> same global init for both models. Speed (`perf.optimize`) is applied by whoever
+    runs it: the trainer and the evaluation of a finished run.
+    """
+    model = build_model(
+        cfg.model,
+        global_size=cfg.global_size,
+        local_size=cfg.local_size,
+        crop_fraction=cfg.crop_fraction,
+        fusion_weights=cfg.effective_fusion_weights(),
+        activation=cfg.activation,
+        pretrained=cfg.pretrained,
+        weights=cfg.weights,
+    )
+    return model.to(device) if device is not None else model
+
+
+def settings_record(cfg: TrainConfig, split: str, selected_epoch: int | None = None) -> dict[str, Any]:
+    """What a metrics file records about the run beside its numbers: data, model, split, seeds, geometry."""
+    return {
+        "split": split,
+        "dataset": cfg.dataset,
+        "model": cfg.model,
+        "loss": cfg.loss,
+        "lambdas": list(cfg.lambdas),
+        "seed": cfg.seed,
+        "split_scheme": cfg.split_scheme,
+        "split_seed": cfg.split_seed,
+        "selected_epoch": selected_epoch,
+        "epochs": cfg.epochs,
+        "preset": cfg.preset,
+        "local_impl": cfg.local_impl,
+        "precision": cfg.precision,
+        "deterministic": cfg.deterministic,
+        "init": cfg.init,
+        "library_version": __version__,
+        **cfg.geometry(),
+    }

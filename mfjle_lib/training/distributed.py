@@ -28,13 +28,15 @@ differently with several processes:
 Without WORLD_SIZE in the environment nothing here changes a run (`single()`); launch mistakes are
 reported as one `ConfigError` line before any process group is created (`plan_launch`).
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -70,7 +72,14 @@ def _int_var(env: Mapping[str, str], name: str) -> int:
         raise ConfigError(f"{name}={env[name]!r} in the environment is not a whole number; {_HOW}") from None
 
 
-def plan_launch(env: Mapping[str, str], device: str | None, batch_size: int, sync_bn: bool = False, backend: str = "auto", cuda_count: int | None = None) -> LaunchPlan:
+def plan_launch(
+    env: Mapping[str, str],
+    device: str | None,
+    batch_size: int,
+    sync_bn: bool = False,
+    backend: str = "auto",
+    cuda_count: int | None = None,
+) -> LaunchPlan:
     """Check a launch before any process group exists; every mistake is one ConfigError line.
 
     `env` is the process environment (torchrun's variables), `device` the --device option,
@@ -90,17 +99,28 @@ def plan_launch(env: Mapping[str, str], device: str | None, batch_size: int, syn
         raise ConfigError(f"WORLD_SIZE={world} in the environment: it must be at least 1; {_HOW}")
     missing = [name for name in RENDEZVOUS_VARS if name not in env]
     if missing and world > 1:
-        raise ConfigError(f"WORLD_SIZE={world} is set but {', '.join(missing)} not: {_HOW} (or unset WORLD_SIZE for one process)")
+        raise ConfigError(
+            f"WORLD_SIZE={world} is set but {', '.join(missing)} not: {_HOW} (or unset WORLD_SIZE for one process)"
+        )
     rank = _int_var(env, "RANK") if "RANK" in env else 0
     local_rank = _int_var(env, "LOCAL_RANK") if "LOCAL_RANK" in env else 0
     local_world = _int_var(env, "LOCAL_WORLD_SIZE") if "LOCAL_WORLD_SIZE" in env else world
     if not (0 <= rank < world and 0 <= local_rank < max(local_world, 1)):
-        raise ConfigError(f"RANK={rank}, LOCAL_RANK={local_rank} do not fit WORLD_SIZE={world}, LOCAL_WORLD_SIZE={local_world}; {_HOW}")
+        raise ConfigError(
+            f"RANK={rank}, LOCAL_RANK={local_rank} do not fit WORLD_SIZE={world}, LOCAL_WORLD_SIZE={local_world}; "
+            f"{_HOW}"
+        )
     if batch_size % world:
-        raise ConfigError(f"--batch-size {batch_size} is the global batch and must divide evenly over the {world} processes (each takes batch/{world}); use a multiple of {world}")
+        raise ConfigError(
+            f"--batch-size {batch_size} is the global batch and must divide evenly over the {world} processes (each "
+            f"takes batch/{world}); use a multiple of {world}"
+        )
     if world == 1:  # `torchrun --nproc_per_node 1`: an ordinary run
         if sync_bn or backend != "auto":
-            raise ConfigError(f"--sync-bn and --dist-backend only apply to a run on several processes (WORLD_SIZE is 1); {_HOW} with N > 1")
+            raise ConfigError(
+                f"--sync-bn and --dist-backend only apply to a run on several processes (WORLD_SIZE is 1); {_HOW} "
+                "with N > 1"
+            )
         return LaunchPlan()
     if cuda_count is None:
         cuda_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -108,9 +128,15 @@ def plan_launch(env: Mapping[str, str], device: str | None, batch_size: int, syn
     kind, _, index = name.partition(":")
     if kind == "cuda":
         if index:
-            raise ConfigError(f"--device {name} names one GPU, but each of the {world} processes needs its own: pass --device cuda (rank r uses cuda:LOCAL_RANK), and CUDA_VISIBLE_DEVICES to choose the GPUs")
+            raise ConfigError(
+                f"--device {name} names one GPU, but each of the {world} processes needs its own: pass --device cuda "
+                "(rank r uses cuda:LOCAL_RANK), and CUDA_VISIBLE_DEVICES to choose the GPUs"
+            )
         if local_world > cuda_count:
-            raise ConfigError(f"{local_world} processes on this machine but {cuda_count} CUDA GPU(s) visible: use --nproc_per_node {cuda_count} or fewer" + (", or --device cpu" if cuda_count else " (or --device cpu)"))
+            raise ConfigError(
+                f"{local_world} processes on this machine but {cuda_count} CUDA GPU(s) visible: use --nproc_per_node "
+                f"{cuda_count} or fewer" + (", or --device cpu" if cuda_count else " (or --device cpu)")
+            )
         rank_device = f"cuda:{local_rank}"
     elif kind == "cpu":
         rank_device = "cpu"
@@ -118,13 +144,18 @@ def plan_launch(env: Mapping[str, str], device: str | None, batch_size: int, syn
         raise ConfigError(f"--device {name}: a run on several processes needs cuda or cpu")
     chosen = backend if backend != "auto" else ("nccl" if kind == "cuda" else "gloo")
     if chosen == "nccl" and kind != "cuda":
-        raise ConfigError("the nccl backend needs CUDA GPUs; on the CPU use gloo (--dist-backend gloo, the default there)")
+        raise ConfigError(
+            "the nccl backend needs CUDA GPUs; on the CPU use gloo (--dist-backend gloo, the default there)"
+        )
     if chosen == "nccl" and not torch.distributed.is_nccl_available():
         raise ConfigError("this PyTorch build has no nccl backend: use --dist-backend gloo")
     if chosen == "gloo" and not torch.distributed.is_gloo_available():
         raise ConfigError("this PyTorch build has no gloo backend: use --dist-backend nccl on CUDA")
     if sync_bn and kind != "cuda":
-        raise ConfigError("--sync-bn needs CUDA (PyTorch's SyncBatchNorm runs on GPUs only); on the CPU each process normalises its own part of the batch")
+        raise ConfigError(
+            "--sync-bn needs CUDA (PyTorch's SyncBatchNorm runs on GPUs only); on the CPU each process normalises "
+            "its own part of the batch"
+        )
     return LaunchPlan(rank, local_rank, world, local_world, chosen, rank_device, sync_bn)
 
 
@@ -211,7 +242,8 @@ class DistContext:
                 torch.distributed.barrier()
 
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
-        """The module to train with: DDP around `model` (SyncBatchNorm first with --sync-bn); `model` itself with one process.
+        """The module to train with: DDP around `model` (SyncBatchNorm first with --sync-bn); `model` itself with one
+        process.
 
         SyncBatchNorm conversion replaces `model`'s BatchNorm children in place and keeps the same parameter
         and buffer tensors, so an optimiser built on `model` and its state-dict keys stay valid.
@@ -224,7 +256,9 @@ class DistContext:
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # the same root, children replaced
 
         ids = [self.local_rank] if self.device and self.device.startswith("cuda") else None
-        return DistributedDataParallel(model, device_ids=ids, output_device=ids[0] if ids else None, broadcast_buffers=True)
+        return DistributedDataParallel(
+            model, device_ids=ids, output_device=ids[0] if ids else None, broadcast_buffers=True
+        )
 
 
 def single() -> DistContext:
@@ -250,7 +284,9 @@ def init_distributed(plan: LaunchPlan) -> DistContext:
     if plan.device and plan.device.startswith("cuda"):
         torch.cuda.set_device(plan.local_rank)
     if not torch.distributed.is_initialized():
-        torch.distributed.init_process_group(plan.backend, init_method="env://", rank=plan.rank, world_size=plan.world_size, timeout=TIMEOUT)
+        torch.distributed.init_process_group(
+            plan.backend, init_method="env://", rank=plan.rank, world_size=plan.world_size, timeout=TIMEOUT
+        )
     return DistContext(plan.rank, plan.world_size, plan.local_rank, plan.backend, plan.device, plan.sync_bn)
 
 
@@ -266,7 +302,13 @@ def cleanup(ctx: DistContext, ok: bool = True) -> None:
 
 
 @contextmanager
-def launch(device: str | None, batch_size: int, sync_bn: bool = False, backend: str = "auto", env: Mapping[str, str] | None = None) -> Iterator[DistContext]:
+def launch(
+    device: str | None,
+    batch_size: int,
+    sync_bn: bool = False,
+    backend: str = "auto",
+    env: Mapping[str, str] | None = None,
+) -> Iterator[DistContext]:
     """`with launch(...) as ctx:` — checked plan, process group for the block, clean end."""
     plan = plan_launch(os.environ if env is None else env, device, batch_size, sync_bn, backend)
     ctx = init_distributed(plan)

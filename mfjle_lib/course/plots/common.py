@@ -1,4 +1,5 @@
 """Figure helpers shared by the lessons: saving, label names, landmark markers, colours."""
+
 from __future__ import annotations
 
 import sys
@@ -12,7 +13,6 @@ from ...constants import EMOTION_TITLES
 from ...paths import figures_dir
 
 if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline", "nbagg", "widget", "ipympl"):
-
     if "ipykernel" not in sys.modules:
         matplotlib.use("Agg")  # headless CLI/CI; notebooks keep their inline backend
 

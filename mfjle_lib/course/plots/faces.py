@@ -1,7 +1,9 @@
 """Figures of faces: samples, landmarks, crops, detections, blends, the architecture."""
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -9,12 +11,14 @@ import seaborn as sns
 from matplotlib.patches import FancyBboxPatch, Rectangle
 
 from ...constants import EMOTION_TITLES, LANDMARKS, TEMPLATE
-from ...models.fusion import DEFAULT_LAMBDAS
-from ...faces.crops import crops_for_display
+from ...faces.display import crops_for_display
+from ...method.fusion import DEFAULT_LAMBDAS
 from .common import LANDMARK_COLOURS, draw_landmarks, label_names
 
 
-def plot_samples(prepared: Any, n: int = 16, indices: Sequence[int] | None = None, cols: int = 8, seed: int = 0) -> plt.Figure:
+def plot_samples(
+    prepared: Any, n: int = 16, indices: Sequence[int] | None = None, cols: int = 8, seed: int = 0
+) -> plt.Figure:
     """A grid of aligned faces with their five landmarks and label names."""
     if indices is None:
         rng = np.random.default_rng(seed)
@@ -33,7 +37,9 @@ def plot_samples(prepared: Any, n: int = 16, indices: Sequence[int] | None = Non
     return fig
 
 
-def plot_crops(image: np.ndarray, landmarks: np.ndarray, crop_fraction: float, out_size: int, title: str = "") -> plt.Figure:
+def plot_crops(
+    image: np.ndarray, landmarks: np.ndarray, crop_fraction: float, out_size: int, title: str = ""
+) -> plt.Figure:
     """The face with the five crop squares, then the five crops exactly as the local modules see them."""
 
     crops = crops_for_display(image, landmarks, crop_fraction, out_size)
@@ -42,7 +48,9 @@ def plot_crops(image: np.ndarray, landmarks: np.ndarray, crop_fraction: float, o
     axes[0].imshow(image)
     draw_landmarks(axes[0], landmarks, 20)
     for (x, y), colour in zip(landmarks, LANDMARK_COLOURS):
-        axes[0].add_patch(Rectangle((x - side / 2 - 0.5, y - side / 2 - 0.5), side, side, fill=False, color=colour, lw=1.5))
+        axes[0].add_patch(
+            Rectangle((x - side / 2 - 0.5, y - side / 2 - 0.5), side, side, fill=False, color=colour, lw=1.5)
+        )
     axes[0].set_title(title or f"crops: side c·R = {crop_fraction:g}·{image.shape[0]} px", fontsize=9)
     for ax, crop, name, colour in zip(axes[1:], crops, LANDMARKS, LANDMARK_COLOURS):
         ax.imshow(crop)
@@ -66,7 +74,16 @@ def plot_label_stats(labels: np.ndarray, title: str = "") -> plt.Figure:
     axes[1].set_title(f"labels per image (mean {card.mean():.2f})")
     axes[1].set_xlabel("number of labels")
     co = labels.T.astype(int) @ labels.astype(int)
-    sns.heatmap(co, annot=True, fmt="d", cmap="Blues", xticklabels=EMOTION_TITLES, yticklabels=EMOTION_TITLES, ax=axes[2], cbar=False)
+    sns.heatmap(
+        co,
+        annot=True,
+        fmt="d",
+        cmap="Blues",
+        xticklabels=EMOTION_TITLES,
+        yticklabels=EMOTION_TITLES,
+        ax=axes[2],
+        cbar=False,
+    )
     axes[2].set_title("co-occurrence (diagonal: positives)")
     if title:
         fig.suptitle(title)
@@ -77,7 +94,13 @@ def plot_label_stats(labels: np.ndarray, title: str = "") -> plt.Figure:
 # ----------------------------------------------------------------------------- lessons 00, 02, 06
 
 
-def plot_blends(images: np.ndarray, distributions: np.ndarray, labels: np.ndarray, threshold: float, landmarks: np.ndarray | None = None) -> plt.Figure:
+def plot_blends(
+    images: np.ndarray,
+    distributions: np.ndarray,
+    labels: np.ndarray,
+    threshold: float,
+    landmarks: np.ndarray | None = None,
+) -> plt.Figure:
     """Faces above their emotion shares: a bar per emotion, the label threshold dashed, labels in green."""
     n = len(images)
     fig, axes = plt.subplots(2, n, figsize=(2.1 * n, 4.3), squeeze=False, gridspec_kw={"height_ratios": [1.15, 1]})
@@ -102,8 +125,15 @@ def plot_blends(images: np.ndarray, distributions: np.ndarray, labels: np.ndarra
     return fig
 
 
-def plot_detections(images: Sequence[np.ndarray], landmarks: Sequence[np.ndarray], boxes: Sequence[np.ndarray | None] | None = None, titles: Sequence[str] | None = None, template: bool | Sequence[bool] = False) -> plt.Figure:
-    """Photos side by side with their five landmarks (and face boxes); `template` (per panel) marks TEMPLATE·side as white crosses."""
+def plot_detections(
+    images: Sequence[np.ndarray],
+    landmarks: Sequence[np.ndarray],
+    boxes: Sequence[np.ndarray | None] | None = None,
+    titles: Sequence[str] | None = None,
+    template: bool | Sequence[bool] = False,
+) -> plt.Figure:
+    """Photos side by side with their five landmarks (and face boxes); `template` (per panel) marks TEMPLATE·side as
+    white crosses."""
 
     n = len(images)
     marks = [bool(template)] * n if isinstance(template, bool) else [bool(t) for t in template]
@@ -121,7 +151,10 @@ def plot_detections(images: Sequence[np.ndarray], landmarks: Sequence[np.ndarray
         ax.axis("off")
         if titles is not None:
             ax.set_title(titles[k], fontsize=9)
-    handles = [plt.Line2D([], [], ls="", marker="o", color=c, label=name.replace("_", " ")) for name, c in zip(LANDMARKS, LANDMARK_COLOURS)]
+    handles = [
+        plt.Line2D([], [], ls="", marker="o", color=c, label=name.replace("_", " "))
+        for name, c in zip(LANDMARKS, LANDMARK_COLOURS)
+    ]
     fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
@@ -130,19 +163,32 @@ def plot_detections(images: Sequence[np.ndarray], landmarks: Sequence[np.ndarray
 def plot_crop_sizes(image: np.ndarray, landmarks: np.ndarray, fractions: Sequence[float], out_size: int) -> plt.Figure:
     """One row per crop fraction c: the face with its five squares, then the five crops at out_size."""
 
-    fig, axes = plt.subplots(len(fractions), 6, figsize=(12, 2.2 * len(fractions)), squeeze=False, gridspec_kw={"width_ratios": [1.4, 1, 1, 1, 1, 1]})
+    fig, axes = plt.subplots(
+        len(fractions),
+        6,
+        figsize=(12, 2.2 * len(fractions)),
+        squeeze=False,
+        gridspec_kw={"width_ratios": [1.4, 1, 1, 1, 1, 1]},
+    )
     for row, c in zip(axes, fractions):
         side = c * image.shape[0]
         row[0].imshow(image)
         for (x, y), colour in zip(landmarks, LANDMARK_COLOURS):
-            row[0].add_patch(Rectangle((x - side / 2 - 0.5, y - side / 2 - 0.5), side, side, fill=False, color=colour, lw=1.2))
+            row[0].add_patch(
+                Rectangle((x - side / 2 - 0.5, y - side / 2 - 0.5), side, side, fill=False, color=colour, lw=1.2)
+            )
         row[0].set_title(f"c = {c:g}: side {side:.0f} px", fontsize=9)
-        for ax, crop, name, colour in zip(row[1:], crops_for_display(image, landmarks, c, out_size), LANDMARKS, LANDMARK_COLOURS):
+        for ax, crop, name, colour in zip(
+            row[1:], crops_for_display(image, landmarks, c, out_size), LANDMARKS, LANDMARK_COLOURS
+        ):
             ax.imshow(crop)
             ax.set_title(name.replace("_", " "), fontsize=8, color=colour)
         for ax in row:
             ax.axis("off")
-    fig.suptitle(f"crop size c·R on a face of R = {image.shape[0]} px, every crop resampled to {out_size}×{out_size}", fontsize=10)
+    fig.suptitle(
+        f"crop size c·R on a face of R = {image.shape[0]} px, every crop resampled to {out_size}×{out_size}",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 
@@ -150,8 +196,16 @@ def plot_crop_sizes(image: np.ndarray, landmarks: np.ndarray, fractions: Sequenc
 # ----------------------------------------------------------------------------- lessons 04, 05
 
 
-def plot_architecture(image: np.ndarray, landmarks: np.ndarray, crop_fraction: float, local_size: int, global_size: int, lambdas: Sequence[float] = DEFAULT_LAMBDAS) -> plt.Figure:
-    """Fig. 1 of the paper drawn from one face: global ResNet-18, five crops into five local ResNet-18s, weighted fusion."""
+def plot_architecture(
+    image: np.ndarray,
+    landmarks: np.ndarray,
+    crop_fraction: float,
+    local_size: int,
+    global_size: int,
+    lambdas: Sequence[float] = DEFAULT_LAMBDAS,
+) -> plt.Figure:
+    """Fig. 1 of the paper drawn from one face: global ResNet-18, five crops into five local ResNet-18s, weighted
+    fusion."""
 
     crops = crops_for_display(image, landmarks, crop_fraction, local_size)
     fig = plt.figure(figsize=(13, 5.9))
@@ -161,7 +215,11 @@ def plot_architecture(image: np.ndarray, landmarks: np.ndarray, crop_fraction: f
     ax.axis("off")
 
     def box(x: float, y: float, w: float, h: float, text: str, colour: str, fs: int = 9) -> None:
-        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.03,rounding_size=0.1", fc=colour, ec="k", lw=0.8, alpha=0.9))
+        ax.add_patch(
+            FancyBboxPatch(
+                (x, y), w, h, boxstyle="round,pad=0.03,rounding_size=0.1", fc=colour, ec="k", lw=0.8, alpha=0.9
+            )
+        )
         ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=fs)
 
     def arrow(x0: float, y0: float, x1: float, y1: float, text: str = "", colour: str = "k") -> None:
@@ -174,7 +232,9 @@ def plot_architecture(image: np.ndarray, landmarks: np.ndarray, crop_fraction: f
     face_ax.imshow(image)
     side = crop_fraction * image.shape[0]
     for (x, y), colour in zip(landmarks, LANDMARK_COLOURS):
-        face_ax.add_patch(Rectangle((x - side / 2 - 0.5, y - side / 2 - 0.5), side, side, fill=False, color=colour, lw=1.4))
+        face_ax.add_patch(
+            Rectangle((x - side / 2 - 0.5, y - side / 2 - 0.5), side, side, fill=False, color=colour, lw=1.4)
+        )
     draw_landmarks(face_ax, landmarks, 14)
     face_ax.set_title(f"aligned face, R = {image.shape[0]} px", fontsize=9)
     face_ax.axis("off")
@@ -205,6 +265,20 @@ def plot_architecture(image: np.ndarray, landmarks: np.ndarray, crop_fraction: f
     box(9.7, 2.2, 1.6, 1.0, "fusion\nΣ w_m σ(z_m) / Σ w_m", "#fee6ce", 9)
     box(11.6, 2.3, 1.3, 0.8, "6 probabilities\nlabel if ≥ 0.5", "#deebf7", 9)
     arrow(11.3, 2.7, 11.6, 2.7)
-    ax.text(9.0, -0.2, "training: L = L_global + Σ λ_i L_local,i (Eq. 1), each L a binary cross-entropy (Eq. 2, corrected)", fontsize=9, ha="center", color="tab:blue")
-    ax.text(6.5, 5.45, "MF-JLE (paper Fig. 1): one global and five local ResNet-18s, no shared weights, fused with weights (1, λ1..λ5)", fontsize=10, ha="center")
+    ax.text(
+        9.0,
+        -0.2,
+        "training: L = L_global + Σ λ_i L_local,i (Eq. 1), each L a binary cross-entropy (Eq. 2, corrected)",
+        fontsize=9,
+        ha="center",
+        color="tab:blue",
+    )
+    ax.text(
+        6.5,
+        5.45,
+        "MF-JLE (paper Fig. 1): one global and five local ResNet-18s, no shared weights, fused with weights (1, "
+        "λ1..λ5)",
+        fontsize=10,
+        ha="center",
+    )
     return fig

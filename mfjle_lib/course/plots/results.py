@@ -1,16 +1,19 @@
 """Figures of results: training curves, per-label F1, λ curves, metric bars, example tables."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import f1_score
 
-from ...constants import EMOTION_TITLES, EMOTIONS, METRIC_KEYS
-from ...models.fusion import MODULE_TITLES
+from ...constants import EMOTION_TITLES, EMOTIONS
+from ...method.fusion import MODULE_TITLES
+from ...method.metrics import METRIC_KEYS
 from .common import MODEL_COLOURS, draw_landmarks
 
 
@@ -53,7 +56,16 @@ def plot_per_label_f1(results: Mapping[str, tuple[np.ndarray, np.ndarray]], thre
     return fig
 
 
-def plot_metric_curve(x: Sequence[float], mean: Sequence[float], std: Sequence[float] | None = None, label: str = "", xlabel: str = "λ", ylabel: str = "micro-F1", ax: plt.Axes | None = None, **kwargs) -> plt.Figure:
+def plot_metric_curve(
+    x: Sequence[float],
+    mean: Sequence[float],
+    std: Sequence[float] | None = None,
+    label: str = "",
+    xlabel: str = "λ",
+    ylabel: str = "micro-F1",
+    ax: plt.Axes | None = None,
+    **kwargs,
+) -> plt.Figure:
     """A metric against a parameter with error bars (the λ curve of Fig. 6)."""
     if ax is None:
         fig, ax = plt.subplots(figsize=(6, 3.4))
@@ -92,7 +104,11 @@ def metrics_bar(rows: Mapping[str, Mapping[str, float]], keys: Sequence[str] = M
     fig, axes = plt.subplots(1, len(keys), figsize=(2 * len(keys), 2.6))
     for ax, key in zip(np.atleast_1d(axes), keys):
         names = list(rows)
-        ax.bar(range(len(names)), [rows[n][key] for n in names], color=[MODEL_COLOURS.get(n.split()[0].lower(), "tab:blue") for n in names])
+        ax.bar(
+            range(len(names)),
+            [rows[n][key] for n in names],
+            color=[MODEL_COLOURS.get(n.split()[0].lower(), "tab:blue") for n in names],
+        )
         ax.set_title(key, fontsize=8)
         ax.set_xticks(range(len(names)), names, rotation=45, fontsize=7)
     fig.tight_layout()
@@ -107,7 +123,9 @@ def plot_threshold_sweep(sweep: Any, cardinality: float | None = None, mark: flo
     axes[0].plot(t, sweep["macro_f1"], marker="o", ms=3, label="macro-F1 ↑")
     axes[0].plot(t, sweep["hamming_loss"], marker="o", ms=3, label="Hamming loss ↓")
     axes[0].set_title("threshold-dependent metrics")
-    axes[1].plot(t, sweep["mean_predicted_labels"], marker="o", ms=3, color="tab:purple", label="predicted labels per face")
+    axes[1].plot(
+        t, sweep["mean_predicted_labels"], marker="o", ms=3, color="tab:purple", label="predicted labels per face"
+    )
     if cardinality is not None:
         axes[1].axhline(cardinality, color="k", ls=":", label=f"true labels per face ({cardinality:.2f})")
     axes[1].set_title("how many labels the threshold lets through")
@@ -120,11 +138,18 @@ def plot_threshold_sweep(sweep: Any, cardinality: float | None = None, mark: flo
     return fig
 
 
-def plot_module_scores(rows: Mapping[str, Mapping[str, float]], key: str = "micro_f1", highlight: Sequence[str] = ()) -> plt.Figure:
+def plot_module_scores(
+    rows: Mapping[str, Mapping[str, float]], key: str = "micro_f1", highlight: Sequence[str] = ()
+) -> plt.Figure:
     """One metric for each module alone and for the fused ensemble, as horizontal bars."""
     names = list(rows)
     values = [float(rows[n][key]) for n in names]
-    colours = ["tab:green" if n in highlight else ("tab:gray" if n.lower().startswith(("global", "resnet", "whole face")) else "tab:olive") for n in names]
+    colours = [
+        "tab:green"
+        if n in highlight
+        else ("tab:gray" if n.lower().startswith(("global", "resnet", "whole face")) else "tab:olive")
+        for n in names
+    ]
     fig, ax = plt.subplots(figsize=(7, 0.42 * len(names) + 1))
     ax.barh(names, values, color=colours)
     for y, v in enumerate(values):
@@ -137,12 +162,16 @@ def plot_module_scores(rows: Mapping[str, Mapping[str, float]], key: str = "micr
     return fig
 
 
-def plot_examples_table(images: Sequence[np.ndarray], truth: np.ndarray, predictions: Mapping[str, np.ndarray], cols: int = 3) -> plt.Figure:
+def plot_examples_table(
+    images: Sequence[np.ndarray], truth: np.ndarray, predictions: Mapping[str, np.ndarray], cols: int = 3
+) -> plt.Figure:
     """Fig. 8 of the paper: each face above a 0/1 table (emotion × model, truth last); wrong cells red."""
     n = len(images)
     rows = int(np.ceil(n / cols))
     names = list(predictions) + ["truth"]
-    fig, axes = plt.subplots(rows, 2 * cols, figsize=(4.4 * cols, 2.5 * rows), squeeze=False, gridspec_kw={"width_ratios": [1, 1.5] * cols})
+    fig, axes = plt.subplots(
+        rows, 2 * cols, figsize=(4.4 * cols, 2.5 * rows), squeeze=False, gridspec_kw={"width_ratios": [1, 1.5] * cols}
+    )
     for ax in axes.flat:
         ax.axis("off")
     for k in range(n):
@@ -170,16 +199,20 @@ def plot_examples_table(images: Sequence[np.ndarray], truth: np.ndarray, predict
     return fig
 
 
-def plot_epoch_curves(groups: Mapping[str, Sequence[Any]], column: str = "val_micro_f1", ax: plt.Axes | None = None) -> plt.Figure:
+def plot_epoch_curves(
+    groups: Mapping[str, Sequence[Any]], column: str = "val_micro_f1", ax: plt.Axes | None = None
+) -> plt.Figure:
     """A history column per epoch, mean ± std over seeds for each group of runs (paper Fig. 5)."""
-    fig, ax = (plt.subplots(figsize=(7, 3.6)) if ax is None else (ax.figure, ax))
+    fig, ax = plt.subplots(figsize=(7, 3.6)) if ax is None else (ax.figure, ax)
     for name, hs in groups.items():
         n = min(len(h) for h in hs)
         values = np.stack([np.asarray(h[column], float)[:n] for h in hs])
         epochs = np.asarray(hs[0]["epoch"])[:n]
         colour = next((c for k, c in MODEL_COLOURS.items() if name.lower().startswith(k)), None)
         mean = values.mean(0)
-        line = ax.plot(epochs, mean, marker="o", ms=3, label=f"{name} ({len(hs)} seed{'s' if len(hs) > 1 else ''})", color=colour)[0]
+        line = ax.plot(
+            epochs, mean, marker="o", ms=3, label=f"{name} ({len(hs)} seed{'s' if len(hs) > 1 else ''})", color=colour
+        )[0]
         if len(hs) > 1:
             std = values.std(0, ddof=1)
             ax.fill_between(epochs, mean - std, mean + std, alpha=0.2, color=line.get_color())
@@ -193,8 +226,16 @@ def plot_epoch_curves(groups: Mapping[str, Sequence[Any]], column: str = "val_mi
     return fig
 
 
-def plot_lambda_curve(lams: Sequence[float], mean: Sequence[float], std: Sequence[float], retrained: Mapping[float, Sequence[float]] | None = None, ylabel: str = "micro-F1 (test)",
-                      same_seed: Sequence[float] | None = None, seed_label: str = "seed 0", n_seeds: int | None = None) -> plt.Figure:
+def plot_lambda_curve(
+    lams: Sequence[float],
+    mean: Sequence[float],
+    std: Sequence[float],
+    retrained: Mapping[float, Sequence[float]] | None = None,
+    ylabel: str = "micro-F1 (test)",
+    same_seed: Sequence[float] | None = None,
+    seed_label: str = "seed 0",
+    n_seeds: int | None = None,
+) -> plt.Figure:
     """Paper Fig. 6: a metric against a common λ, re-fused over seeds (mean ± std), with retrains as the check.
 
     Like with like: `retrained` (λ -> the metric of each retrain) should come from the seed(s) whose
@@ -207,15 +248,34 @@ def plot_lambda_curve(lams: Sequence[float], mean: Sequence[float], std: Sequenc
     pos = {float(lam): k for k, lam in enumerate(lams)}
     seeds = f" over {n_seeds} seeds" if n_seeds else " over seeds"
     for ax in axes:
-        ax.errorbar(range(len(lams)), mean, yerr=std, marker="o", capsize=4, color="tab:green", label=f"re-fused, mean ± std{seeds}")
+        ax.errorbar(
+            range(len(lams)),
+            mean,
+            yerr=std,
+            marker="o",
+            capsize=4,
+            color="tab:green",
+            label=f"re-fused, mean ± std{seeds}",
+        )
         if same_seed is not None:
             ax.plot(range(len(lams)), same_seed, ls="--", marker=".", color="tab:blue", label=f"{seed_label}, re-fused")
         if retrained:
             xs = [x for x in sorted(retrained) if float(x) in pos]
             ys = [float(np.mean(retrained[x])) for x in xs]
             es = [float(np.std(retrained[x], ddof=1)) if len(retrained[x]) > 1 else 0.0 for x in xs]
-            ax.errorbar([pos[float(x)] for x in xs], ys, yerr=es, ls="", marker="D", ms=9, mfc="none", mew=1.5, capsize=4, color="tab:red",
-                        label=f"{seed_label}, retrained with that λ")
+            ax.errorbar(
+                [pos[float(x)] for x in xs],
+                ys,
+                yerr=es,
+                ls="",
+                marker="D",
+                ms=9,
+                mfc="none",
+                mew=1.5,
+                capsize=4,
+                color="tab:red",
+                label=f"{seed_label}, retrained with that λ",
+            )
         ax.set_xlabel("λ (same for all five local modules)")
         ax.set_xticks(range(len(lams)), [f"{lam:g}" for lam in lams])
         ax.grid(alpha=0.3)
@@ -228,19 +288,27 @@ def plot_lambda_curve(lams: Sequence[float], mean: Sequence[float], std: Sequenc
     return fig
 
 
-def plot_local_lambda(means: np.ndarray, stds: np.ndarray, lams: Sequence[float], reference: tuple[float, float], ylabel: str = "micro-F1 (test)",
-                      deltas: tuple[np.ndarray, np.ndarray] | None = None) -> plt.Figure:
+def plot_local_lambda(
+    means: np.ndarray,
+    stds: np.ndarray,
+    lams: Sequence[float],
+    reference: tuple[float, float],
+    ylabel: str = "micro-F1 (test)",
+    deltas: tuple[np.ndarray, np.ndarray] | None = None,
+) -> plt.Figure:
     """Paper Fig. 7: one local λ_j changed (bars per λ value) for each local module, all-0.01 as a band.
 
     The bars start at 0 (full axis). `deltas` (means, stds of the per-seed difference to all-0.01,
     same shape as `means`) adds a second panel centred on 0, where small effects are visible honestly.
     """
     means, stds = np.asarray(means, float), np.asarray(stds, float)
-    fig, axes = plt.subplots(1, 2 if deltas is not None else 1, figsize=(13 if deltas is not None else 8, 3.8), squeeze=False)
+    fig, axes = plt.subplots(
+        1, 2 if deltas is not None else 1, figsize=(13 if deltas is not None else 8, 3.8), squeeze=False
+    )
     axes = axes[0]
     width = 0.8 / len(lams)
     x = np.arange(means.shape[0])
-    names = list(MODULE_TITLES[1:1 + means.shape[0]])  # anatomical names: left eye, right eye, nose, ...
+    names = list(MODULE_TITLES[1 : 1 + means.shape[0]])  # anatomical names: left eye, right eye, nose, ...
     ax = axes[0]
     for k, lam in enumerate(lams):
         ax.bar(x - 0.4 + width * (k + 0.5), means[:, k], width, yerr=stds[:, k], capsize=3, label=f"λ_j = {lam:g}")

@@ -1,9 +1,10 @@
 """Photos in, emotions out: MTCNN landmarks -> alignment -> model -> fused probabilities."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -12,10 +13,11 @@ from ..constants import EMOTIONS
 from ..data.image_io import read_images
 from ..faces.alignment import align_face
 from ..faces.landmarks import detect_landmarks, fallback_landmarks
-from ..models.fusion import fuse, module_probs
-from .batches import model_input, to_unit_float
-from .config import TrainConfig
-from .inference import inference_model
+from ..faces.normalise import to_unit_float
+from ..method.fusion import fuse, module_probs
+from ..training.batches import model_input
+from ..training.config import TrainConfig
+from ..training.inference_path import inference_model
 
 
 @dataclass
@@ -33,7 +35,9 @@ class Prediction:
     inference: dict | None = None  # the inference path's record (`training.inference_model`)
 
 
-def prepare_photos(images: Sequence[np.ndarray], size: int, device: torch.device | None = None) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+def prepare_photos(
+    images: Sequence[np.ndarray], size: int, device: torch.device | None = None
+) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
     """Detect five landmarks on each photo (batched MTCNN) and align it onto the template at `size`."""
     lms, sources, _ = detect_landmarks(list(images), device=device)
     sources = list(sources)
@@ -50,8 +54,16 @@ def prepare_photos(images: Sequence[np.ndarray], size: int, device: torch.device
 
 
 @torch.no_grad()
-def predict_images(model: torch.nn.Module, cfg: TrainConfig, images: Sequence[np.ndarray], sources: Sequence[str] | None = None, threshold: float = 0.5,
-                   allow_fallback: bool = False, precision: str = "auto", checkpoint: str | Path | None = None) -> list[Prediction]:
+def predict_images(
+    model: torch.nn.Module,
+    cfg: TrainConfig,
+    images: Sequence[np.ndarray],
+    sources: Sequence[str] | None = None,
+    threshold: float = 0.5,
+    allow_fallback: bool = False,
+    precision: str = "auto",
+    checkpoint: str | Path | None = None,
+) -> list[Prediction]:
     """Predict emotions for in-memory photos; a photo with no face gets `error` unless allowed.
 
     The model runs in the `precision` path (`inference_model`; no labels here, so bf16 only with a
@@ -81,9 +93,19 @@ def predict_images(model: torch.nn.Module, cfg: TrainConfig, images: Sequence[np
     return results
 
 
-def predict_files(model: torch.nn.Module, cfg: TrainConfig, paths: Sequence[str | Path], threshold: float = 0.5, skip_bad: bool = False, allow_fallback: bool = False,
-                  precision: str = "auto", checkpoint: str | Path | None = None) -> tuple[list[Prediction], list[str]]:
+def predict_files(
+    model: torch.nn.Module,
+    cfg: TrainConfig,
+    paths: Sequence[str | Path],
+    threshold: float = 0.5,
+    skip_bad: bool = False,
+    allow_fallback: bool = False,
+    precision: str = "auto",
+    checkpoint: str | Path | None = None,
+) -> tuple[list[Prediction], list[str]]:
     """Read photos (bad files raise DataError, or are listed with skip_bad) and predict."""
     images, names, problems = read_images(paths, skip_bad)
-    preds = predict_images(model, cfg, images, names, threshold, allow_fallback, precision, checkpoint) if images else []
+    preds = (
+        predict_images(model, cfg, images, names, threshold, allow_fallback, precision, checkpoint) if images else []
+    )
     return preds, problems

@@ -11,6 +11,7 @@ and wall time). A run whose artefacts are present with the same settings is neve
 an interrupted one resumes from its `last.pt`. The table is then built from the results folder
 alone (`evaluation.study_table`), so a rerun regenerates it byte for byte.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,9 +19,10 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,8 +38,8 @@ from ..evaluation.outputs import load_outputs
 from ..files import atomic_write_text, json_safe, read_json
 from ..models.arms import ARMS, arm_settings
 from ..runtime import machine_record
-from .config import TrainConfig, make_config
-from .run import train
+from ..training.config import TrainConfig, make_config
+from ..training.trainer import train
 
 #: Split schemes the study runs by default: JAFFE names its ten subjects, so it also gets the subject split.
 DEFAULT_SPLITS: dict[str, tuple[str, ...]] = {"jaffe": ("paper", "subject")}
@@ -55,7 +57,13 @@ _NOT_SETTINGS = ("device", "root", "init", "init_from", "extra")
 #: S_l 32, c 0.25: the lessons' own, so a 2-core machine trains an MF-JLE run on JAFFE in ~3 min and
 #: the whole grid in about an hour) and its Adam lr 1e-3, with batch 32 (4 steps per epoch on
 #: JAFFE's 128 training faces, where batch 64 would give 2) for 30 epochs.
-STUDY_DEFAULTS: dict[str, Any] = {"preset": "cpu", "epochs": 30, "batch_size": 32, "pretrain_images": 6000, "pretrain_epochs": 8}
+STUDY_DEFAULTS: dict[str, Any] = {
+    "preset": "cpu",
+    "epochs": 30,
+    "batch_size": 32,
+    "pretrain_images": 6000,
+    "pretrain_epochs": 8,
+}
 
 
 #: Write the ~800 MB resume state at most this often (seconds): on JAFFE an MF-JLE epoch takes ~5 s.
@@ -105,7 +113,9 @@ def grid(splits: Sequence[str], models: Sequence[str], starts: Sequence[str], se
     runs = []
     for k, split in enumerate(splits):
         for start in starts:
-            if k > 0 and start == "started_fresh_head":  # the head mode of later splits is chosen on the first one's validation
+            if (
+                k > 0 and start == "started_fresh_head"
+            ):  # the head mode of later splits is chosen on the first one's validation
                 continue
             if k > 0 and start == "scratch" and "started" in starts:
                 continue
@@ -128,16 +138,35 @@ def settings(cfg: TrainConfig) -> dict[str, Any]:
 
 def _versions() -> dict[str, str]:
     """Package versions a result depends on."""
-    return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "numpy": np.__version__, "scikit-learn": sklearn.__version__, "mfjle_lib": __version__}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "mfjle_lib": __version__,
+    }
 
 
 def train_command(cfg: TrainConfig, out: str) -> str:
     """The `train` command line that makes this run on its own (paths as placeholders: ROOT, WORK)."""
-    parts = ["python -m mfjle_lib train", f"--dataset {cfg.dataset}", "--root ROOT" if cfg.root else "", f"--model {cfg.model}",
-             f"--preset {cfg.preset}", f"--source-size {cfg.source_size}", f"--global-size {cfg.global_size}", f"--local-size {cfg.local_size}",
-             f"--crop-fraction {cfg.crop_fraction:g}", f"--epochs {cfg.epochs}", f"--batch-size {cfg.batch_size}", f"--lr {cfg.lr:g}",
-             f"--split-scheme {cfg.split_scheme}", f"--split-seed {cfg.split_seed}", f"--seed {cfg.seed}"]
+    parts = [
+        "python -m mfjle_lib train",
+        f"--dataset {cfg.dataset}",
+        "--root ROOT" if cfg.root else "",
+        f"--model {cfg.model}",
+        f"--preset {cfg.preset}",
+        f"--source-size {cfg.source_size}",
+        f"--global-size {cfg.global_size}",
+        f"--local-size {cfg.local_size}",
+        f"--crop-fraction {cfg.crop_fraction:g}",
+        f"--epochs {cfg.epochs}",
+        f"--batch-size {cfg.batch_size}",
+        f"--lr {cfg.lr:g}",
+        f"--split-scheme {cfg.split_scheme}",
+        f"--split-seed {cfg.split_seed}",
+        f"--seed {cfg.seed}",
+    ]
     if cfg.init_from:
         parts.append(f"--init-from WORK/pretrain --init-head {cfg.init_head}")
     parts.append(f"--save-every {SAVE_EVERY_S:g} --out WORK/{out}")
@@ -161,7 +190,9 @@ def read_study_record(out: Path) -> dict[str, Any]:
     A damaged or foreign artefact is refused, never trained over: it may be the only copy of a long run.
     """
     record = read_json(out / "run.json", keys=("settings", "command"))
-    files = RUN_FILES if (out / "val_outputs.npz").exists() or out.name != "pretrain" else ("metrics.json", "history.csv")
+    files = (
+        RUN_FILES if (out / "val_outputs.npz").exists() or out.name != "pretrain" else ("metrics.json", "history.csv")
+    )
     for f in files:
         path = out / f
         if f.endswith(".json"):
@@ -170,13 +201,16 @@ def read_study_record(out: Path) -> dict[str, Any]:
             try:
                 load_outputs(path)
             except Exception as exc:  # zip, pickle and key errors alike: name the file, not the exception class
-                raise DataError(path, f"unreadable outputs ({type(exc).__name__}: {exc}); move the run folder aside to train it again") from None
+                raise DataError(
+                    path,
+                    f"unreadable outputs ({type(exc).__name__}: {exc}); move the run folder aside to train it again",
+                ) from None
         elif not path.is_file():
             raise DataError(path, "missing; move the run folder aside to train it again")
     return record
 
 
-def check_results_folder(plan: "StudyPlan") -> None:
+def check_results_folder(plan: StudyPlan) -> None:
     """Before any training: the results folder is writable and every finished run in it is readable (else one line naming the file)."""
     try:
         plan.out.mkdir(parents=True, exist_ok=True)
@@ -204,7 +238,9 @@ def finished(out: Path, cfg: TrainConfig) -> bool:
     now = json.loads(json.dumps(json_safe(settings(cfg))))
     diff = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
     if diff:
-        raise ConfigError(f"{out}: these results were made with other settings ({', '.join(diff)}); move them aside or use another --out")
+        raise ConfigError(
+            f"{out}: these results were made with other settings ({', '.join(diff)}); move them aside or use another --out"
+        )
     return True
 
 
@@ -218,9 +254,19 @@ def export(plan: StudyPlan, cfg: TrainConfig, name: str, wall_s: float, files: S
         else:
             atomic_write_text(dst / f, _scrub((src / f).read_text(), plan))
     trained_s = float(pd.read_csv(src / "history.csv")["time_s"].sum())
-    record = {"name": name, "command": train_command(cfg, name), "study_command": plan.command, "settings": settings(cfg),
-              "versions": _versions(), "machine": machine_record(), "wall_s": round(wall_s, 1), "epochs_time_s": round(trained_s, 1)}
-    atomic_write_text(dst / "run.json", json.dumps(json_safe(record), indent=2) + "\n")  # last: its presence marks the run done
+    record = {
+        "name": name,
+        "command": train_command(cfg, name),
+        "study_command": plan.command,
+        "settings": settings(cfg),
+        "versions": _versions(),
+        "machine": machine_record(),
+        "wall_s": round(wall_s, 1),
+        "epochs_time_s": round(trained_s, 1),
+    }
+    atomic_write_text(
+        dst / "run.json", json.dumps(json_safe(record), indent=2) + "\n"
+    )  # last: its presence marks the run done
 
 
 def _train_and_export(plan: StudyPlan, cfg: TrainConfig, name: str, files: Sequence[str], show_progress: bool) -> None:
@@ -258,36 +304,65 @@ def run_study(plan: StudyPlan, show_progress: bool = True) -> None:
     print(f"{plan.base.dataset}: {faces} faces indexed; results folder {plan.out} checked", flush=True)
     if plan.pretrain is not None:
         _train_and_export(plan, plan.pretrain, "pretrain", ("metrics.json", "history.csv"), show_progress)
-        if not (plan.work / "pretrain" / "checkpoint.pt").is_file() and any(r.start != "scratch" and not (plan.out / r.name / "run.json").is_file() for r in plan.runs):
-            raise ConfigError(f"{plan.work / 'pretrain'}: the start's checkpoint is missing (its results are in {plan.out}); "
-                              "restore the work folder, or move the pretrain results aside to train it again")
+        if not (plan.work / "pretrain" / "checkpoint.pt").is_file() and any(
+            r.start != "scratch" and not (plan.out / r.name / "run.json").is_file() for r in plan.runs
+        ):
+            raise ConfigError(
+                f"{plan.work / 'pretrain'}: the start's checkpoint is missing (its results are in {plan.out}); "
+                "restore the work folder, or move the pretrain results aside to train it again"
+            )
     first = plan.runs[0].split if plan.runs else None
     for run in plan.runs:
         head = None
         if run.start == "started" and run.split != first:
             head, means = chosen_head(plan, first)
             if means:
-                print(f"{run.name}: head mode '{head}' (mean validation micro-F1 on the {first} split: "
-                      + ", ".join(f"{k} {v:.3f}" for k, v in means.items()) + ")", flush=True)
+                print(
+                    f"{run.name}: head mode '{head}' (mean validation micro-F1 on the {first} split: "
+                    + ", ".join(f"{k} {v:.3f}" for k, v in means.items())
+                    + ")",
+                    flush=True,
+                )
         _train_and_export(plan, run_config(plan, run, head), run.name, RUN_FILES, show_progress)
 
 
-def make_plan(dataset: str, root: str | None, out: str | Path, work: str | Path, seeds: int, splits: Sequence[str] | None,
-              models: Sequence[str], starts: Sequence[str], preset: str, pretrain_images: int, pretrain_epochs: int,
-              command: str, **overrides: Any) -> StudyPlan:
+def make_plan(
+    dataset: str,
+    root: str | None,
+    out: str | Path,
+    work: str | Path,
+    seeds: int,
+    splits: Sequence[str] | None,
+    models: Sequence[str],
+    starts: Sequence[str],
+    preset: str,
+    pretrain_images: int,
+    pretrain_epochs: int,
+    command: str,
+    **overrides: Any,
+) -> StudyPlan:
     """The study's plan: base config from `preset` + `overrides` at the dataset's geometry, the pretrain, the grid."""
     if seeds < 1:
         raise ConfigError("--seeds must be at least 1")
     if dataset_spec(dataset).built_in:
-        raise ConfigError(f"study is for a real dataset ({', '.join(dataset_names(real_only=True))}): the built-in faces have `reproduce`")
+        raise ConfigError(
+            f"study is for a real dataset ({', '.join(dataset_names(real_only=True))}): the built-in faces have `reproduce`"
+        )
     base = make_config(preset, dataset=dataset, root=root, **overrides)
     runs = grid(tuple(splits or default_splits(dataset)), models, starts, seeds)
     pretrain = None
     if any(r.start != "scratch" for r in runs):
         # MF-JLE pretrained: its local nets learn their own crops; a ResNet-18 run starts from its global net.
         # The preset's own recipe (batch, lr) on thousands of faces, at the study's geometry.
-        pretrain = make_config(preset, model="mfjle", dataset="synthetic", synthetic_seed=1, num_images=pretrain_images,
-                               epochs=pretrain_epochs, **base.geometry())
+        pretrain = make_config(
+            preset,
+            model="mfjle",
+            dataset="synthetic",
+            synthetic_seed=1,
+            num_images=pretrain_images,
+            epochs=pretrain_epochs,
+            **base.geometry(),
+        )
     return StudyPlan(base, pretrain, runs, Path(out), Path(work), command)
 
 

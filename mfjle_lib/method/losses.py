@@ -1,19 +1,20 @@
-"""Per-module losses and the joint loss (paper Eq. 1 and Eq. 2, corrected).
+"""Paper Section III.B, Eqs. 1-2: the loss of each module (binary cross-entropy, as intended) and the joint loss.
 
 Eq. 2 as printed, −1/N Σ (y log p + (1 − log p) log(1 − y)), is a typo: it takes log(1 − y) of
 a 0/1 label. We use the binary cross-entropy it intends, on sigmoid outputs, computed from
 logits (`BCEWithLogitsLoss`) for numerical stability. The Fig. 5 ablation "multi-label
 cross-entropy" is a softmax over the six logits against the label vector normalised to sum 1.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError
-from ..models.fusion import ModelOutput
+from .models import ModelOutput
 
 LOSS_NAMES = ("bce", "softmax_ce")
 
@@ -40,8 +41,6 @@ def module_loss(logits: torch.Tensor, targets: torch.Tensor, loss: str = "bce") 
     if loss == "softmax_ce":
         return softmax_ce_loss(logits, targets)
     raise ConfigError(f"unknown loss {loss!r}; choose one of {LOSS_NAMES}")
-
-
 
 
 def joint_loss(

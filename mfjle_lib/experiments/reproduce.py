@@ -1,22 +1,30 @@
 """ResNet-18 and MF-JLE over several seeds on one dataset (Tables 1-2)."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import CheckpointError
 from ..files import json_safe
 from ..runtime import get_device
-from .batches import load_data
-from .checkpoints import load_checkpoint
-from .config import TrainConfig
-from .resume import same_run
-from .run import train
+from ..training.batches import load_data
+from ..training.config import TrainConfig
+from ..training.run_files import load_checkpoint, same_run
+from ..training.trainer import train
 
 
-def reproduce(cfg: TrainConfig, seeds: int, out_dir: str | Path, models: Sequence[str] = ("resnet18", "mfjle"), show_progress: bool = True, overwrite: bool = False) -> dict[str, list[dict[str, Any]]]:
+def reproduce(
+    cfg: TrainConfig,
+    seeds: int,
+    out_dir: str | Path,
+    models: Sequence[str] = ("resnet18", "mfjle"),
+    show_progress: bool = True,
+    overwrite: bool = False,
+) -> dict[str, list[dict[str, Any]]]:
     """Train each model over `seeds` seeds (0..seeds-1) on one dataset; return metrics per model.
 
     A finished run with the same settings is reused and a partial one resumed; a run with other
@@ -35,7 +43,9 @@ def reproduce(cfg: TrainConfig, seeds: int, out_dir: str | Path, models: Sequenc
                 print(f"reusing {run_dir}")
                 continue
             print(f"== {name}, seed {seed} ==", flush=True)
-            result = train(run_cfg, run_dir, resume=not overwrite, overwrite=overwrite, data=data, show_progress=show_progress)
+            result = train(
+                run_cfg, run_dir, resume=not overwrite, overwrite=overwrite, data=data, show_progress=show_progress
+            )
             runs[name].append(result.metrics)
     (out_dir / "reproduce.json").write_text(json.dumps(json_safe({"config": cfg.to_dict(), "runs": runs}), indent=2))
     return runs

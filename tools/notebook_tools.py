@@ -1,17 +1,20 @@
 """Notebook tools: `execute` re-runs lessons in place (`make notebooks`); `execute-tagged` only their cells
 tagged `artefacts` (which read committed results, e.g. the real-face study); `sync` writes the Colab setup;
 `fast-times` records each lesson's FAST time from an nbval JUnit report (`make nbtimes`); `release` writes
-the released runs (`course/released.py`) from finished full runs (`make retrain`).
+the released runs (`tools/release.py`) from finished full runs (`make retrain`).
 
 `sync` rewrites, in every lesson (or those named), the cells and metadata that must be identical
 everywhere, from the one place the repository URL lives — `[project.urls] Repository` in
-pyproject.toml. A fork changes that URL and runs `python -m mfjle_lib.course.notebook_tools sync`.
+pyproject.toml. A fork changes that URL and runs `python -m tools.notebook_tools sync`.
 What it writes: the setup cell (tagged `setup`: clone + install on Colab, a no-op locally; the
-environment variable MFJLE_REPO overrides the URL, MFJLE_COLAB_DIR the clone's folder, /content/mfjle), the parameters cell (tagged `parameters`:
+environment variable MFJLE_REPO overrides the URL, MFJLE_COLAB_DIR the clone's folder, /content/mfjle), the parameters
+cell (tagged `parameters`:
 RUNS and DRIVE as Colab form fields, the environment wins), the "Open in Colab" badge's link, and
-the metadata that asks Colab for a GPU runtime; cells without an id (nbformat 4.5) get one. `check` lists what `sync` would change
+the metadata that asks Colab for a GPU runtime; cells without an id (nbformat 4.5) get one. `check` lists what `sync`
+would change
 (tests/test_notebooks_static.py runs it).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,16 +26,18 @@ import time
 import uuid
 from pathlib import Path
 
-from ..paths import REPO_DIR, runs_dir
-from ..perf.machine_load import BUSY_LOAD, busy_warning, idle_refusal, load_average, load_record, settle
-from .released import RELEASE_DIR, collect
+from mfjle_lib.course.released import RELEASE_DIR
+from mfjle_lib.paths import REPO_DIR, runs_dir
+
+from .machine_load import BUSY_LOAD, busy_warning, idle_refusal, load_average, load_record, settle
+from .release import collect
 from .timing import finished_runs, junit_notebook_seconds, record_time, with_time_line
 
 NOTEBOOKS_DIR = REPO_DIR / "notebooks"
 
 SETUP_TEMPLATE = """\
 # Setup: on Colab, clone and install the course (a no-op locally, where `make lab` installed it).
-# The URL comes from pyproject.toml via `python -m mfjle_lib.course.notebook_tools sync`; MFJLE_REPO overrides it,
+# The URL comes from pyproject.toml via `python -m tools.notebook_tools sync`; MFJLE_REPO overrides it,
 # MFJLE_COLAB_DIR the folder it is cloned into (tests/test_colab_setup.py).
 import importlib.util, os, subprocess, sys
 if "google.colab" in sys.modules and importlib.util.find_spec("mfjle_lib") is None:
@@ -43,7 +48,7 @@ if "google.colab" in sys.modules and importlib.util.find_spec("mfjle_lib") is No
     sys.path.insert(0, COURSE_DIR)
     importlib.invalidate_caches()
 elif importlib.util.find_spec("mfjle_lib") is None:
-    raise ImportError("mfjle_lib is not installed: run `make lab` from the repository root")"""
+    raise ImportError("mfjle_lib is not installed: run `make lab` from the repository root")"""  # noqa: E501 (a lesson's cell, as it reads)
 
 PARAMETERS_TEMPLATE = """\
 import os
@@ -69,7 +74,7 @@ def repository_url(pyproject: Path | None = None) -> str:
     section = re.search(r"^\[project\.urls\]\s*$(.*?)(?=^\[|\Z)", path.read_text(encoding="utf-8"), re.M | re.S)
     found = section and re.search(r'^Repository\s*=\s*"([^"]+)"', section.group(1), re.M)
     if not found:
-        raise ValueError(f"{path}: no `Repository = \"...\"` under [project.urls]")
+        raise ValueError(f'{path}: no `Repository = "..."` under [project.urls]')
     return found.group(1).rstrip("/")
 
 
@@ -101,7 +106,9 @@ def _tagged(cell: dict, tag: str) -> bool:
 def _setup_cell(nb: dict) -> dict | None:
     """The cell tagged `setup`, else the first code cell that mentions google.colab."""
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
-    return next((c for c in code if _tagged(c, "setup")), None) or next((c for c in code if "google.colab" in _source(c)), None)
+    return next((c for c in code if _tagged(c, "setup")), None) or next(
+        (c for c in code if "google.colab" in _source(c)), None
+    )
 
 
 def sync_notebook(nb: dict, name: str, url: str) -> list[str]:
@@ -187,7 +194,9 @@ def execute_notebook(path: Path, timeout: int = 900) -> float:
 
     nb = nbformat.read(path, as_version=4)
     t0 = time.time()
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
     client.execute()
     drop_unused_widget_state(nb)
     nbformat.write(nb, path)
@@ -209,15 +218,22 @@ def execute_tagged(path: Path, tag: str = ARTEFACT_TAG, timeout: int = 900) -> i
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    picked = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and tag in c.get("metadata", {}).get("tags", [])]
+    picked = [
+        i for i, c in enumerate(nb.cells) if c.cell_type == "code" and tag in c.get("metadata", {}).get("tags", [])
+    ]
     if not picked:
         return 0
     sub = copy.deepcopy(nb)
     sub.cells = [copy.deepcopy(nb.cells[i]) for i in picked]
-    NotebookClient(sub, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(
+        sub, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
     # Numbered after the lesson's last count: they ran later, in their own kernel (and nbval refuses an
     # unnumbered cell with outputs).
-    last = max((c.get("execution_count") or 0 for i, c in enumerate(nb.cells) if c.cell_type == "code" and i not in picked), default=0)
+    last = max(
+        (c.get("execution_count") or 0 for i, c in enumerate(nb.cells) if c.cell_type == "code" and i not in picked),
+        default=0,
+    )
     for k, (i, cell) in enumerate(zip(picked, sub.cells), start=1):
         nb.cells[i].outputs = cell.outputs
         nb.cells[i].execution_count = last + k
@@ -228,8 +244,11 @@ def execute_tagged(path: Path, tag: str = ARTEFACT_TAG, timeout: int = 900) -> i
 
 def drop_unused_widget_state(nb) -> None:
     """Remove saved widget state when no output shows a widget (closed progress bars leave ~70 KB)."""
-    shown = any("application/vnd.jupyter.widget-view+json" in out.get("data", {})
-                for cell in nb.cells for out in cell.get("outputs", []))
+    shown = any(
+        "application/vnd.jupyter.widget-view+json" in out.get("data", {})
+        for cell in nb.cells
+        for out in cell.get("outputs", [])
+    )
     if not shown:
         nb.metadata.pop("widgets", None)
 
@@ -242,15 +261,30 @@ def _sync_time_lines(paths: list[Path]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: `python -m mfjle_lib.course.notebook_tools {execute NB... | execute-tagged NB... | sync [NB...] | check [NB...] | fast-times XML | release RUNS}`."""
-    parser = argparse.ArgumentParser(prog="python -m mfjle_lib.course.notebook_tools")
+    """CLI: `python -m tools.notebook_tools {execute NB... | execute-tagged NB... | sync [NB...] | check [NB...] |
+    fast-times XML | release RUNS}`."""
+    parser = argparse.ArgumentParser(prog="python -m tools.notebook_tools")
     parser.add_argument("action", choices=["execute", "execute-tagged", "sync", "check", "fast-times", "release"])
-    parser.add_argument("notebooks", nargs="*", type=Path, help="default for sync/check: every notebooks/*.ipynb; fast-times: the JUnit XML")
+    parser.add_argument(
+        "notebooks",
+        nargs="*",
+        type=Path,
+        help="default for sync/check: every notebooks/*.ipynb; fast-times: the JUnit XML",
+    )
     parser.add_argument("--timeout", type=int, default=900)
-    parser.add_argument("--record", choices=["released", "fast", "full_cpu", "colab_gpu"], default=None,
-                        help="execute: also write each lesson's seconds and the load average before/after it (busy ones flagged) into notebooks/lesson_times.json under this key")
+    parser.add_argument(
+        "--record",
+        choices=["released", "fast", "full_cpu", "colab_gpu"],
+        default=None,
+        help="execute: also write each lesson's seconds and the load average before/after it (busy ones flagged) "
+        "into notebooks/lesson_times.json under this key",
+    )
     parser.add_argument("--note", default="", help="release: how the runs were trained, kept in RELEASE.json")
-    parser.add_argument("--require-idle", action="store_true", help=f"execute: stop (exit 2) instead of timing a lesson on a busy machine (1-minute load >= {BUSY_LOAD})")
+    parser.add_argument(
+        "--require-idle",
+        action="store_true",
+        help=f"execute: stop (exit 2) instead of timing a lesson on a busy machine (1-minute load >= {BUSY_LOAD})",
+    )
     args = parser.parse_intermixed_args(argv)  # options may come before the notebooks
     if args.action in ("sync", "check"):
         report = sync(args.notebooks or None, write=args.action == "sync")
@@ -265,17 +299,23 @@ def main(argv: list[str] | None = None) -> int:
             record_time(NOTEBOOKS_DIR / f"{name}.ipynb", args.record or "fast", seconds)
         _sync_time_lines([NOTEBOOKS_DIR / f"{name}.ipynb" for name in junit_notebook_seconds(args.notebooks[0])])
         return 0
-    if args.action == "release":  # finished full runs -> results/lessons (course/released.py)
+    if args.action == "release":  # finished full runs -> results/lessons (tools/release.py)
         if len(args.notebooks) != 1:
             parser.error("release needs the folder of finished full runs, e.g. runs/full_synthetic")
-        manifest = collect(args.notebooks[0], command="python -m mfjle_lib.course.notebook_tools release " + str(args.notebooks[0]), note=args.note)
+        manifest = collect(
+            args.notebooks[0],
+            command="python -m tools.notebook_tools release " + str(args.notebooks[0]),
+            note=args.note,
+        )
         print(f"released {len(manifest['runs'])} runs into {RELEASE_DIR} ({manifest['total_bytes'] / 1e6:.1f} MB)")
         return 0
     if not args.notebooks:
         parser.error("execute needs at least one notebook")
     if args.action == "execute-tagged":  # only the cells that read committed artefacts
         for nb in args.notebooks:
-            print(f"{nb}: {execute_tagged(nb, timeout=args.timeout)} cell(s) tagged '{ARTEFACT_TAG}' re-run", flush=True)
+            print(
+                f"{nb}: {execute_tagged(nb, timeout=args.timeout)} cell(s) tagged '{ARTEFACT_TAG}' re-run", flush=True
+            )
         return 0
     for nb in args.notebooks:
         before = settle() if args.record or args.require_idle else None  # the previous lesson's own load decays first
@@ -288,7 +328,13 @@ def main(argv: list[str] | None = None) -> int:
         seconds = execute_notebook(nb, args.timeout)
         print(f"{nb}: {seconds:.0f}s", flush=True)
         if args.record:
-            record_time(nb, args.record, seconds, runs=finished_runs(runs_dir(), started), load=load_record(before, load_average()))
+            record_time(
+                nb,
+                args.record,
+                seconds,
+                runs=finished_runs(runs_dir(), started),
+                load=load_record(before, load_average()),
+            )
             _sync_time_lines([nb])
     return 0
 

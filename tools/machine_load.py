@@ -1,15 +1,17 @@
 """Is the machine idle enough to time something? The load average before and after, and the busy rule.
 
 Timings on a shared 2-core machine are only comparable when nothing else runs: `benchmarks/bench.py`
-and the lesson time table (`course/notebook_tools.py execute --record`) record the load average
+and the lesson time table (`tools/notebook_tools.py execute --record`) record the load average
 (1, 5, 15 minutes) before and after they measure, mark a result taken on a busy machine, and with
 `--require-idle` refuse to measure at all.
 """
+
 from __future__ import annotations
 
 import os
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 #: A 1-minute load average at or above this, before a measurement starts, marks it busy: on 2 cores
 #: half a core of other work already moves the medians by several percent.
@@ -31,7 +33,9 @@ def load_average() -> list[float] | None:
 SETTLE_LIMIT_S = 180.0
 
 
-def settle(limit_s: float = SETTLE_LIMIT_S, poll_s: float = 5.0, sleep: Callable[[float], None] = time.sleep) -> list[float] | None:
+def settle(
+    limit_s: float = SETTLE_LIMIT_S, poll_s: float = 5.0, sleep: Callable[[float], None] = time.sleep
+) -> list[float] | None:
     """The load average once the 1-minute value is under `BUSY_LOAD`, or as it is after `limit_s` (or unknown: at once).
 
     Measurements in a row (lessons one after another) would otherwise count the previous one's own
@@ -47,7 +51,8 @@ def settle(limit_s: float = SETTLE_LIMIT_S, poll_s: float = 5.0, sleep: Callable
 
 
 def is_busy(before: list[float] | None) -> bool | None:
-    """True when the 1-minute load before the start is at or above `BUSY_LOAD`; None when the OS gives no load average."""
+    """True when the 1-minute load before the start is at or above `BUSY_LOAD`; None when the OS gives no load
+    average."""
     return None if before is None else before[0] >= BUSY_LOAD
 
 
@@ -57,12 +62,17 @@ def load_record(before: list[float] | None, after: list[float] | None) -> dict[s
 
 
 def busy_warning(before: list[float] | None, what: str) -> str | None:
-    """The loud line to print when a measurement starts on a busy machine (or one whose load is unknown); None when idle."""
+    """The loud line to print when a measurement starts on a busy (or unknown) machine; None when idle."""
     if before is None:
-        return f"WARNING: no load average on this OS: whether the machine was idle during {what} is unknown (recorded as \"busy\": null)"
+        return (
+            f"WARNING: no load average on this OS: whether the machine was idle during {what} is unknown "
+            '(recorded as "busy": null)'
+        )
     if is_busy(before):
-        return (f"WARNING: {what} starts on a BUSY machine (1-minute load average {before[0]:.2f} >= {BUSY_LOAD}): "
-                f"its times are not comparable and are marked \"busy\": true")
+        return (
+            f"WARNING: {what} starts on a BUSY machine (1-minute load average {before[0]:.2f} >= {BUSY_LOAD}): "
+            f'its times are not comparable and are marked "busy": true'
+        )
     return None
 
 
@@ -71,5 +81,8 @@ def idle_refusal(before: list[float] | None, what: str) -> str | None:
     if before is None:
         return f"error: --require-idle: no load average on this OS, so idleness cannot be checked; {what} not run"
     if is_busy(before):
-        return f"error: --require-idle: the machine is busy (1-minute load average {before[0]:.2f} >= {BUSY_LOAD}); {what} not run"
+        return (
+            f"error: --require-idle: the machine is busy (1-minute load average {before[0]:.2f} >= {BUSY_LOAD}); "
+            f"{what} not run"
+        )
     return None

@@ -1,23 +1,23 @@
 """The model registry: `MODELS` (name -> what it is and the options it takes) and `build_model(name, ...)`.
 
-Adding a model: a module beside this one with its `nn.Module`, and one `ModelSpec` line in
-`MODELS` (docs/CONTRIBUTING.md). Code outside `models/` asks the spec (`has_locals`), never the name.
+The models themselves are the method's (`mfjle_lib/method/models.py`); this registry is how the
+rest of the library names, builds and asks about them. Adding a model: its `nn.Module` and one
+`ModelSpec` line in `MODELS` (docs/CONTRIBUTING.md). Code outside the registry asks the spec
+(`has_locals`), never the name.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from torch import nn
 
 from ..constants import NUM_LABELS
 from ..errors import ConfigError
-from .backbone import load_backbone_weights
-from .baseline import ResNet18Baseline
-from .controls import WholeFaceEnsemble
-from .mfjle import MFJLE
-
-ACTIVATIONS = ("sigmoid", "softmax")
+from ..method.fusion import ACTIVATIONS
+from ..method.models import MFJLE, ResNet18Baseline, WholeFaceEnsemble
+from .weights import load_backbone_weights
 
 
 @dataclass(frozen=True)
@@ -34,14 +34,26 @@ class ModelSpec:
 
 #: Every model `--model` accepts, in the order tables list them.
 MODELS: dict[str, ModelSpec] = {
-    "resnet18": ModelSpec("resnet18", "ResNet-18", ResNet18Baseline, ("global_size", "activation"), False,
-                          lambda m: [m.global_net]),
-    "mfjle": ModelSpec("mfjle", "MF-JLE", MFJLE, ("global_size", "local_size", "crop_fraction", "fusion_weights", "activation"), True,
-                       lambda m: [m.global_net, *m.local_nets.nets]),
-    # A control, not a method of the paper: MF-JLE without locality (models/controls.py).
-    "wholeface": ModelSpec("wholeface", "6 × ResNet-18, whole face", WholeFaceEnsemble,
-                           ("global_size", "local_size", "crop_fraction", "fusion_weights", "activation"), True,
-                           lambda m: [m.global_net, *m.local_nets.nets]),
+    "resnet18": ModelSpec(
+        "resnet18", "ResNet-18", ResNet18Baseline, ("global_size", "activation"), False, lambda m: [m.global_net]
+    ),
+    "mfjle": ModelSpec(
+        "mfjle",
+        "MF-JLE",
+        MFJLE,
+        ("global_size", "local_size", "crop_fraction", "fusion_weights", "activation"),
+        True,
+        lambda m: [m.global_net, *m.local_nets.nets],
+    ),
+    # A control, not a method of the paper: MF-JLE without locality (`method.WholeFaceEnsemble`).
+    "wholeface": ModelSpec(
+        "wholeface",
+        "6 × ResNet-18, whole face",
+        WholeFaceEnsemble,
+        ("global_size", "local_size", "crop_fraction", "fusion_weights", "activation"),
+        True,
+        lambda m: [m.global_net, *m.local_nets.nets],
+    ),
 }
 MODEL_NAMES = tuple(MODELS)
 
@@ -74,7 +86,9 @@ def build_model(name: str, num_labels: int = NUM_LABELS, **options) -> nn.Module
     if extra:
         raise ConfigError(f"unknown option(s) for {name}: {sorted(extra)}")
     model = spec.make(num_labels, **{k: v for k, v in options.items() if k in spec.options})
-    model.init_source = load_backbone_weights(spec.nets(model), pretrained, weights)  # 'random' | 'imagenet' | 'file:<path> sha256:<hex>'
+    model.init_source = load_backbone_weights(
+        spec.nets(model), pretrained, weights
+    )  # 'random' | 'imagenet' | 'file:<path> sha256:<hex>'
     return model
 
 

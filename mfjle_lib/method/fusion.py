@@ -1,9 +1,13 @@
-"""What every model returns, and the one fusion rule of module probabilities (paper Section III.C)."""
+"""Paper Section III.C: the ensemble's fusion of module probabilities, with the λ of Eq. 1 as default weights.
+
+The paper sums the module probabilities "according to certain weights", the weights of its joint
+loss (1 for the global module, λ_i for local module i). We divide by their sum, so the fused value
+stays a probability and one threshold (0.5) serves every λ; no second sigmoid (docs/DESIGN.md §2).
+"""
+
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -36,23 +40,8 @@ def paper_fusion_weights(lambdas: float | Sequence[float] = DEFAULT_LAMBDA) -> t
     return (1.0, *expand_lambdas(lambdas))
 
 
-@dataclass
-class ModelOutput:
-    """What every model returns: per-module logits, and `.probs`, their fused probabilities, computed when first read.
-
-    Fusing on read, not in `forward`: training and evaluation use only the logits (evaluation fuses
-    them once, in float64, in `evaluation/outputs.py`), so a fusion in the model would be thrown away.
-    """
-
-    global_logits: torch.Tensor  # (B, L)
-    local_logits: torch.Tensor | None  # (B, 5, L); None for the single ResNet-18
-    activation: str = "sigmoid"  # how logits become module probabilities (`activate`)
-    fusion_weights: torch.Tensor | Sequence[float] = field(default_factory=paper_fusion_weights)  # w0..w5
-
-    @cached_property
-    def probs(self) -> torch.Tensor:
-        """(B, L) final probabilities: the module probabilities fused with `fusion_weights` (`fuse`)."""
-        return fuse(module_probs(self.global_logits, self.local_logits, self.activation), self.fusion_weights)
+#: How logits become module probabilities: sigmoid per label (BCE, the paper's) or softmax (Fig. 5's ablation).
+ACTIVATIONS = ("sigmoid", "softmax")
 
 
 def activate(logits: torch.Tensor, activation: str) -> torch.Tensor:
@@ -62,7 +51,9 @@ def activate(logits: torch.Tensor, activation: str) -> torch.Tensor:
 
 def check_fusion_weights(weights: Sequence[float] | torch.Tensor) -> torch.Tensor:
     """Validate six non-negative fusion weights with a positive sum."""
-    w = torch.as_tensor(list(weights) if not isinstance(weights, torch.Tensor) else weights, dtype=torch.float32).flatten()
+    w = torch.as_tensor(
+        list(weights) if not isinstance(weights, torch.Tensor) else weights, dtype=torch.float32
+    ).flatten()
     if w.numel() != 1 + NUM_LANDMARKS:
         raise ConfigError(f"fusion weights need {1 + NUM_LANDMARKS} values (global, then five locals), got {w.numel()}")
     if not torch.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
@@ -70,7 +61,9 @@ def check_fusion_weights(weights: Sequence[float] | torch.Tensor) -> torch.Tenso
     return w
 
 
-def module_probs(global_logits: torch.Tensor, local_logits: torch.Tensor | None, activation: str = "sigmoid") -> torch.Tensor:
+def module_probs(
+    global_logits: torch.Tensor, local_logits: torch.Tensor | None, activation: str = "sigmoid"
+) -> torch.Tensor:
     """(B, M, L) probabilities of every module, global first, then the five locals (M = 1 or 6)."""
     probs = activate(global_logits, activation).unsqueeze(1)
     if local_logits is None:

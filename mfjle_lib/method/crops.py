@@ -1,10 +1,14 @@
-"""Local crops around the five landmarks, cut on the device with one `roi_align` call (docs/DESIGN.md §2).
+"""Paper Section III.B (Figs. 1-2): the five local images, squares cut around the five landmarks.
+
+The paper crops "five local images ... according to the corresponding five key landmarks" and
+leaves the geometry open; docs/DESIGN.md §2 fixes it. Each crop is a square of side `c·R`
+(R = the aligned face's side) centred on its landmark and resampled to `S x S`, all five cut on
+the device with one `roi_align(..., aligned=True)` call.
 
 Convention: landmarks are continuous pixels (pixel `j` covers `[j, j+1)`, centre `j + 0.5`), the
-convention of `roi_align(..., aligned=True)`. Each crop is a square of side `c·R` (R = image side)
-centred on its landmark and resampled to `S x S`; bin `k` of the crop covers
+convention of `roi_align(..., aligned=True)`. Bin `k` of a crop covers
 `[x - c·R/2 + k·c·R/S, x - c·R/2 + (k+1)·c·R/S)`, so with an odd `S` the middle bin is centred
-exactly on the landmark.
+exactly on the landmark. A horizontal flip maps `x -> W - x` and swaps left and right points.
 
 `sampling_ratio` is fixed at 2 (2x2 bilinear samples per output bin) rather than roi_align's
 adaptive default: the adaptive count is `ceil(box side / S)`, which depends on the float box and
@@ -16,14 +20,13 @@ Outside the image: roi_align returns 0 for samples more than half a pixel beyond
 (and repeats the edge pixel within that half pixel). Crops are cut from the normalised tensor, so
 "0" there is the ImageNet mean colour, not black.
 """
+
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torchvision.ops import roi_align
 
 from ..constants import FLIP_PERMUTATION, NUM_LANDMARKS
-from .normalise import imagenet_denormalise, imagenet_normalise, to_unit_float
 
 #: Bilinear samples per bin and axis (see the module docstring for why it is fixed).
 SAMPLING_RATIO = 2
@@ -61,7 +64,9 @@ def cut_crops(images: torch.Tensor, landmarks: torch.Tensor, crop_fraction: floa
     crops = roi_align(
         images, boxes, output_size=out_size, spatial_scale=1.0, sampling_ratio=SAMPLING_RATIO, aligned=True
     )
-    return crops.view(b, NUM_LANDMARKS, c, out_size, out_size)
+    # One layout for the five crops whatever layout the images come in (roi_align keeps the input's),
+    # so each local net gets a plain slice; a no-op for contiguous images.
+    return crops.view(b, NUM_LANDMARKS, c, out_size, out_size).contiguous()
 
 
 def hflip(images: torch.Tensor, landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -71,17 +76,3 @@ def hflip(images: torch.Tensor, landmarks: torch.Tensor) -> tuple[torch.Tensor, 
     flipped[..., 0] = w - flipped[..., 0]
     perm = torch.as_tensor(FLIP_PERMUTATION, device=landmarks.device)
     return images.flip(-1), flipped.index_select(-2, perm)
-
-
-def crops_for_display(image: np.ndarray, landmarks: np.ndarray, crop_fraction: float, out_size: int) -> list[np.ndarray]:
-    """The five crops the model sees, as uint8 HxWx3 arrays (same op, on the normalised image).
-
-    Cutting happens in normalised space exactly as in the model, then is undone for display, so
-    regions outside the face show the ImageNet mean colour the network gets there.
-    """
-    # np.array copies: a read-only memmap face would make torch.from_numpy warn.
-    x = imagenet_normalise(to_unit_float(torch.from_numpy(np.array(image)).permute(2, 0, 1)[None], torch.device("cpu")))
-    lm = torch.as_tensor(np.asarray(landmarks, np.float32))[None]
-    crops = cut_crops(x, lm, crop_fraction, out_size)[0]  # (5,3,S,S)
-    crops = imagenet_denormalise(crops).mul(255.0).round().clamp(0, 255).to(torch.uint8)
-    return [np.ascontiguousarray(c.permute(1, 2, 0).numpy()) for c in crops]

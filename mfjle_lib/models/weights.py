@@ -1,23 +1,18 @@
-"""The ResNet-18 backbone (paper Fig. 3), its initial weights, and the global branch's resize."""
+"""Where a model's ResNet-18s start: random, ImageNet (`--pretrained`) or a weights file (`--weights FILE`), never
+silently another."""
+
 from __future__ import annotations
 
 import hashlib
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from ..constants import NUM_LABELS
 from ..errors import ConfigError
-
-
-def make_resnet18(num_labels: int = NUM_LABELS) -> nn.Module:
-    """torchvision's ResNet-18 (Fig. 3) with a `num_labels`-way head, randomly initialised."""
-    return torchvision.models.resnet18(weights=None, num_classes=num_labels)
 
 
 def file_sha256(path: str | Path) -> str:
@@ -39,9 +34,15 @@ def _read_weights(weights: str | Path) -> dict:
             warnings.simplefilter("ignore")
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - garbage fails in many ways; one line names the file
-        raise ConfigError(f"--weights {path}: not a readable torch state dict ({type(exc).__name__}: {str(exc).strip().splitlines()[0][:100] if str(exc).strip() else ''})") from None
+        raise ConfigError(
+            f"--weights {path}: not a readable torch state dict ({type(exc).__name__}: "
+            f"{str(exc).strip().splitlines()[0][:100] if str(exc).strip() else ''})"
+        ) from None
     if isinstance(state, dict) and "model_state" in state and "format" in state:
-        raise ConfigError(f"--weights {path}: this is a checkpoint of this project, not bare ResNet-18 weights; start from it with --init-from {path}")
+        raise ConfigError(
+            f"--weights {path}: this is a checkpoint of this project, not bare ResNet-18 weights; start from it with "
+            f"--init-from {path}"
+        )
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -49,7 +50,9 @@ def _read_weights(weights: str | Path) -> dict:
     return state
 
 
-def load_backbone_weights(nets: Sequence[nn.Module], pretrained: bool = False, weights: str | Path | None = None) -> str:
+def load_backbone_weights(
+    nets: Sequence[nn.Module], pretrained: bool = False, weights: str | Path | None = None
+) -> str:
     """Load ImageNet weights (all but the head) into each net; anything that cannot deliver is a ConfigError.
 
     Never falls back to random initialisation: a run that asked for a start and did not get it
@@ -66,8 +69,10 @@ def load_backbone_weights(nets: Sequence[nn.Module], pretrained: bool = False, w
         try:
             state = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
         except Exception as exc:  # noqa: BLE001 - no internet, proxy, full disk: one line, no fallback
-            raise ConfigError(f"--pretrained: could not get the ImageNet weights ({type(exc).__name__}: {str(exc)[:120]}); "
-                              "connect to the internet once, or pass a downloaded file with --weights FILE") from None
+            raise ConfigError(
+                f"--pretrained: could not get the ImageNet weights ({type(exc).__name__}: {str(exc)[:120]}); "
+                "connect to the internet once, or pass a downloaded file with --weights FILE"
+            ) from None
         origin, what = "imagenet", "--pretrained"
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
     for net in nets:
@@ -76,14 +81,13 @@ def load_backbone_weights(nets: Sequence[nn.Module], pretrained: bool = False, w
         unexpected = sorted(set(state) - set(expected))
         wrong = sorted(k for k in set(expected) & set(state) if tuple(state[k].shape) != tuple(expected[k]))
         if missing or unexpected or wrong:
-            detail = f"missing {missing[:2]}" if missing else f"unexpected {unexpected[:2]}" if unexpected else f"other shapes for {wrong[:2]}"
+            detail = (
+                f"missing {missing[:2]}"
+                if missing
+                else f"unexpected {unexpected[:2]}"
+                if unexpected
+                else f"other shapes for {wrong[:2]}"
+            )
             raise ConfigError(f"{what}: not ResNet-18 weights ({detail})")
         net.load_state_dict(state, strict=False)
     return origin
-
-
-def resize_global(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Resize the aligned face to the global branch's input side S_g (no-op when already S_g)."""
-    if images.shape[-1] == size and images.shape[-2] == size:
-        return images
-    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)

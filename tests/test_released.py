@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,24 @@ def test_collect_keeps_no_weights_and_outputs_come_back_exactly(finished) -> Non
         assert (copy / name).stat().st_size < (run / name).stat().st_size
 
 
+def test_a_later_run_is_added_beside_the_release_with_its_own_record(finished, tmp_path: Path) -> None:
+    _, _, run, dest, manifest = finished
+    later = tmp_path / "later"
+    later.mkdir()
+    shutil.copytree(run, later / "control_seed0")  # stands for a control trained later, on another machine
+    added = release.collect(later, dest, note="trained later", add=True)
+    assert set(added["runs"]) == {run.name, "control_seed0"} and added["created"] == manifest["created"]
+    assert (
+        "added" not in added["runs"][run.name]
+        and added["runs"]["control_seed0"]["added"]["how_trained"] == "trained later"
+    )
+    assert {"cpu", "cpu_extensions"} <= set(added["runs"]["control_seed0"]["added"]["machine"])
+    shutil.rmtree(dest / "control_seed0")
+    (dest / release.MANIFEST).write_text(
+        json.dumps(manifest, indent=1) + "\n"
+    )  # the module's later tests read the first release
+
+
 def test_released_mode_reads_the_release_and_full_mode_does_not(
     finished, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -100,11 +119,15 @@ def test_run_with_weights_trains_the_fast_version_under_released(
     monkeypatch.setattr(
         lesson_mod,
         "train_cached",
-        lambda params, cfg, **kw: calls.append((params.runs, cfg.preset, cfg.model)) or "run",
+        lambda params, cfg, **kw: (
+            calls.append((params.runs, cfg.preset, cfg.model, cfg.num_images, cfg.epochs)) or "run"
+        ),
     )
     rel = CourseParams(False, "synthetic", None, None, "cpu", "cpu", [0, 1, 2], "released")
     assert run_with_weights(rel, model="mfjle") == "run"
-    assert calls == [("fast", "fast", "mfjle")] and "carry no weights" in capsys.readouterr().out
+    # The stand-in: the fast preset's geometry with more faces and epochs (the fast run alone is below the floor).
+    standin = (lesson_mod.WEIGHTS_STANDIN["num_images"], lesson_mod.WEIGHTS_STANDIN["epochs"])
+    assert calls == [("fast", "fast", "mfjle", *standin)] and "carry no weights" in capsys.readouterr().out
     full = CourseParams(False, "synthetic", None, None, "cpu", "cpu", [0, 1, 2], "full")
     run_with_weights(full, model="mfjle")
-    assert calls[-1] == ("full", "cpu", "mfjle")
+    assert calls[-1][:3] == ("full", "cpu", "mfjle")

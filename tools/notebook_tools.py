@@ -281,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--note", default="", help="release: how the runs were trained, kept in RELEASE.json")
     parser.add_argument(
+        "--add", action="store_true", help="release: keep the runs already released, add these beside them"
+    )
+    parser.add_argument(
         "--require-idle",
         action="store_true",
         help=f"execute: stop (exit 2) instead of timing a lesson on a busy machine (1-minute load >= {BUSY_LOAD})",
@@ -306,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
             args.notebooks[0],
             command="python -m tools.notebook_tools release " + str(args.notebooks[0]),
             note=args.note,
+            add=args.add,
         )
         print(f"released {len(manifest['runs'])} runs into {RELEASE_DIR} ({manifest['total_bytes'] / 1e6:.1f} MB)")
         return 0

@@ -22,6 +22,7 @@ from mfjle_lib.course.weights import compare_weights, released_distances_file
 from mfjle_lib.evaluation.outputs import load_outputs, save_outputs
 from mfjle_lib.files import atomic_write_text
 from mfjle_lib.models.registry import model_spec
+from mfjle_lib.runtime import machine_record
 from mfjle_lib.training.run_files import load_checkpoint
 
 MANIFEST = "RELEASE.json"
@@ -101,24 +102,45 @@ def lambda_pairs(runs: list[Path]) -> list[tuple[Path, Path]]:
     return [(a, b) for group in groups.values() for i, a in enumerate(group) for b in group[i + 1 :]]
 
 
-def collect(runs: Path, dest: Path = RELEASE_DIR, command: str = "", note: str = "") -> dict[str, Any]:
-    """Release every finished run under `runs` (e.g. runs/full_synthetic) into `dest`, with a manifest."""
+def collect(
+    runs: Path, dest: Path = RELEASE_DIR, command: str = "", note: str = "", add: bool = False
+) -> dict[str, Any]:
+    """Release every finished run under `runs` (e.g. runs/full_synthetic) into `dest`, with a manifest.
+
+    `add` keeps the runs already released and their manifest, and adds these runs beside them, each entry
+    with its own note, machine and date (a control trained later, on another CPU, says so).
+    """
     dest.mkdir(parents=True, exist_ok=True)
     found = sorted(p for p in runs.iterdir() if (p / "metrics.json").is_file() and (p / "checkpoint.pt").is_file())
     if not found:
         raise FileNotFoundError(f"{runs}: no finished runs (metrics.json + checkpoint.pt) to release")
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     entries = {p.name: release_run(p, dest / p.name) for p in found}
     for a, b in lambda_pairs(found):  # lesson 08 compares the weights of runs that differ only in λ
         compare_weights(a, b).to_csv(released_distances_file(dest / b.name, a))
         entries[b.name]["bytes"] = sum(f.stat().st_size for f in (dest / b.name).iterdir())
+    command = command or "python -m tools.notebook_tools release " + str(runs)
+    old = json.loads((dest / MANIFEST).read_text()) if add and (dest / MANIFEST).is_file() else None
+    if old is not None:
+        machine = machine_record()
+        for entry in entries.values():
+            entry["added"] = {
+                "created": created,
+                "command": command,
+                "how_trained": note,
+                "machine": {k: machine[k] for k in ("cpu", "cpu_extensions", "cpu_count")},
+            }
+        entries = {**old["runs"], **entries}
     manifest = {
         "about": "Compact artefacts of the full-mode runs the lessons read by default (mfjle_lib/course/released.py).",
-        "command": command or "python -m tools.notebook_tools release " + str(runs),
-        "how_trained": note or "make retrain (every lesson in full mode, one CPU thread)",
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "versions": {"python": platform.python_version(), "torch": torch.__version__},
-        "machine": platform.processor() or platform.machine(),
-        "runs": entries,
+        "command": old["command"] if old else command,
+        "how_trained": old["how_trained"]
+        if old
+        else (note or "make retrain (every lesson in full mode, one CPU thread)"),
+        "created": old["created"] if old else created,
+        "versions": old["versions"] if old else {"python": platform.python_version(), "torch": torch.__version__},
+        "machine": old["machine"] if old else platform.processor() or platform.machine(),
+        "runs": dict(sorted(entries.items())),
         "total_bytes": sum(e["bytes"] for e in entries.values()),
     }
     atomic_write_text(dest / MANIFEST, json.dumps(manifest, indent=1) + "\n")

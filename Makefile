@@ -9,11 +9,12 @@ NB_TIMEOUT ?= 600
 
 .PHONY: demo test check house lint unit nbtest nbtest-released nbtest-fast nbtimes lab notebooks retrain bench install clean
 
+# No `ipykernel install --user`: the venv's own kernel (.venv/share/jupyter/kernels) serves `make lab`, and
+# the user's kernels, which other projects' notebooks use, are left alone.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
-	$(PY) -m ipykernel install --user --name python3 >/dev/null 2>&1 || true
 	touch $(STAMP)
 
 install: $(STAMP)

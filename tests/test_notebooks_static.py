@@ -44,7 +44,7 @@ def test_repository_url_comes_from_pyproject(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_setup_parameters_badge_and_gpu_metadata_are_in_sync(path: Path) -> None:
-    """`python -m mfjle_lib.course.notebook_tools sync` would change nothing."""
+    """`python -m tools.notebook_tools sync` would change nothing."""
     assert sync([path], write=False)[path.name] == []
     nb = _load(path)
     setup = [c for c in nb["cells"] if "setup" in _tags(c)]

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_readme_blocks_are_current() -> None:
-    assert readme_blocks.sync(REPO / "README.md", check=True) == [], "run `python -m mfjle_lib.course.readme_blocks`"
+    assert readme_blocks.sync(REPO / "README.md", check=True) == [], "run `python -m tools.readme_blocks`"
 
 
 @pytest.mark.parametrize("name", list(readme_blocks.BLOCKS))

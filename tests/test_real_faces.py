@@ -34,9 +34,7 @@ def test_committed_study_holds_the_whole_grid() -> None:
 
 
 def test_readme_real_face_table_is_generated_from_the_artefacts(tmp_path: Path) -> None:
-    assert real_faces.sync_readme(REPO / "README.md", "jaffe", check=True), (
-        "run `python -m mfjle_lib.course.real_faces readme`"
-    )
+    assert real_faces.sync_readme(REPO / "README.md", "jaffe", check=True), "run `python -m tools.readme_blocks`"
     # A number changed by hand in the README is caught.
     copy = tmp_path / "README.md"
     shutil.copyfile(REPO / "README.md", copy)

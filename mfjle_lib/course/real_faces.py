@@ -141,7 +141,7 @@ def against_paper(study: dict[str, Any], row: str) -> pd.DataFrame:
     return pd.DataFrame(out).T
 
 
-#: README markers around the generated real-face table (`python -m mfjle_lib.course.real_faces readme`).
+#: README markers around the generated real-face tables (written by `python -m tools.readme_blocks`).
 README_START, README_END = (
     "<!-- study:{d}:start (generated from results/{d}/table.json; do not edit) -->",
     "<!-- study:{d}:end -->",
@@ -194,17 +194,5 @@ def sync_readme(readme: str | Path, dataset: str = "jaffe", check: bool = False)
     return True
 
 
-#: The studies whose README block is generated, when their results folder holds a table.
+#: The studies whose README block `tools.readme_blocks` generates, when their results folder holds a table.
 README_STUDIES = ("jaffe", "ferplus")
-
-
-if __name__ == "__main__":  # python -m mfjle_lib.course.real_faces readme [--check]
-    import sys
-
-    for name in README_STUDIES:
-        if (work_dir() / "results" / name / "table.json").is_file() and not sync_readme(
-            work_dir() / "README.md", name, check="--check" in sys.argv
-        ):
-            sys.exit(
-                f"README.md: the {name} table differs from results/{name}/table.json; run `python -m mfjle_lib.course.real_faces readme`"
-            )

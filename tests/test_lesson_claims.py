@@ -58,11 +58,12 @@ def test_ferplus_labels_are_what_lesson_01_says() -> None:
 
 def test_the_gain_split_is_what_lesson_05_says(released: CourseParams) -> None:
     """Lesson 05 section 5: tiny parts at the paper's rule; at equal care locality is the smallest part and
-    one full-resolution ResNet-18 comes within about a hundredth of MF-JLE, and beats it at the paper's rule."""
+    one full-resolution ResNet-18 matches MF-JLE (a gap inside its seed spread), and beats it at the paper's rule."""
     from mfjle_lib.course import controls
 
     arms = controls.train_controls(released, None, show_progress=False)
     paper, care = (controls.gain_split(arms, rule=rule)["mean"] for rule in ("paper", "val"))
+    care_std = controls.gain_split(arms, rule="val")["std"]
     parts = ["ensembling", "locality", "resolution"]
     assert (paper[parts].abs() < 0.005).all() and paper[
         controls.TOTAL
@@ -71,4 +72,4 @@ def test_the_gain_split_is_what_lesson_05_says(released: CourseParams) -> None:
     assert care[controls.TOTAL] > 10 * paper[controls.TOTAL]  # "grows more than tenfold"
     assert care["locality"] < min(care["ensembling"], care["resolution"])  # "locality the least"
     gap = "MF-JLE over the full-resolution ResNet-18"
-    assert abs(care[gap]) <= 0.02 and paper[gap] < 0  # "within about a hundredth" / "beats MF-JLE at the paper's rule"
+    assert abs(care[gap]) <= care_std[gap] and paper[gap] < 0  # "matches ... smaller than its spread" / "beats MF-JLE"

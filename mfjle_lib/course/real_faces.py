@@ -141,7 +141,7 @@ def against_paper(study: dict[str, Any], row: str) -> pd.DataFrame:
     return pd.DataFrame(out).T
 
 
-#: README markers around the generated real-face tables (written by `python -m tools.readme_blocks`).
+#: README markers around the generated real-face tables (the README tool in `tools/` writes them).
 README_START, README_END = (
     "<!-- study:{d}:start (generated from results/{d}/table.json; do not edit) -->",
     "<!-- study:{d}:end -->",
@@ -194,5 +194,5 @@ def sync_readme(readme: str | Path, dataset: str = "jaffe", check: bool = False)
     return True
 
 
-#: The studies whose README block `tools.readme_blocks` generates, when their results folder holds a table.
+#: The studies whose README block the README tool in `tools/` generates, when their results folder holds a table.
 README_STUDIES = ("jaffe", "ferplus")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 
 import matplotlib.pyplot as plt
@@ -43,7 +44,7 @@ def plot_gain_split(
                     zorder=3,
                 )
     ax.axhline(0, color="black", linewidth=0.8)
-    ax.set_xticks(x, [name.replace(" (", "\n(") for name in parts], fontsize=8)
+    ax.set_xticks(x, [textwrap.fill(name, 18) for name in parts], fontsize=8)
     ax.set_ylabel(f"Δ {metric} (test), paired by seed")
     ax.set_title("MF-JLE − ResNet-18, split into its parts (bars: mean ± std; dots: seeds)", fontsize=9)
     ax.legend(fontsize=8, loc="best")

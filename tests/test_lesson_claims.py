@@ -73,3 +73,19 @@ def test_the_gain_split_is_what_lesson_05_says(released: CourseParams) -> None:
     assert care["locality"] < min(care["ensembling"], care["resolution"])  # "locality the least"
     gap = "MF-JLE over the full-resolution ResNet-18"
     assert abs(care[gap]) <= care_std[gap] and paper[gap] < 0  # "matches ... smaller than its spread" / "beats MF-JLE"
+
+
+def test_the_ferplus_first_reading_is_what_lesson_05_says() -> None:
+    """Lesson 05, FER+: the full-resolution ResNet-18 ahead of MF-JLE at both rules; MF-JLE ahead of ResNet-18 only
+    at equal care."""
+    from mfjle_lib.course import real_faces
+
+    fer = real_faces.load_study("ferplus")
+
+    def gap(kind: str, fusion: str, **what: str) -> float:
+        (g,) = real_faces.gaps(fer, kind=kind, fusion=fusion, **what).values()
+        return g["mean"]["micro_f1"]
+
+    for fusion in ("paper", "val"):
+        assert gap("arm_step", fusion, base="resnet18_full", model="mfjle") < 0
+    assert gap("mfjle_vs_resnet18", "paper") <= 0 < gap("mfjle_vs_resnet18", "val")

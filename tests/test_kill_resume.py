@@ -128,10 +128,10 @@ def test_resume_from_a_damaged_last_pt_is_one_line(data_dir: Path, tmp_path: Pat
 _NAN_FROM_EPOCH_2 = """
 import sys
 import torch
-import mfjle_lib.training.trainer as loop
+import mfjle_lib.method.step as step  # the training step computes its loss there (Algorithm 1)
 from mfjle_lib.cli import main
 
-real = loop.joint_loss
+real = step.joint_loss
 calls = {"n": 0}
 
 def joint_loss(out, y, lambdas, loss):
@@ -144,7 +144,7 @@ def joint_loss(out, y, lambdas, loss):
         total = total + g
     return total, g, l
 
-loop.joint_loss = joint_loss
+step.joint_loss = joint_loss
 sys.exit(main(sys.argv[1:]))
 """
 

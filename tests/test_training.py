@@ -206,15 +206,15 @@ def test_baseline_and_ensemble_global_module_train_identically(bundle, tmp_path)
 
 
 def test_nan_loss_stops_with_epoch_and_module(bundle, tmp_path, monkeypatch) -> None:
-    from mfjle_lib import models
+    from mfjle_lib import method
 
-    real = models.LoopLocalNets.forward
+    real = method.LoopLocalNets.forward
 
     def third_net_explodes(self, crops):
         out = real(self, crops)
         return torch.cat([out[:, :2], out[:, 2:3] * float("inf"), out[:, 3:]], dim=1)
 
-    monkeypatch.setattr(models.LoopLocalNets, "forward", third_net_explodes)
+    monkeypatch.setattr(method.LoopLocalNets, "forward", third_net_explodes)
     with pytest.raises(TrainingDiverged, match=r"epoch 1, batch 1, in the local3 module"):
         train(tiny(model="mfjle", epochs=1), tmp_path, data=bundle, show_progress=False)
 

@@ -125,9 +125,13 @@ def test_every_caller_of_run_split_sees_the_same_outputs(trained, bundle) -> Non
     val = validate(model, bundle, cfg, torch.device("cpu"), 0, ckpt)
     saved = load_outputs(trained.out_dir / "val_outputs.npz")
     assert str(saved["inference_path"]) == trained.metrics["inference"]["path"]
+    # Up to the path's rounding: float32's, or bfloat16's (8 mantissa bits) where `auto` picked bf16 on a CPU with
+    # native bf16 (AVX-512-BF16, AMX).
+    low = any(p in str(saved["inference_path"]) for p in ("bf16", "bfloat16", "int8", "mixed"))
+    tol = {"rtol": 0.05, "atol": 0.05} if low else {"rtol": 1e-7, "atol": 1e-4}
     for key in val.outputs:
         if np.issubdtype(val.outputs[key].dtype, np.floating):
-            np.testing.assert_allclose(val.outputs[key], saved[key], atol=1e-4)
+            np.testing.assert_allclose(val.outputs[key], saved[key], **tol)
         else:
             np.testing.assert_array_equal(val.outputs[key], saved[key])
     row = trained.history[trained.history["epoch"] == trained.metrics["selected_epoch"]].iloc[0]

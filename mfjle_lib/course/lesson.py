@@ -224,7 +224,8 @@ def train_cached(
 #: The stand-in a lesson trains for a network when the released runs carry no weights: the fast preset's
 #: geometry, but 1,500 faces for 6 epochs. The fast preset's own 600 faces x 4 epochs scored test micro-F1
 #: 0.378 against 0.436 for naming every emotion on every face (the floor: it learned less than a constant);
-#: 1,500 x 6 scored 0.535 against 0.454 (AVX-512 EPYC, one thread, 2026-12-07).
+#: 1,500 x 6 scored 0.535 against 0.454 (AVX-512 EPYC, one thread, 2026-12-07; 0.507 with two threads, as
+#: lesson 07's committed output shows it: the thread count changes the rounding).
 WEIGHTS_STANDIN: dict[str, Any] = {"num_images": 1500, "epochs": 6}
 
 

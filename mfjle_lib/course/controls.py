@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..evaluation.fusion_choice import report_val_fusion
@@ -57,11 +58,14 @@ def val_chosen(runs: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
+def rule_metrics(runs: Sequence[Any], rule: str) -> list[Mapping[str, Any]]:
+    """Each run's test metrics at `rule`: its own ('paper'), or with fusion and threshold chosen on validation ('val')."""
+    return [r.metrics for r in runs] if rule == "paper" else val_chosen(runs)
+
+
 def arm_values(results: Mapping[str, Sequence[Any]], metric: str = "micro_f1", rule: str = "paper") -> pd.DataFrame:
     """Seeds (rows) × arms (columns): `metric` on test at `rule` ('paper' or 'val')."""
-    cols = {}
-    for arm, runs in results.items():
-        cols[arm] = [r.metrics[metric] for r in runs] if rule == "paper" else [m[metric] for m in val_chosen(runs)]
+    cols = {arm: [m[metric] for m in rule_metrics(runs, rule)] for arm, runs in results.items()}
     return pd.DataFrame(cols, index=pd.Index([r.config.seed for r in next(iter(results.values()))], name="seed"))
 
 
@@ -69,19 +73,21 @@ def arm_table(
     results: Mapping[str, Sequence[Any]], metrics: Sequence[str] = ("micro_f1", "average_precision")
 ) -> pd.DataFrame:
     """One row per arm: S_g, S_l, then mean and std over seeds of each metric at both rules (test split)."""
-    rows: dict[str, dict[str, Any]] = {arm: {} for arm in results}
+    rows: dict[str, dict[str, Any]] = {}
     for arm, runs in results.items():
         cfg = runs[0].config
-        rows[arm]["S_g"] = cfg.global_size
-        rows[arm]["S_l"] = cfg.local_size if model_spec(cfg.model).has_locals else None
-        rows[arm]["seeds"] = len(runs)
-    for rule in RULES:
-        for key in metrics:
-            values = arm_values(results, key, rule)
-            for arm in results:
-                v = values[arm].to_numpy(float)
-                rows[arm][f"{key} ({rule})"] = v.mean()
-                rows[arm][f"{key} ({rule}) std"] = v.std(ddof=1) if len(v) > 1 else 0.0
+        row = {
+            "S_g": cfg.global_size,
+            "S_l": cfg.local_size if model_spec(cfg.model).has_locals else None,
+            "seeds": len(runs),
+        }
+        for rule in RULES:
+            read = rule_metrics(runs, rule)  # once per arm and rule: the validation choice is a grid search
+            for key in metrics:
+                v = np.array([m[key] for m in read], float)
+                row[f"{key} ({rule})"] = v.mean()
+                row[f"{key} ({rule}) std"] = v.std(ddof=1) if len(v) > 1 else 0.0
+        rows[arm] = row
     return pd.DataFrame.from_dict(rows, orient="index")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import sys
 import time
@@ -20,6 +19,7 @@ from mfjle_lib.constants import TEMPLATE
 from mfjle_lib.faces.normalise import imagenet_normalise, to_unit_float
 from mfjle_lib.models.registry import build_model, model_spec
 from mfjle_lib.perf.optimize import optimize
+from mfjle_lib.runtime import cpu_model
 
 
 def sync(device: torch.device) -> None:
@@ -102,10 +102,4 @@ def peak_memory_mb(device: torch.device) -> float:
 
 def cpu_name() -> str:
     """The CPU's model name and core count."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
-    except OSError:
-        pass
-    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+    return f"{cpu_model()} ({os.cpu_count()} cores)"

@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # Cell timeout for nbval (seconds); each FAST notebook should finish in a few minutes.
 NB_TIMEOUT ?= 600
 
-.PHONY: demo test check house lint unit nbtest nbtest-released nbtest-fast nbtimes lab notebooks retrain bench install clean
+.PHONY: lab-edition demo test check house lint unit nbtest nbtest-released nbtest-fast nbtimes lab notebooks retrain bench install clean
 
 # No `ipykernel install --user`: the venv's own kernel (.venv/share/jupyter/kernels) serves `make lab`, and
 # the user's kernels, which other projects' notebooks use, are left alone.
@@ -35,6 +35,7 @@ check: house
 # Python files over 400 lines are listed as a smell. `make check` and `make test` run it first.
 house: lint
 	$(PY) -m tools.make_module_map --check
+	$(PY) -m tools.lab_edition --check
 
 # ruff, lint and format, configured in pyproject.toml: the package, tools, tests and benchmarks.
 lint: $(STAMP)
@@ -44,7 +45,8 @@ lint: $(STAMP)
 # Every lesson twice under nbval. First as a student opens it (RUNS=released: the committed full-mode
 # runs in results/lessons; MFJLE_RELEASED_ONLY=1 stops a lesson that would train a full run), then in
 # FAST mode (tiny runs through every training path).
-NBVAL = $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=$(NB_TIMEOUT) -p no:cacheprovider notebooks -q
+# The lab edition (notebooks/lab) is executed by tests/test_lab_edition.py, which also reads its graders' verdicts.
+NBVAL = $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=$(NB_TIMEOUT) -p no:cacheprovider notebooks --ignore=notebooks/lab -q
 
 nbtest: nbtest-released nbtest-fast
 
@@ -56,14 +58,20 @@ nbtest-fast: $(STAMP)
 
 test: house unit nbtest
 
+# Both editions: the lessons (instructor edition, with solutions and outputs) and notebooks/lab (the lab edition).
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks
+
+# The lab edition, written from the lessons (blanks graded by mfjle_lib.course.grading; `make house` checks it is current).
+lab-edition: $(STAMP)
+	$(PY) -m tools.lab_edition
 
 # Committed outputs: every lesson as a student opens it (RUNS=released), in place; each lesson's time
 # goes to notebooks/lesson_times.json ("released"). Lesson 00 runs again so its table shows them.
 notebooks: $(STAMP)
 	MFJLE_RUNS=released MFJLE_NO_PROGRESS=1 $(PY) -m tools.notebook_tools execute --record released notebooks/*.ipynb
 	MFJLE_RUNS=released MFJLE_NO_PROGRESS=1 $(PY) -m tools.notebook_tools execute notebooks/00_start_here.ipynb
+	$(PY) -m tools.lab_edition
 
 # Retrain the released runs: every lesson in full mode (cpu preset on 2 cores; docs/DESIGN.md §5: hours),
 # each lesson's time, runs and FLOP-based Colab estimate into lesson_times.json ("full_cpu"), then the

@@ -16,6 +16,8 @@ def work_dir() -> Path:
     if (REPO_DIR / "pyproject.toml").is_file():
         return REPO_DIR
     cwd = Path.cwd()
+    if cwd.name == "lab" and cwd.parent.name == "notebooks":  # the lab edition, one folder down
+        return cwd.parent.parent
     return cwd.parent if cwd.name == "notebooks" else cwd
 
 

@@ -1,0 +1,149 @@
+"""The lab edition of the lessons (`notebooks/lab/`), generated from the instructor edition (`notebooks/`).
+
+`python -m tools.lab_edition` writes one lab notebook per lesson; `--check` writes nothing and exits
+1 if a committed lab notebook differs from what it would write (`make house` runs it, and a test).
+What changes between the editions, and nothing else:
+
+- cells tagged `solution` are removed (the exercises, tagged `exercise`, stay as they are: blanks);
+- in cells tagged `blank` — the pieces of the method a student writes — each region between a
+  `# BEGIN SOLUTION` and an `# END SOLUTION` line becomes `raise NotImplementedError("not written
+  yet")` at the region's indentation; the grader cell after it (tagged `grader`) then says "not
+  written yet" and the lesson goes on with the library's version;
+- every output and execution count is cleared;
+- the header's Colab badge opens the lab notebook, a line under the title says which edition this
+  is, and relative links climb one folder more (`../docs` becomes `../../docs`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import re
+import sys
+
+from .notebook_tools import BADGE, NOTEBOOKS_DIR, colab_link, notebook_paths, repository_url
+
+LAB_DIR = NOTEBOOKS_DIR / "lab"
+BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
+#: What a blank's solution region becomes in the lab edition (the grader reads NotImplementedError as unwritten).
+NOT_WRITTEN = 'raise NotImplementedError("not written yet")'
+EDITION_NOTE = (
+    "> **Lab edition.** Write the functions in the cells marked *your turn*; the grader cell under each "
+    "prints ✓ or what differs (and continues with the library's version, so Run All never stops). "
+    "Exercises have no solutions here; the instructor edition (`notebooks/{name}`) has them, with every output."
+)
+
+
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def _tags(cell: dict) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
+def blank_out(source: str) -> str:
+    """A blank cell's source with each solution region replaced by `NOT_WRITTEN` at its indentation."""
+    out, inside, regions = [], False, 0
+    for line in source.splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped == BEGIN:
+            if inside:
+                raise ValueError(f"nested {BEGIN!r}")
+            inside, regions = True, regions + 1
+            indent = line[: len(line) - len(line.lstrip())]
+            out.append(f"{indent}{NOT_WRITTEN}\n")
+        elif stripped == END:
+            if not inside:
+                raise ValueError(f"{END!r} without {BEGIN!r}")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise ValueError(f"{BEGIN!r} without {END!r}")
+    if not regions:
+        raise ValueError(f"a cell tagged 'blank' has no {BEGIN!r} ... {END!r} region")
+    return "".join(out)
+
+
+def _header(source: str, name: str, url: str) -> str:
+    """The title cell: Colab badge to the lab notebook, the edition note after the title line."""
+    source = BADGE.sub(f"({colab_link(url, f'lab/{name}')})", source)
+    lines = source.split("\n")
+    return "\n".join([lines[0], "", EDITION_NOTE.format(name=name), *lines[1:]])
+
+
+def lab_notebook(nb: dict, name: str, url: str) -> dict:
+    """The lab edition of one instructor notebook (nbformat JSON as a dict); the input is left unchanged."""
+    lab = copy.deepcopy(nb)
+    cells = []
+    for cell in lab["cells"]:
+        tags = _tags(cell)
+        if "solution" in tags:
+            continue
+        if cell["cell_type"] == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+            if "blank" in tags:
+                cell["source"] = blank_out(_source(cell)).splitlines(keepends=True)
+        else:
+            text = re.sub(r"\]\(\.\./", "](../../", _source(cell))
+            cell["source"] = text.splitlines(keepends=True)
+        cell.get("metadata", {}).pop("execution", None)
+        cells.append(cell)
+    first_md = next(c for c in cells if c["cell_type"] == "markdown")
+    first_md["source"] = _header(_source(first_md), name, url).splitlines(keepends=True)
+    lab["cells"] = cells
+    lab.get("metadata", {}).pop("widgets", None)  # saved widget state is an output too
+    return lab
+
+
+def render(nb: dict) -> str:
+    """The file text, as `notebook_tools.write_notebook` saves it."""
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+
+
+def build(check: bool = False) -> list[str]:
+    """Write (or with check=True only compare) every lab notebook; returns the names that differ(ed)."""
+    url = repository_url()
+    wanted = {}
+    for path in notebook_paths():
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        wanted[path.name] = render(lab_notebook(nb, path.name, url))
+    stale = sorted(
+        name
+        for name, text in wanted.items()
+        if not (LAB_DIR / name).is_file() or (LAB_DIR / name).read_text(encoding="utf-8") != text
+    )
+    extra = sorted(p.name for p in LAB_DIR.glob("*.ipynb") if p.name not in wanted) if LAB_DIR.is_dir() else []
+    if not check:
+        LAB_DIR.mkdir(exist_ok=True)
+        for name in stale:
+            (LAB_DIR / name).write_text(wanted[name], encoding="utf-8")
+        for name in extra:
+            (LAB_DIR / name).unlink()
+    return stale + extra
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: write notebooks/lab/ from notebooks/, or with --check say which lab notebooks are stale."""
+    parser = argparse.ArgumentParser(prog="python -m tools.lab_edition", description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a lab notebook is stale")
+    args = parser.parse_args(argv)
+    changed = build(check=args.check)
+    if args.check:
+        if changed:
+            print(
+                "stale lab notebooks (run `python -m tools.lab_edition`): " + ", ".join(changed),
+                file=sys.stderr,
+            )
+            return 1
+        print("lab edition current")
+        return 0
+    print("lab notebooks written: " + (", ".join(changed) if changed else "none changed"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

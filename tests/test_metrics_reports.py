@@ -93,3 +93,13 @@ def test_threshold_sweep() -> None:
     for key in ("hamming_loss", "micro_f1", "macro_f1"):
         assert df.loc[0.5, key] == pytest.approx(m[key])
     assert df["mean_predicted_labels"].is_monotonic_decreasing
+
+
+def test_t_interval_is_the_student_t_interval_of_the_mean() -> None:
+    import math
+
+    from mfjle_lib.evaluation import t_interval
+
+    lo, hi = t_interval([0.0, 1.0, 2.0])  # mean 1, std 1, t(0.975, 2) = 4.3027
+    assert math.isclose(hi - 1.0, 4.302653 / math.sqrt(3), rel_tol=1e-5) and math.isclose(lo, 2.0 - hi)
+    assert all(math.isnan(v) for v in t_interval([0.5]))  # one seed: no interval

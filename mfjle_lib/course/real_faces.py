@@ -7,6 +7,7 @@ and every number they show is in the repository with the command that produced i
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,15 @@ README_START, README_END = (
 )
 
 
+def _interval(lo_hi: Sequence[float | None], signed: bool = False) -> str:
+    """'[0.791, 0.870]' of a 95 % t-interval ('[-0.006, +0.010]' for a gap); 'no interval (one seed)' without one."""
+    lo, hi = lo_hi
+    if lo is None or hi is None or math.isnan(lo):
+        return "no interval (one seed)"
+    f = "+.3f" if signed else ".3f"
+    return f"[{lo:{f}}, {hi:{f}}]"
+
+
 def readme_block(study: dict[str, Any]) -> str:
     """The README's real-face table: every row of the study with its paper rows, and the best row against the paper."""
     d = study.get("dataset")
@@ -160,6 +170,16 @@ def readme_block(study: dict[str, Any]) -> str:
             "the paper: " + ", ".join(f"{HEADERS[k]} {gap[k]:+.3f}" for k in METRIC_KEYS) + ".",
             "",
         ]
+    lines += [
+        "Test micro-F1 over seeds (each seed its own split), mean and 95 % interval of the mean (t), at the paper's rule:",
+        "",
+        *(
+            f"- {name}: {row['metrics']['micro_f1']['mean']:.3f}, {_interval(row['metrics']['micro_f1']['ci95'])}"
+            for name, row in study["rows"].items()
+            if row["fusion"] == "paper"
+        ),
+        "",
+    ]
     picked = {**gaps(study, kind="mfjle_vs_resnet18"), **gaps(study, kind="arm_step")}
     if picked:
         lines += [
@@ -169,7 +189,7 @@ def readme_block(study: dict[str, Any]) -> str:
         ]
         lines += [
             f"- {name}: {g['mean']['micro_f1']:+.3f} ± {g['std']['micro_f1']:.3f} ({len(g['seeds'])} seed"
-            f"{'s' if len(g['seeds']) != 1 else ''})"
+            f"{'s' if len(g['seeds']) != 1 else ''}; 95 % interval {_interval(g['ci95']['micro_f1'], signed=True)})"
             for name, g in picked.items()
         ] + [""]
     lines += [

@@ -19,7 +19,17 @@ from .outputs import (
     with_probabilities,
 )
 from .per_label import decision_rules_softmax, per_label_report, threshold_sweep
-from .reports import HEADERS, best_rows, format_table, markdown_table, paper_rows, results_table, styled, summarise_runs
+from .reports import (
+    HEADERS,
+    best_rows,
+    format_table,
+    markdown_table,
+    paper_rows,
+    results_table,
+    styled,
+    summarise_runs,
+    t_interval,
+)
 
 __all__ = [
     "HEADERS",
@@ -46,6 +56,7 @@ __all__ = [
     "study_table",
     "styled",
     "summarise_runs",
+    "t_interval",
     "threshold_sweep",
     "with_probabilities",
 ]

@@ -20,6 +20,7 @@ __all__ = [
     "results_table",
     "styled",
     "summarise_runs",
+    "t_interval",
 ]
 
 
@@ -40,6 +41,17 @@ def paper_rows(dataset: str | None) -> dict[str, dict[str, float]]:
     key = DATASETS[dataset.lower()].paper_table if dataset and dataset.lower() in DATASETS else None
     table = PAPER_TABLES.get(key, {}) if key else {}
     return {name: dict(zip(METRIC_KEYS, values)) for name, values in table.items()}
+
+
+def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """The Student-t interval of the mean of `values` (seeds as independent draws); NaNs for fewer than two values."""
+    x = np.asarray(values, dtype=np.float64)
+    if len(x) < 2:
+        return (math.nan, math.nan)
+    from scipy import stats  # scikit-learn's own dependency; imported here, where it is needed
+
+    half = float(stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
+    return (float(x.mean()) - half, float(x.mean()) + half)
 
 
 def summarise_runs(runs: Sequence[Mapping[str, float]]) -> dict[str, tuple[float, float]]:

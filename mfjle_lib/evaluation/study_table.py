@@ -26,7 +26,7 @@ from ..method.metrics import LOWER_IS_BETTER, METRIC_KEYS
 from ..models.arms import ARMS, EXTRA_STEPS, GAIN_STEPS
 from .fusion_choice import report_val_fusion
 from .outputs import load_outputs
-from .reports import HEADERS, markdown_table, paper_rows, results_table, summarise_runs
+from .reports import HEADERS, markdown_table, paper_rows, results_table, summarise_runs, t_interval
 
 # A run folder: split, arm (longest names first, so `mfjle_lowres` is not read as `mfjle`), start, seed.
 _RUN = re.compile(
@@ -129,7 +129,12 @@ def paired_gap(a: Sequence[RunResult], fa: str, b: Sequence[RunResult], fb: str)
     if not seeds:
         return None
     per_seed = {s: {k: va[s][k] - vb[s][k] for k in METRIC_KEYS} for s in seeds}
-    return {"seeds": seeds, "per_seed": per_seed, "summary": summarise_runs([per_seed[s] for s in seeds])}
+    return {
+        "seeds": seeds,
+        "per_seed": per_seed,
+        "summary": summarise_runs([per_seed[s] for s in seeds]),
+        "ci95": {k: t_interval([per_seed[s][k] for s in seeds]) for k in METRIC_KEYS},
+    }
 
 
 def gap_list(by: Mapping[tuple[str, str, str], list[RunResult]]) -> dict[str, dict[str, Any]]:
@@ -227,12 +232,13 @@ def build(results: str | Path) -> tuple[str, dict[str, Any]]:
         raise ConfigError(f"{results}: no finished study runs (folders with run.json)")
     by = groups(runs)
     dataset = runs[0].paper.get("dataset")
-    rows, summaries, meta = {}, {}, {}
+    rows, summaries, meta, intervals = {}, {}, {}, {}
     for (split, model, start), members in by.items():
         for fusion in FUSIONS:
             name = f"{group_name(split, model, start, fusion)} ({len(members)} seeds)"
             summaries[name] = summarise_runs([getattr(r, fusion) for r in members])
             rows[name] = summaries[name]
+            intervals[name] = {k: t_interval([float(getattr(r, fusion)[k]) for r in members]) for k in METRIC_KEYS}
             # Validation micro-F1 of this reading (the paper's fusion at 0.5, or the choice): what "best" is picked by.
             val = float(
                 np.mean([r.val["fusion_choice"]["paper_value" if fusion == "paper" else "value"] for r in members])
@@ -254,18 +260,23 @@ def build(results: str | Path) -> tuple[str, dict[str, Any]]:
         image = {k: v for k, v in summaries.items() if k.startswith("MF-JLE") and SPLIT_NAMES["paper"] in k}
         if image:  # chosen on validation, never on test: the highest mean validation micro-F1 (ties: the earlier row)
             best = max(image, key=lambda k: meta[k]["val_micro_f1"])
-    record = _record(runs, summaries, meta, gaps, paper, best, paper_mfjle)
-    return _markdown(table, gaps, by, runs, best, paper_mfjle, summaries), record
+    record = _record(runs, summaries, meta, gaps, paper, best, paper_mfjle, intervals)
+    return _markdown(table, gaps, by, runs, best, paper_mfjle, summaries, intervals), record
 
 
-def _record(runs, summaries, meta, gaps, paper, best, paper_mfjle) -> dict[str, Any]:
+def _record(runs, summaries, meta, gaps, paper, best, paper_mfjle, intervals) -> dict[str, Any]:
     """The table.json object: every row's mean/std, every run's nine metrics and choice, gaps per seed, run records."""
     return json_safe(
         {
             "dataset": runs[0].paper.get("dataset"),
             "study_command": runs[0].record.get("study_command"),
             "rows": {
-                name: {**meta[name], "metrics": {k: {"mean": m, "std": s} for k, (m, s) in row.items()}}
+                name: {
+                    **meta[name],
+                    "metrics": {
+                        k: {"mean": m, "std": s, "ci95": list(intervals[name][k])} for k, (m, s) in row.items()
+                    },
+                }
                 for name, row in summaries.items()
             },
             "paper": paper,
@@ -291,6 +302,7 @@ def _record(runs, summaries, meta, gaps, paper, best, paper_mfjle) -> dict[str, 
                     "per_seed": {str(s): v for s, v in g["per_seed"].items()},
                     "mean": {k: g["summary"][k][0] for k in METRIC_KEYS},
                     "std": {k: g["summary"][k][1] for k in METRIC_KEYS},
+                    "ci95": {k: list(g["ci95"][k]) for k in METRIC_KEYS},
                 }
                 for name, g in gaps.items()
             },
@@ -300,7 +312,25 @@ def _record(runs, summaries, meta, gaps, paper, best, paper_mfjle) -> dict[str, 
     )
 
 
-def _markdown(table: pd.DataFrame, gaps, by, runs: Sequence[RunResult], best, paper_mfjle, summaries) -> str:
+def interval_text(lo: float, hi: float) -> str:
+    """'[0.791, 0.845]', or 'needs 2 seeds' where one seed gives no interval."""
+    return "needs 2 seeds" if np.isnan(lo) else f"[{lo:.3f}, {hi:.3f}]"
+
+
+def interval_lines(summaries, intervals, key: str = "micro_f1") -> list[str]:
+    """The rows' `key` over seeds: mean ± std, the 95 % t-interval of the mean and its width, as a Markdown table."""
+    lines = [
+        f"| row | {HEADERS[key]} mean ± std | 95 % interval (t) | width |",
+        "|:---|---:|---:|---:|",
+    ]
+    for name, row in summaries.items():
+        lo, hi = intervals[name][key]
+        width = "–" if np.isnan(lo) else f"{hi - lo:.3f}"
+        lines.append(f"| {name} | {row[key][0]:.3f} ± {row[key][1]:.3f} | {interval_text(lo, hi)} | {width} |")
+    return lines
+
+
+def _markdown(table: pd.DataFrame, gaps, by, runs: Sequence[RunResult], best, paper_mfjle, summaries, intervals) -> str:
     """The table.md text."""
     first = next(
         (r for r in runs if r.model == "mfjle"), runs[0]
@@ -332,6 +362,13 @@ def _markdown(table: pd.DataFrame, gaps, by, runs: Sequence[RunResult], best, pa
         "",
         markdown_table(table),
         "",
+        "## Micro-F1 over seeds with its 95 % interval",
+        "",
+        "Each seed draws its own split, so the seeds are independent draws of the test micro-F1; the interval is "
+        "mean ± t(0.975, n − 1) · std / √n.",
+        "",
+        *interval_lines(summaries, intervals),
+        "",
         "## Paired gaps (per seed, then mean ± std)",
         "",
         markdown_table(gap_frame(gaps)),
@@ -344,7 +381,7 @@ def _markdown(table: pd.DataFrame, gaps, by, runs: Sequence[RunResult], best, pa
             f"seed {sd}: {g['per_seed'][sd]['micro_f1']:+.3f} / {g['per_seed'][sd]['average_precision']:+.3f}"
             for sd in g["seeds"]
         )
-        lines.append(f"- {name}: {vals}")
+        lines.append(f"- {name}: {vals}; micro-F1 95 % interval {interval_text(*g['ci95']['micro_f1'])}")
     if best:
         gap = to_paper(summaries[best], paper_mfjle)
         lines += [

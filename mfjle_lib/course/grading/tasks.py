@@ -1,156 +1,18 @@
-"""The graders of the lab edition: a student's piece of the method against the method package's, on fixed inputs.
-
-A lesson's blank is a function the student writes from torch primitives; the grader cell under it
-calls `check(name, fn)`, which runs both functions on the task's fixed cases, prints one line —
-✓, or what differs and a hint — and returns the function the lesson goes on with: the student's
-when it matches, the library's otherwise, so a class's Run All never stops on a blank. A blank
-left as generated raises `NotImplementedError`, which the grader reports as "not written yet".
-
-Every case runs in float64, so a correct answer written in another order of operations matches to
-~1e-12 and the tolerance (`RTOL`, `ATOL`) can be tight enough for any real mistake to cross it.
-The models are MF-JLE's own class with a small CNN in place of each ResNet-18, so the step and
-forward checks take a second: the six-module wiring, the crops and the fusion are the method's.
-"""
+"""The blanks of the lab edition: for each, the library's answer, its fixed cases and the hints for likely mistakes."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from .. import method
-from ..constants import NUM_LABELS, NUM_LANDMARKS
-
-#: Relative and absolute tolerance of every comparison (all cases run in float64).
-RTOL, ATOL = 1e-7, 1e-9
-
-#: What a blank left unfilled raises (the lab edition writes `raise NotImplementedError("not written yet")`).
-NOT_WRITTEN = NotImplementedError
-
-
-@dataclass(frozen=True)
-class Case:
-    """One fixed input of a task: a label to name it by and the arguments."""
-
-    label: str
-    args: tuple[Any, ...]
-
-
-@dataclass(frozen=True)
-class Hint:
-    """A likely mistake: `matches(yours, library's, case)` says whether it fits; `text` what to look at."""
-
-    matches: Callable[[Any, Any, Case], bool]
-    text: str
-
-
-@dataclass(frozen=True)
-class Task:
-    """One blank: what it builds (with the paper's place), the library's answer, its cases and hints."""
-
-    name: str
-    title: str
-    library_name: str
-    library: Callable[..., Any]
-    cases: Callable[[], list[Case]]
-    hints: tuple[Hint, ...] = ()
-    # Names of the parts of a tuple answer, for the verdict ("the local logits" rather than "[1]").
-    parts: tuple[str, ...] = ()
-    # Tasks whose answer changes its inputs (a training step) compare through `run`, given the function.
-    run: Callable[[Callable[..., Any], Case, bool], Any] | None = None
-
-
-# --------------------------------------------------------------------------- comparing outputs
-
-
-def _as_array(x: Any) -> np.ndarray:
-    """A tensor, array or number as a float64 array."""
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().to(torch.float64).numpy()
-    return np.asarray(x, dtype=np.float64)
-
-
-def difference(yours: Any, library: Any, where: str = "") -> str | None:
-    """None if `yours` equals `library` within the tolerance, else a phrase saying what differs (dicts, tuples too)."""
-    if isinstance(library, dict):
-        if not isinstance(yours, dict) or set(yours) != set(library):
-            return f"{where or 'the result'} should be a dict with keys {sorted(library)}"
-        for key in library:
-            found = difference(yours[key], library[key], f"{where}{key}")
-            if found:
-                return found
-        return None
-    if isinstance(library, (tuple, list)):
-        if not isinstance(yours, (tuple, list)) or len(yours) != len(library):
-            return f"{where or 'the result'} should be a sequence of {len(library)}, got {type(yours).__name__}"
-        for i, (a, b) in enumerate(zip(yours, library)):
-            found = difference(a, b, f"{where}[{i}]")
-            if found:
-                return found
-        return None
-    if yours is None:
-        return f"{where or 'the result'} is None (a missing `return`?)"
-    try:
-        a = _as_array(yours)
-    except (TypeError, ValueError):
-        return f"{where or 'the result'} is a {type(yours).__name__}, not numbers"
-    b = _as_array(library)
-    name = where or "the result"
-    if a.shape != b.shape:
-        return f"{name} has shape {tuple(a.shape)}, the library's {tuple(b.shape)}"
-    bad = ~np.isfinite(a) & np.isfinite(b)
-    if bad.any():
-        i = np.unravel_index(np.argmax(bad), a.shape) if a.ndim else ()
-        at = f" at {tuple(int(k) for k in i)}" if a.ndim else ""
-        return f"{name}{at} is {a[i]}, the library's {b[i]:.6g}"
-    close = np.isclose(a, b, rtol=RTOL, atol=ATOL, equal_nan=True)
-    if close.all():
-        return None
-    i = np.unravel_index(np.argmax(np.abs(np.where(close, 0, a - b))), a.shape) if a.ndim else ()
-    at = f" at {tuple(int(k) for k in i)}" if a.ndim else ""
-    count = f" ({int((~close).sum())} of {a.size} values differ)" if a.size > 1 else ""
-    return f"{name}{at} is {a[i]:.6g}, the library's {b[i]:.6g}{count}"
-
-
-# --------------------------------------------------------------------------- the small MF-JLE of the checks
-
-
-class SmallCNN(nn.Module):
-    """Stands in for a ResNet-18 in the checks: conv, BatchNorm, ReLU, global pooling, a linear head."""
-
-    def __init__(self, num_labels: int = NUM_LABELS, width: int = 4) -> None:
-        super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU())
-        self.head = nn.Linear(width, num_labels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, S, S) -> logits (B, L)."""
-        return self.head(self.features(x).mean(dim=(2, 3)))
-
-
-def small_mfjle(seed: int = 0, global_size: int = 16, local_size: int = 8) -> method.MFJLE:
-    """MF-JLE's own class (crops, wiring, fusion) with a `SmallCNN` per module, in float64, seeded."""
-    torch.manual_seed(seed)
-    net = method.MFJLE(global_size=global_size, local_size=local_size, crop_fraction=0.25)
-    net.global_net = SmallCNN()
-    net.local_nets.nets = nn.ModuleList(SmallCNN() for _ in range(NUM_LANDMARKS))
-    return net.double()
-
-
-def _faces(seed: int, batch: int, size: int = 32) -> SimpleNamespace:
-    """A fixed batch: float64 images (B,3,R,R), landmarks (B,5,2) around the template, 0/1 labels (B,L)."""
-    g = torch.Generator().manual_seed(seed)
-    images = torch.randn(batch, 3, size, size, generator=g, dtype=torch.float64)
-    template = torch.tensor([[0.35, 0.4], [0.65, 0.4], [0.5, 0.55], [0.38, 0.72], [0.62, 0.72]], dtype=torch.float64)
-    landmarks = size * template + 2 * torch.randn(batch, NUM_LANDMARKS, 2, generator=g, dtype=torch.float64)
-    labels = (torch.rand(batch, NUM_LABELS, generator=g, dtype=torch.float64) < 0.3).to(torch.float64)
-    return SimpleNamespace(images=images, landmarks=landmarks, labels=labels)
-
+from ... import method
+from ...constants import NUM_LABELS, NUM_LANDMARKS
+from .compare import Case, Hint, Task, as_array, difference
+from .inputs import fixed_batch, small_mfjle
 
 # --------------------------------------------------------------------------- the tasks
 
@@ -168,7 +30,7 @@ def _crop_cases() -> list[Case]:
 def _boxes_half_side(yours: Any, lib: Any, case: Case) -> bool:
     """The boxes' side is c·R/2 or 2·c·R instead of c·R."""
     try:
-        a, b = _as_array(yours), _as_array(lib)
+        a, b = as_array(yours), as_array(lib)
         side_a, side_b = a[:, 3] - a[:, 1], b[:, 3] - b[:, 1]
         same_centres = np.allclose(a[:, 1] + a[:, 3], b[:, 1] + b[:, 3])
         return a.shape == b.shape and not np.allclose(side_a, side_b) and same_centres
@@ -179,7 +41,7 @@ def _boxes_half_side(yours: Any, lib: Any, case: Case) -> bool:
 def _boxes_landmark_major(yours: Any, lib: Any, case: Case) -> bool:
     """Rows ordered landmark by landmark instead of face by face."""
     try:
-        a, b = _as_array(yours), _as_array(lib)
+        a, b = as_array(yours), as_array(lib)
         n = b.shape[0] // NUM_LANDMARKS
         reorder = b.reshape(n, NUM_LANDMARKS, -1).transpose(1, 0, 2).reshape(b.shape)
         return n > 1 and a.shape == b.shape and np.allclose(a[:, 1:], reorder[:, 1:])
@@ -190,7 +52,7 @@ def _boxes_landmark_major(yours: Any, lib: Any, case: Case) -> bool:
 def _no_index_column(yours: Any, lib: Any, case: Case) -> bool:
     """Four columns: the boxes without roi_align's batch index."""
     try:
-        return _as_array(yours).shape[-1] == 4
+        return as_array(yours).shape[-1] == 4
     except (TypeError, ValueError):
         return False
 
@@ -202,7 +64,10 @@ FORWARD_PARTS = ("the global logits", "the local logits")
 def _forward_cases() -> list[Case]:
     """A small MF-JLE (S_g 16, S_l 8, c 0.25) in eval mode on 3 faces of 32 px, and on 1 face."""
     net = small_mfjle(seed=3).eval()
-    return [Case(f"{n} face(s) of 32 px", (net, _faces(4 + n, n).images, _faces(4 + n, n).landmarks)) for n in (3, 1)]
+    return [
+        Case(f"{n} face(s) of 32 px", (net, fixed_batch(4 + n, n).images, fixed_batch(4 + n, n).landmarks))
+        for n in (3, 1)
+    ]
 
 
 def _library_forward(net: nn.Module, images: torch.Tensor, landmarks: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -236,7 +101,7 @@ def _logit_cases() -> list[Case]:
 def _nonfinite(yours: Any, lib: Any, case: Case) -> bool:
     """The student's value is NaN or infinite where the library's is finite."""
     try:
-        return bool(not np.all(np.isfinite(_as_array(yours))))
+        return bool(not np.all(np.isfinite(as_array(yours))))
     except (TypeError, ValueError):
         return False
 
@@ -244,7 +109,7 @@ def _nonfinite(yours: Any, lib: Any, case: Case) -> bool:
 def _sign_or_scale(yours: Any, lib: Any, case: Case) -> bool:
     """The student's loss is the library's times a constant (a sum instead of a mean, or a missing minus)."""
     try:
-        a, b = float(_as_array(yours)), float(_as_array(lib))
+        a, b = float(as_array(yours)), float(as_array(lib))
         return b != 0 and not np.isclose(a, b) and np.isclose(a / b, round(a / b)) and round(a / b) != 0
     except (TypeError, ValueError):
         return False
@@ -289,7 +154,7 @@ def _run_steps(step: Callable[..., Any], case: Case, library: bool = False) -> d
     adam = torch.optim.Adam(net.parameters(), lr=1e-3)
     found: dict[str, Any] = {}
     for k in range(2):
-        batch = _faces(8 + k, 4)
+        batch = fixed_batch(8 + k, 4)
         if library:
             found[f"the loss of step {k + 1}"] = method.train_step(
                 net, adam, batch.images, batch.landmarks, batch.labels, lambdas
@@ -332,12 +197,12 @@ def _unnormalised(yours: Any, lib: Any, case: Case) -> bool:
     """The fused value is the library's times Σw: the weighted sum was not divided by the weights' sum."""
     p, w = case.args
     total = float(np.sum(w))
-    return difference(yours, _as_array(lib) * total) is None
+    return difference(yours, as_array(lib) * total) is None
 
 
 def _sigmoid_again(yours: Any, lib: Any, case: Case) -> bool:
     """A sigmoid applied to the fused probabilities (the paper's second 'activation function of Sigmoid')."""
-    lib_a = _as_array(lib)
+    lib_a = as_array(lib)
     p, w = case.args
     return (
         difference(yours, 1 / (1 + np.exp(-lib_a))) is None
@@ -373,7 +238,7 @@ def _metric_cases() -> list[Case]:
 def _hamming_not_normalised(yours: Any, lib: Any, case: Case) -> bool:
     """Hamming loss counted per face (not divided by the 6 labels) or summed."""
     try:
-        a, b = float(_as_array(yours)), float(_as_array(lib))
+        a, b = float(as_array(yours)), float(as_array(lib))
         return bool(np.isclose(a, b * NUM_LABELS) or np.isclose(a, b * NUM_LABELS * len(case.args[0])))
     except (TypeError, ValueError):
         return False
@@ -382,7 +247,7 @@ def _hamming_not_normalised(yours: Any, lib: Any, case: Case) -> bool:
 def _coverage_off_by_one(yours: Any, lib: Any, case: Case) -> bool:
     """Coverage without the −1 of Eq. 5 (the worst rank itself)."""
     try:
-        return bool(np.isclose(float(_as_array(yours)), float(_as_array(lib)) + 1))
+        return bool(np.isclose(float(as_array(yours)), float(as_array(lib)) + 1))
     except (TypeError, ValueError):
         return False
 
@@ -398,7 +263,7 @@ def _coverage_label_free(yours: Any, lib: Any, case: Case) -> bool:
     """Matches on labelled faces only: the label-free face should count −1 (its worst relevant rank is 0)."""
     yt, ys = case.args
     keep = yt.sum(axis=1) > 0
-    return not keep.all() and np.isclose(float(_as_array(yours)), method.coverage(yt[keep], ys[keep]))
+    return not keep.all() and np.isclose(float(as_array(yours)), method.coverage(yt[keep], ys[keep]))
 
 
 TASKS: dict[str, Task] = {
@@ -523,51 +388,3 @@ FALLBACKS: dict[str, Callable[..., Any]] = {
     "hamming_loss": method.METRIC_BY_KEY["hamming_loss"].fn,
     "coverage": method.coverage,
 }
-
-
-def grade(name: str, fn: Callable[..., Any]) -> tuple[bool, str]:
-    """(passed, the one-line verdict) of `fn` against the library on task `name`'s cases."""
-    task = TASKS[name]
-    title = f"{name} — {task.title}"
-    cases = task.cases()
-    for case in cases:
-        try:
-            if task.run is not None:
-                lib, yours = task.run(fn, case, True), task.run(fn, case, False)
-            else:
-                yours, lib = fn(*case.args), task.library(*case.args)
-            if task.parts and isinstance(yours, (tuple, list)) and len(yours) == len(task.parts):
-                yours, lib = dict(zip(task.parts, yours)), dict(zip(task.parts, lib))
-        except NOT_WRITTEN:
-            return False, f"○ {title}: not written yet — continuing with the library's version ({task.library_name})."
-        except Exception as exc:  # noqa: BLE001 - any error in student code becomes a verdict, never a stopped class
-            return False, (
-                f"✗ {title}: on '{case.label}' your function raised {type(exc).__name__}: {exc} "
-                f"— continuing with the library's version ({task.library_name})."
-            )
-        found = difference(yours, lib)
-        if found:
-            hint = next((h.text for h in task.hints if _safe(h, yours, lib, case)), None)
-            return False, (
-                f"✗ {title}: on '{case.label}' {found}"
-                + (f". Hint: {hint}" if hint else "")
-                + f" — continuing with the library's version ({task.library_name})."
-            )
-    return True, f"✓ {title}: matches {task.library_name} on {len(cases)} cases."
-
-
-def _safe(hint: Hint, yours: Any, lib: Any, case: Case) -> bool:
-    """Whether a hint fits, False if its own test fails on an odd answer."""
-    try:
-        return bool(hint.matches(yours, lib, case))
-    except Exception:  # noqa: BLE001 - a hint that cannot be judged is not shown
-        return False
-
-
-def check(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Grade the student's `fn` for blank `name`, print the verdict; return `fn` if it matches, else the library's."""
-    if name not in TASKS:
-        raise KeyError(f"no grader named {name!r}; the graders are {', '.join(TASKS)}")
-    passed, verdict = grade(name, fn)
-    print(verdict)
-    return fn if passed else FALLBACKS[name]

@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # Cell timeout for nbval (seconds); each FAST notebook should finish in a few minutes.
 NB_TIMEOUT ?= 600
 
-.PHONY: lab-edition demo test check house lint unit nbtest nbtest-released nbtest-fast nbtimes lab notebooks retrain bench install clean
+.PHONY: lab-edition demo test check house lint unit browser nbtest nbtest-released nbtest-fast nbtimes lab notebooks retrain bench install clean
 
 # No `ipykernel install --user`: the venv's own kernel (.venv/share/jupyter/kernels) serves `make lab`, and
 # the user's kernels, which other projects' notebooks use, are left alone.
@@ -24,6 +24,13 @@ demo: $(STAMP)
 
 unit: $(STAMP)
 	$(PY) -m pytest tests -q --timeout=900
+
+# The browser test alone (tests/test_browser.py, also part of `unit`): lesson 08 in JupyterLab in headless Chromium,
+# one slider moved. Needs Debian's `apt-get install -y chromium chromium-driver` (.ci/run installs them); its
+# screenshots stay under $(BROWSER_TMP) (pytest empties that folder first).
+BROWSER_TMP ?= /tmp/mfjle-browser
+browser: $(STAMP)
+	$(PY) -m pytest tests -q -m browser --timeout=900 -p no:cacheprovider --basetemp=$(BROWSER_TMP)
 
 # The fast tier: everything in tests/ except @pytest.mark.slow (benchmark, allocator, deploy,
 # training and CLI subprocesses). `make test` runs these too, plus the slow ones and the notebooks.

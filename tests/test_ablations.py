@@ -76,3 +76,24 @@ def test_pick_examples_prefers_blends_over_easy_single_labels() -> None:
     b = np.array([[1, 0, 0], [1, 0, 0], [1, 1, 0], [0, 0, 0], [1, 1, 0], [0, 0, 1]])
     assert ablations.pick_examples(t, a, b, 4).tolist() == [5, 4, 2, 3]
     assert ablations.pick_examples(t, a, b, 6).tolist()[-2:] == [0, 1]  # easy single labels only as padding
+
+
+def test_fusion_panel_lines_up_its_sliders_and_saves_a_picture_not_a_repr() -> None:
+    """Lesson 08's panel: one label width and row length for all seven sliders; its display carries static HTML."""
+    pytest.importorskip("ipywidgets")
+    val, test = _outputs(0), _outputs(1)
+    panel = ablations.fusion_panel(val, test)
+    sliders = panel.children[:-1]  # the last child is the Output the table is drawn in
+    assert len(sliders) == 7
+    assert {s.style.description_width for s in sliders} == {ablations.PANEL_DESCRIPTION_WIDTH}
+    assert {s.layout.width for s in sliders} == {ablations.PANEL_SLIDER_WIDTH}
+    bundle = panel._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert not bundle["text/plain"].startswith("interactive(")
+    html = bundle["text/html"]
+    assert "Fusion panel" in html and "Micro-F1" in html and "share of the vote" in html
+    # The five locals at 0.01 draw their handles at the same place; the whole face's (1.0) further right.
+    bars = [row.split("<code>")[1].split("</code>")[0] for row in html.split("<tr>")[1:8]]
+    assert len({bar.index("●") for bar in bars[1:6]}) == 1 and bars[0].index("●") > bars[1].index("●")
+    sliders[0].value = 0.1  # the picture follows the sliders, as the live table does
+    assert "0.1000" in panel._repr_mimebundle_()["text/html"]

@@ -145,3 +145,31 @@ def test_header_time_line_is_generated_from_the_table(path: Path) -> None:
     nb["cells"][0]["source"] = header.replace("on 2 CPU cores", "on 3 CPU cores", 1)
     assert "time line" in notebook_tools.sync_notebook(nb, path.name, notebook_tools.repository_url())
     assert "".join(nb["cells"][0]["source"]) == header
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+#: What a saved widget output may carry besides the view: anything a front end without the live widget can draw.
+STATIC_RENDERINGS = {"text/html", "image/png", "image/svg+xml", "text/markdown"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in notebook_tools.NOTEBOOKS_DIR.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts),
+    ids=lambda p: str(p.relative_to(notebook_tools.NOTEBOOKS_DIR)),
+)
+def test_a_saved_widget_shows_a_picture_not_its_repr(path: Path) -> None:
+    """A widget output also carries a static rendering, and its state is saved: never `interactive(children=...`.
+
+    GitHub and a lesson opened but not yet run (untrusted: JupyterLab then draws only safe types) skip
+    the widget view; with text/plain as its only other type they showed the widget's Python repr.
+    """
+    nb = _load(path)
+    saved = nb["metadata"].get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    for i, cell in enumerate(nb["cells"]):
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if WIDGET_VIEW not in data:
+                continue
+            assert STATIC_RENDERINGS & set(data), f"cell {i}: a widget saved with only {sorted(data)} (its repr)"
+            assert not re.match(r"\w+\(children=", "".join(data.get("text/plain", ""))), f"cell {i}: repr as text"
+            assert data[WIDGET_VIEW]["model_id"] in saved, f"cell {i}: widget state not saved in the notebook"

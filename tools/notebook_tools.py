@@ -194,8 +194,14 @@ def execute_notebook(path: Path, timeout: int = 900) -> float:
 
     nb = nbformat.read(path, as_version=4)
     t0 = time.time()
+    # store_widget_state (nbclient's default, stated here because lesson 08 needs it): widgets shown by a cell are
+    # saved in the notebook's metadata, so a trusted front end draws them from the file without a kernel.
     client = NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        store_widget_state=True,
     )
     client.execute()
     drop_unused_widget_state(nb)

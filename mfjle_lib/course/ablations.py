@@ -8,7 +8,8 @@ two runs) and, where it holds, compute the Fig. 6-7 sweeps by re-fusing saved pe
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -154,46 +155,140 @@ def pick_examples(truth: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, n: 
     return np.asarray((picked + rest)[:n], dtype=int)
 
 
+#: Every slider of the fusion panel gets this label column and this row length (label + track + readout), so the
+#: tracks line up and equal values put their handles at the same x (labels of different widths moved them apart).
+PANEL_DESCRIPTION_WIDTH = "8.5em"
+PANEL_SLIDER_WIDTH = "560px"
+#: The fusion sliders' range, as powers of 10 (FloatLogSlider's min/max), and the threshold's.
+PANEL_LOG_RANGE = (-4.0, 1.0)
+PANEL_THRESHOLD_RANGE = (0.05, 0.95)
+
+
+def _vote_line(weights: Sequence[float]) -> str:
+    """Each module's share of the fused vote, as the panel prints it."""
+    share = np.asarray(weights, dtype=float) / float(np.sum(weights))
+    return "share of the vote: " + ", ".join(f"{t} {x:.1%}" for t, x in zip(MODULE_TITLES, share))
+
+
+def _panel_table(
+    val_outputs: Mapping[str, np.ndarray], test_outputs: Mapping[str, np.ndarray], weights: Sequence[float], t: float
+) -> pd.io.formats.style.Styler:
+    """The panel's nine-metric table (a Styler): val, where to choose, and test, to report only."""
+    return styled(
+        {
+            "val (choose here)": fused_metrics(val_outputs, weights, t),
+            "test (report only)": fused_metrics(test_outputs, weights, t),
+        }
+    )
+
+
+def panel_snapshot_html(
+    val_outputs: Mapping[str, np.ndarray],
+    test_outputs: Mapping[str, np.ndarray],
+    fusion_weights: Sequence[float],
+    threshold: float,
+    track: int = 32,
+) -> str:
+    """A static picture of the fusion panel in HTML (sliders drawn as text, vote shares, metric table).
+
+    A saved notebook shows it where no live widget can be drawn (GitHub, a notebook not yet run or not
+    trusted): the sliders are a table of label, track and value, so equal values line up as they do live.
+    """
+    from html import escape
+
+    lo, hi = PANEL_LOG_RANGE
+    rows = [
+        (f"w{i} {title}", (np.log10(max(w, 10.0**lo)) - lo) / (hi - lo), f"{w:.4f}")
+        for i, (title, w) in enumerate(zip(MODULE_TITLES, fusion_weights))
+    ]
+    t_lo, t_hi = PANEL_THRESHOLD_RANGE
+    rows.append(("threshold", (threshold - t_lo) / (t_hi - t_lo), f"{threshold:.2f}"))
+    cells = []
+    for label, pos, value in rows:
+        k = int(round(min(max(pos, 0.0), 1.0) * (track - 1)))
+        bar = "━" * k + "●" + "─" * (track - 1 - k)
+        cells.append(
+            f'<tr><td style="text-align:left">{escape(label)}</td><td><code>{bar}</code></td>'
+            f"<td><code>{value}</code></td></tr>"
+        )
+    table = _panel_table(val_outputs, test_outputs, fusion_weights, threshold).to_html()
+    return (
+        '<div class="mfjle-fusion-panel">'
+        "<p><b>Fusion panel</b>, a still picture saved with the notebook: run the lesson's cells (Run All) "
+        "to get live sliders; moving one updates the table.</p>"
+        f"<table>{''.join(cells)}</table><p>{escape(_vote_line(fusion_weights))}</p>{table}</div>"
+    )
+
+
+@functools.cache
+def _panel_type() -> type:
+    """`ipywidgets.interactive` whose display also carries `panel_snapshot_html` (made once, on first use)."""
+    import ipywidgets as widgets  # lazy: optional extra `notebooks` (only this panel needs it)
+
+    class FusionPanel(widgets.interactive):
+        """The live panel; its saved output falls back to a static picture instead of the widget's repr."""
+
+        snapshot: Callable[[], str]
+
+        def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+            """The widget view, plus text/html (a front end without the live widget shows it) and a short text/plain."""
+            bundle = super()._repr_mimebundle_(**kwargs)
+            bundle["text/html"] = self.snapshot()
+            bundle["text/plain"] = "Fusion panel: sliders for w0..w5 and the threshold (run the lesson to move them)"
+            return bundle
+
+    return FusionPanel
+
+
 def fusion_panel(
     val_outputs: Mapping[str, np.ndarray],
     test_outputs: Mapping[str, np.ndarray],
     fusion_weights: Sequence[float] = paper_fusion_weights(),
     threshold: float = 0.5,
-):
-    """ipywidgets sliders for w0..w5 and the threshold; the nine metrics on val and test update live."""
-    import ipywidgets as widgets  # lazy: optional extra `notebooks` (only this panel needs it)
+) -> Any:
+    """ipywidgets sliders for w0..w5 and the threshold (an `interactive`); the nine metrics on val and test update live.
 
-    style = {"description_width": "initial"}
-    names = [f"w{i} {title}" for i, title in enumerate(MODULE_TITLES)]  # w0 whole face, w1 left eye, ...
+    Displayed, it also carries `panel_snapshot_html` as text/html, which a saved notebook shows where the live
+    widget cannot be drawn (GitHub, a lesson opened but not yet run), instead of the widget's Python repr.
+    """
+    import ipywidgets as widgets  # lazy: optional extra `notebooks`, as in _panel_type
+
+    def options(description: str) -> dict[str, Any]:
+        # One label width and one row length for all seven, so their tracks start and end at the same x.
+        return {
+            "description": description,
+            "style": {"description_width": PANEL_DESCRIPTION_WIDTH},
+            "layout": widgets.Layout(width=PANEL_SLIDER_WIDTH),
+        }
+
+    lo, hi = PANEL_LOG_RANGE
     sliders = {
         f"w{i}": widgets.FloatLogSlider(
-            value=max(w, 1e-4),
-            base=10,
-            min=-4,
-            max=1,
-            step=0.05,
-            description=names[i],
-            style=style,
-            readout_format=".4f",
+            value=max(w, 10.0**lo), base=10, min=lo, max=hi, step=0.05, readout_format=".4f", **options(f"w{i} {title}")
         )
-        for i, w in enumerate(fusion_weights)
+        for i, (title, w) in enumerate(zip(MODULE_TITLES, fusion_weights))
     }
+    t_lo, t_hi = PANEL_THRESHOLD_RANGE
     sliders["threshold"] = widgets.FloatSlider(
-        value=threshold, min=0.05, max=0.95, step=0.01, description="threshold", style=style
+        value=threshold, min=t_lo, max=t_hi, step=0.01, readout_format=".2f", **options("threshold")
     )
 
     def show(**kw: float) -> None:
         from IPython.display import display  # lazy: only the notebook panel needs it
 
         w = [kw[f"w{i}"] for i in range(1 + NUM_LANDMARKS)]
-        rows = {
-            "val (choose here)": fused_metrics(val_outputs, w, kw["threshold"]),
-            "test (report only)": fused_metrics(test_outputs, w, kw["threshold"]),
-        }
-        print("share of the vote:", ", ".join(f"{t} {x:.1%}" for t, x in zip(MODULE_TITLES, np.asarray(w) / sum(w))))
-        display(styled(rows))
+        print(_vote_line(w))
+        display(_panel_table(val_outputs, test_outputs, w, kw["threshold"]))
 
-    return widgets.interactive(show, **sliders)
+    panel = _panel_type()(show, **sliders)
+    # The picture reads the sliders when the panel is displayed (their starting values, in a lesson run top to bottom).
+    panel.snapshot = lambda: panel_snapshot_html(
+        val_outputs,
+        test_outputs,
+        [sliders[f"w{i}"].value for i in range(1 + NUM_LANDMARKS)],
+        sliders["threshold"].value,
+    )
+    return panel
 
 
 def lambda_check(reference: Any, retrained: Any) -> dict[str, Any]:

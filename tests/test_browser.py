@@ -362,3 +362,21 @@ def _check_fusion_panel(lab: LabServer, driver: Any, shots: Path) -> None:
     print(f"panel screenshot: {shots / 'fusion_panel.png'}")
     assert readout == "0.1000", f"w0 readout {readout!r} after 20 steps left"
     assert "Micro-F1" in after, after
+
+
+def test_a_lab_notebooks_grader_shows_its_verdict_in_the_browser(request: pytest.FixtureRequest, shots: Path) -> None:
+    """Run the lab edition of lesson 06 in JupyterLab as a student's Run All does: each grader cell shows its verdict
+    (the blanks are unfilled, so "not written yet") and the lesson runs to its last cell."""
+    _require_browser()
+    lab, driver = request.getfixturevalue("lab"), request.getfixturevalue("driver")
+    path = "lab/06_metrics.ipynb"
+    try:
+        run_notebook_in_lab(driver, lab, path)
+        index = notebook_cell_index(lab.root / path, tag="grader")
+        verdict = cell_output_text(driver, index)
+        assert "not written yet — continuing with the library's version" in verdict, verdict
+        driver.save_screenshot(str(shots / "lab_grader.png"))
+    except BaseException:
+        with contextlib.suppress(Exception):
+            driver.save_screenshot(str(shots / "lab_page_at_failure.png"))
+        raise

@@ -26,7 +26,7 @@ def released(tmp_path_factory: pytest.TempPathFactory) -> CourseParams:
 
 
 def test_a_lambda_retrain_changes_half_to_nearly_as_many_local_decisions_as_a_new_seed(released: CourseParams) -> None:
-    """Lesson 08 section 1 and lesson 04 exercise 5: 'half to nearly as often as another seed'."""
+    """Lesson 08 section 1 and lesson 04a exercise 3: 'half to nearly as often as another seed'."""
     mf = ablations.train_seeds(released, None, model="mfjle", show_progress=False)
     retrains = [
         ablations.train_seeds(released, None, seeds=[0], model="mfjle", lambdas=(lam,) * 5, show_progress=False)[0]

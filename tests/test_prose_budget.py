@@ -15,7 +15,8 @@ How words are counted (one rule, so a number here is the number a reader can rec
   do not count: the lesson's markdown says what the output means.
 
 A lesson's time on the released runs (`notebooks/lesson_times.json`, written by
-`python -m tools.notebook_tools execute --record released`) is at most `RELEASED_SECONDS` where measured.
+`python -m tools.notebook_tools execute --record released`) is at most `RELEASED_SECONDS` where measured on an idle
+machine; a time marked busy (other work ran, `tools/machine_load.py`) is not comparable and is not held to it.
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ def test_a_solution_explains_in_few_words(path: Path) -> None:
 
 def test_each_lesson_runs_in_a_lab_on_the_released_runs() -> None:
     table = json.loads((notebook_tools.NOTEBOOKS_DIR / "lesson_times.json").read_text(encoding="utf-8"))["lessons"]
-    slow = {name: t["released"] for name, t in table.items() if (t.get("released") or 0) > RELEASED_SECONDS}
+    idle = {name: t for name, t in table.items() if not (t.get("released_load") or {}).get("busy")}
+    slow = {name: t["released"] for name, t in idle.items() if (t.get("released") or 0) > RELEASED_SECONDS}
     assert not slow, f"lessons over {RELEASED_SECONDS} s on the released runs: {slow}"
     assert {p.stem for p in NOTEBOOKS} <= set(table), "a lesson without a row in lesson_times.json"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tools import notebook_tools, timing
-from tools.notebook_tools import PARAMETERS_TEMPLATE, repository_url, setup_source, sync
+from tools.notebook_tools import PARAMETERS_NOTE, PARAMETERS_TEMPLATE, repository_url, setup_source, sync
 
 NOTEBOOKS = sorted(notebook_tools.NOTEBOOKS_DIR.glob("*.ipynb"))
 REPO = notebook_tools.REPO_DIR
@@ -52,6 +52,8 @@ def test_setup_parameters_badge_and_gpu_metadata_are_in_sync(path: Path) -> None
     params = [c for c in nb["cells"] if "parameters" in _tags(c)]
     assert len(params) == 1 and _src(params[0]) == PARAMETERS_TEMPLATE
     assert nb["cells"].index(setup[0]) < nb["cells"].index(params[0])
+    note = nb["cells"][nb["cells"].index(params[0]) - 1]
+    assert note["cell_type"] == "markdown" and _src(note) == PARAMETERS_NOTE
     assert nb["metadata"]["accelerator"] == "GPU"
     assert nb["metadata"]["colab"].get("gpuType")
 

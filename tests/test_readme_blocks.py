@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -39,3 +40,70 @@ def test_a_missing_marker_is_an_error() -> None:
     with pytest.raises(ConfigError, match="no '<!-- x -->'"):
         replace_block("no markers here", "<!-- x -->", "<!-- /x -->", "body", "README.md")
     assert replace_block("a\n<s>\nold\n<e>\nz", "<s>", "<e>", "new") == "a\n<s>\n\nnew\n\n<e>\nz"
+
+
+# ------------------------------------------------------------------ the training-step ratio, written in one place
+#: A ratio written as a number followed by × (or x), e.g. "3.97×".
+RATIO = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)[×x](?!\w)")
+#: A ratio written in words beside steps or epochs ("about four ResNet-18 steps"): the README block says it in digits.
+SPELLED = re.compile(
+    r"\b(?:about|roughly|nearly|some)\s+(?:two|three|four|five|six)\s+(?:ResNet-18\s+)?(?:steps?|epochs?)\b", re.I
+)
+GENERATED = re.compile(r"<!-- ([\w:]+):start .*?<!-- \1:end -->", re.S)
+
+
+def _prose() -> dict[str, str]:
+    """What people read besides the generated blocks: the README outside them, docs/*.md, the lessons' markdown."""
+    texts = {"README.md": GENERATED.sub("", (REPO / "README.md").read_text(encoding="utf-8"))}
+    texts |= {f"docs/{p.name}": p.read_text(encoding="utf-8") for p in sorted((REPO / "docs").glob("*.md"))}
+    for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        markdown = ["".join(c["source"]) for c in cells if c["cell_type"] == "markdown"]
+        texts[f"notebooks/{path.name}"] = "\n\n".join(markdown)
+    return texts
+
+
+def step_ratios(text: str) -> list[str]:
+    """The ratios written in a paragraph or list item that speaks of a (training) step."""
+    chunks = re.split(r"\n\s*\n|\n(?=\s*[-*] )|\n(?=\d+\. )", text)
+    return [m.group(1) for c in chunks if re.search(r"\bsteps?\b", c) for m in RATIO.finditer(c)]
+
+
+def _benchmark_ratios() -> list[float]:
+    """Every ratio the two committed benchmark reports give (README speed block): steps, FLOPs, per-round spread."""
+    values = []
+    for which in readme_blocks.SPEED_FILES:
+        report = readme_blocks._bench(which)
+        values += [report["train_step_ratio"], report["train_flop_ratio"], report["flop_ratio"]]
+        values += [float(x) for x in report["train_step_ratio_spread"].split(" / ")]
+    return values
+
+
+def _matches(number: str, values: list[float]) -> bool:
+    digits = len(number.split(".")[1]) if "." in number else 0
+    return any(round(v, digits) == float(number) for v in values)
+
+
+def test_a_retyped_training_step_ratio_is_the_benchmarks() -> None:
+    """One source for the MF-JLE / ResNet-18 training-step ratio: the benchmark reports behind the README block."""
+    values = _benchmark_ratios()
+    for name, text in _prose().items():
+        wrong = [n for n in step_ratios(text) if not _matches(n, values)]
+        assert not wrong, f"{name}: step ratio(s) {wrong} differ from benchmarks/results (the README's speed block)"
+        assert not SPELLED.search(text), f"{name}: {SPELLED.search(text).group()!r}: cite the README's speed block"
+
+
+def test_the_ratio_check_catches_a_retyped_number() -> None:
+    values = _benchmark_ratios()
+    assert step_ratios("an MF-JLE training step costs 3.83× a ResNet-18 step for 2.25× the FLOPs.") == ["3.83", "2.25"]
+    assert not _matches("3.83", values) and _matches("2.25", values)
+    assert step_ratios("MF-JLE does 1.4× the work.") == []  # not about a step
+    assert SPELLED.search("a step costs about four ResNet-18 steps")
+    old_speed = "- an MF-JLE step takes 3.97× a ResNet-18 step.\n  At the paper geometry 1.54× for 1.41×"
+    assert step_ratios(old_speed) == ["3.97", "1.54", "1.41"]
+
+
+def test_the_paper_geometry_step_target_holds() -> None:
+    """docs/SPEED.md: at the paper's geometry a training step costs at most 1.1 × the FLOP ratio."""
+    paper = readme_blocks._bench("paper")
+    assert paper["train_step_ratio"] <= 1.1 * paper["train_flop_ratio"]

@@ -46,7 +46,7 @@ def test_readme_real_face_table_is_generated_from_the_artefacts(tmp_path: Path) 
     assert not real_faces.sync_readme(copy, "jaffe", check=True)
 
 
-@pytest.mark.parametrize("lesson", ["01_datasets", "03_single_resnet_baseline", "04_mfjle_ensemble"])
+@pytest.mark.parametrize("lesson", ["01_datasets", "03_single_resnet_baseline", "04b_mfjle_vs_resnet18"])
 def test_lessons_read_the_committed_study(lesson: str) -> None:
     nb = json.loads((REPO / "notebooks" / f"{lesson}.ipynb").read_text())
     code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")

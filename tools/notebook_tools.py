@@ -8,11 +8,11 @@ everywhere, from the one place the repository URL lives — `[project.urls] Repo
 pyproject.toml. A fork changes that URL and runs `python -m tools.notebook_tools sync`.
 What it writes: the setup cell (tagged `setup`: clone + install on Colab, a no-op locally; the
 environment variable MFJLE_REPO overrides the URL, MFJLE_COLAB_DIR the clone's folder, /content/mfjle), the parameters
-cell (tagged `parameters`:
-RUNS and DRIVE as Colab form fields, the environment wins), the "Open in Colab" badge's link, and
-the metadata that asks Colab for a GPU runtime; cells without an id (nbformat 4.5) get one. `check` lists what `sync`
-would change
-(tests/test_notebooks_static.py runs it).
+cell (tagged `parameters`: RUNS and DRIVE as Colab form fields, the environment wins) and the markdown note right
+before it (`PARAMETERS_NOTE`; lesson 00, section 6 explains the modes once), the header's time sentence (from
+`notebooks/lesson_times.json`), the "Open in Colab" badge's link, and the metadata that asks Colab for a GPU runtime;
+cells without an id (nbformat 4.5) get one. `check` lists what `sync` would change (tests/test_notebooks_static.py
+runs it).
 """
 
 from __future__ import annotations
@@ -36,9 +36,7 @@ from .timing import finished_runs, junit_notebook_seconds, record_time, with_tim
 NOTEBOOKS_DIR = REPO_DIR / "notebooks"
 
 SETUP_TEMPLATE = """\
-# Setup: on Colab, clone and install the course (a no-op locally, where `make lab` installed it).
-# The URL comes from pyproject.toml via `python -m tools.notebook_tools sync`; MFJLE_REPO overrides it,
-# MFJLE_COLAB_DIR the folder it is cloned into (tests/test_colab_setup.py).
+# Setup (lesson 00, section 5): on Colab, clone and install the course; locally a no-op.
 import importlib.util, os, subprocess, sys
 if "google.colab" in sys.modules and importlib.util.find_spec("mfjle_lib") is None:
     COURSE_DIR = os.environ.get("MFJLE_COLAB_DIR", "/content/mfjle")
@@ -54,13 +52,18 @@ PARAMETERS_TEMPLATE = """\
 import os
 RUNS = "released"  #@param ["released", "fast", "full"]
 DRIVE = False  #@param {type:"boolean"}
-# released: read the full-mode runs committed with the course (results/lessons); fast: train tiny runs;
-# full: retrain the full runs. The environment wins over the form: MFJLE_RUNS, or MFJLE_FAST=1 (CI's FAST pass).
-if DRIVE:  # Colab: keep runs on Google Drive, shared by every lesson and session (mfjle_lib.course.use_drive)
+if DRIVE:  # lesson 00, section 6: what RUNS and DRIVE do; MFJLE_* in the environment win over the form
     os.environ["MFJLE_DRIVE"] = "1"
 DATASET = os.environ.get("MFJLE_DATASET", "synthetic")
 ROOT = os.environ.get("MFJLE_ROOT") or None
 CHECKPOINT = os.environ.get("MFJLE_CHECKPOINT") or None"""
+
+#: The markdown cell right before the parameters cell, the same in every lesson: lesson 00, section 6 says the rest.
+PARAMETERS_NOTE = (
+    "**Parameters** (a form on Colab). `RUNS`: `released` reads the runs committed with the course, `fast` trains "
+    "tiny ones, `full` retrains them; `DRIVE` keeps runs on Google Drive. Lesson 00, section 6 explains both; the "
+    "mode line below names the runs whose numbers you see."
+)
 
 BADGE = re.compile(r"\(https://colab\.research\.google\.com/github/[^)\s]*\)")
 
@@ -129,11 +132,21 @@ def sync_notebook(nb: dict, name: str, url: str) -> list[str]:
     params = next((c for c in nb["cells"] if c["cell_type"] == "code" and _tagged(c, "parameters")), None)
     if params is None:
         changes.append("no parameters cell (not added: place one after the setup cell)")
-    elif _source(params) != PARAMETERS_TEMPLATE:
-        changes.append("parameters cell")
-        _set_source(params, PARAMETERS_TEMPLATE)
-        params["outputs"], params["execution_count"] = [], None
-        params["metadata"]["cellView"] = "form"
+    else:
+        if _source(params) != PARAMETERS_TEMPLATE:
+            changes.append("parameters cell")
+            _set_source(params, PARAMETERS_TEMPLATE)
+            params["outputs"], params["execution_count"] = [], None
+            params["metadata"]["cellView"] = "form"
+        at = nb["cells"].index(params)
+        note = nb["cells"][at - 1] if at > 0 and nb["cells"][at - 1]["cell_type"] == "markdown" else None
+        if note is None:
+            changes.append("parameters note added")
+            note = {"cell_type": "markdown", "metadata": {}, "source": []}
+            nb["cells"].insert(at, note)
+        if _source(note) != PARAMETERS_NOTE:
+            changes.append("parameters note")
+            _set_source(note, PARAMETERS_NOTE)
     header = next((c for c in nb["cells"] if c["cell_type"] == "markdown"), None)
     timed = with_time_line(_source(header), name) if header is not None else None
     if header is not None and _source(header) != timed:

@@ -159,7 +159,10 @@ def speed_block() -> str:
             f"`benchmarks/results/deploy_check.json`{_check_machine(paper)}). "
             f"Training at the lessons' geometry (R {lesson['source_size']}, S_g {lesson['global_size']}, S_l {lesson['local_size']}, batch {lesson['batch_size']}; "
             f"load average at the start {load(lesson)}): an MF-JLE step takes {lesson['train_step_ratio']:.2f}× a ResNet-18 step for "
-            f"{lesson['train_flop_ratio']:.2f}× the FLOPs; at the paper's geometry {paper['train_step_ratio']:.2f}× for {paper['train_flop_ratio']:.2f}×.",
+            f"{lesson['train_flop_ratio']:.2f}× the FLOPs (min / median / max per round: {lesson['train_step_ratio_spread']}); "
+            f"at the paper's geometry {paper['train_step_ratio']:.2f}× for {paper['train_flop_ratio']:.2f}× "
+            f"({paper['train_step_ratio_spread']}). These are the ratios the lessons and docs cite: "
+            "a ratio retyped elsewhere is checked against them (`tests/test_readme_blocks.py`).",
         ]
     )
 

@@ -52,11 +52,8 @@ def lesson_time_line(lesson: str, path: str | Path | None = None) -> str:
     row = frame.loc[lesson]
     cols = list(frame.columns)
     return (
-        "**Time** (measured, `notebooks/lesson_times.json`; lesson 00 has the whole table): by default, on the "
-        "released runs, "
-        f"{row[cols[0]]} on 2 CPU cores; FAST {row[cols[1]]}; retraining everything in full mode {row[cols[2]]} on 2 "
-        "CPU cores, "
-        f"{row[cols[3]]} on a Colab T4 GPU."
+        f"**Time** (lesson 00, section 6): on 2 CPU cores {row[cols[0]]} on the released runs, FAST {row[cols[1]]}, "
+        f"full {row[cols[2]]}; full on a Colab T4 GPU {row[cols[3]]}."
     )
 
 

@@ -1,4 +1,4 @@
-"""Lessons 04, 05 and 08: seeds, paired single-vs-ensemble checks, λ sweeps by re-fusion, the fusion panel.
+"""Lessons 04a, 04b, 05 and 08: seeds, paired single-vs-ensemble checks, λ sweeps by re-fusion, the fusion panel.
 
 The λ question (docs/DESIGN.md §2): the six modules share no parameters and Adam is (up to its ε)
 invariant to a constant scale of a loss term, so λ_i in Eq. 1 should change training almost only

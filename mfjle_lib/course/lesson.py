@@ -67,7 +67,7 @@ DRIVE_RUNS = "mfjle_runs"
 def use_drive(folder: str = DRIVE_RUNS) -> Path:
     """On Colab: mount Google Drive and keep this course's runs in `MyDrive/<folder>` (sets MFJLE_RUNS_DIR).
 
-    Each Colab notebook is a fresh machine: without this, "reuse lesson 04's run" retrains.
+    Each Colab notebook is a fresh machine: without this, "reuse lesson 04a's run" retrains.
     With it, every lesson (and every later session) finds the runs the others finished.
     Outside Colab it changes nothing and returns the runs folder in use.
     """
@@ -191,7 +191,7 @@ def train_cached(
 ):
     """Train `cfg` once per course run: a finished run with the same settings is reused, not redone.
 
-    Lessons 03-05 and 07 share runs this way (lesson 05 reuses the seeds 03 and 04 trained). With
+    Lessons 03-05 and 07 share runs this way (lesson 05 reuses the seeds 03 and 04a trained). With
     RUNS = "released" a released run of the same settings is read instead of training (no weights:
     `out_dir` holds metrics, history and outputs); a run that was not released trains, and says so —
     or stops, under MFJLE_RELEASED_ONLY=1 (CI's released pass: a lesson must not train there).

@@ -1,7 +1,7 @@
 """Paper Section III.B, Algorithm 1: one iteration of MF-JLE's optimisation, and nothing else.
 
 Steps 3-8 on one batch: the six modules forward (the local images are cut inside the model), the
-loss of each module (Eq. 2) and the joint loss (Eq. 1), its gradient, one update. Lesson 04 builds
+loss of each module (Eq. 2) and the joint loss (Eq. 1), its gradient, one update. Lesson 04a builds
 the same step from torch primitives and checks it against this function. The trainer
 (`training/trainer.py`) runs this very step, with its precision, loss scaling and several-GPU
 weighting wrapped around the model and the optimiser it passes in.

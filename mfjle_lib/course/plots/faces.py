@@ -193,7 +193,7 @@ def plot_crop_sizes(image: np.ndarray, landmarks: np.ndarray, fractions: Sequenc
     return fig
 
 
-# ----------------------------------------------------------------------------- lessons 04, 05
+# ---------------------------------------------------------------------------- lessons 04a-05
 
 
 def plot_architecture(

@@ -199,18 +199,35 @@ def test_the_jaffe_baseline_is_what_lesson_03_says() -> None:
 
 
 def test_mfjle_against_its_twin_on_jaffe_is_what_lesson_04b_says() -> None:
-    """Lesson 04b, section 4: at the paper's fusion MF-JLE's micro-F1 equals its twin's on most seeds and differs by
-    less than a hundredth on the others; chosen on validation it gains micro-F1 with every start, loses AP with the
-    carried head, and no gain is clearly larger than its seed spread."""
+    """Lesson 04b, section 4: at the paper's fusion MF-JLE's micro-F1 equals its twin's on about half of the seed pairs
+    and moves by up to three hundredths on the others; over the ten carried-head seeds the paired gap's 95 % interval
+    holds zero and is about two hundredths wide; chosen on validation, no gain is clearly larger than its spread."""
     from mfjle_lib.course import real_faces
 
     study = real_faces.load_study("jaffe")
-    paper = real_faces.gaps(study, kind="mfjle_vs_resnet18", split="paper", fusion="paper").values()
-    per_seed = np.array([g["per_seed"][s]["micro_f1"] for g in paper for s in g["per_seed"]])
-    assert (np.abs(per_seed) < 0.01).all() and (per_seed == 0).mean() > 0.5
-    val = {
-        g["start"]: g for g in real_faces.gaps(study, kind="mfjle_vs_resnet18", split="paper", fusion="val").values()
-    }
-    assert all(g["mean"]["micro_f1"] > 0 for g in val.values())
-    assert val["started"]["mean"]["average_precision"] < 0
-    assert all(g["mean"]["micro_f1"] < 2 * g["std"]["micro_f1"] for g in val.values())
+    paper = real_faces.gaps(study, kind="mfjle_vs_resnet18", split="paper", fusion="paper")
+    per_seed = np.array([g["per_seed"][s]["micro_f1"] for g in paper.values() for s in g["per_seed"]])
+    assert 0.4 <= (per_seed == 0).mean() <= 0.75 and np.abs(per_seed).max() <= 0.035
+    (carried,) = [g for g in paper.values() if g["start"] == "started"]
+    lo, hi = carried["ci95"]["micro_f1"]
+    assert len(carried["seeds"]) >= 10 and lo < 0 < hi and 0.015 <= hi - lo <= 0.03
+    val = real_faces.gaps(study, kind="mfjle_vs_resnet18", split="paper", fusion="val").values()
+    assert all(abs(g["mean"]["micro_f1"]) < 2 * g["std"]["micro_f1"] for g in val)
+
+
+def test_the_jaffe_intervals_are_what_lessons_01_03_and_04b_say() -> None:
+    """Lesson 03: with ten seeded splits the started run's interval is about seven hundredths wide, Table 2's row above
+    it; lesson 04b: the same for both started models; lesson 01: one started ResNet-18 scores from about 0.75 to about
+    0.90 over ten splits, a spread larger than Table 2's gap between the two models."""
+    from mfjle_lib.course import real_faces
+
+    study = real_faces.load_study("jaffe")
+    table = real_faces.interval_table(study, split="paper", start="started", fusion="paper")
+    assert len(table) == 2 and (table["seeds"] >= 10).all()
+    assert table["width"].between(0.05, 0.09).all()
+    assert all(p > float(iv.split(", ")[1].rstrip("]")) for p, iv in zip(table["paper"], table["95 % interval"]))
+    values = real_faces.seed_values(study, split="paper", model="resnet18", start="started", fusion="paper").iloc[0]
+    paper = study["paper"]
+    assert abs(values.min() - 0.75) < 0.02 and abs(values.max() - 0.90) < 0.02
+    table_gap = paper["MF-JLE (paper Table 2)"]["micro_f1"] - paper["ResNet-18 (paper Table 2)"]["micro_f1"]
+    assert values.max() - values.min() > table_gap

@@ -69,6 +69,48 @@ def show_rows(study: dict[str, Any], **filters: Any):
     return styled(study_rows(study, **filters), dataset=study.get("dataset"))
 
 
+def seed_values(study: dict[str, Any], metric: str = "micro_f1", **filters: Any) -> pd.DataFrame:
+    """The picked rows' `metric` seed by seed (one row per study row, one column per seed), from each run's record."""
+    out = {}
+    for name, row in study["rows"].items():
+        if not _match(row, filters):
+            continue
+        reading = "paper_fusion" if row["fusion"] == "paper" else "val_fusion"
+        runs = {
+            s: study["runs"].get(f"{row['split']}_{row['model']}_{row['start']}_seed{s}")
+            or study["runs"][f"{row['split']}_{row['model']}_started_seed{s}"]  # a later split's head mode, by choice
+            for s in row["seeds"]
+        }
+        out[name] = {f"seed {s}": round(r[reading][metric], 3) for s, r in runs.items()}
+    frame = pd.DataFrame.from_dict(out, orient="index")
+    frame.index.name = f"{HEADERS[metric]}, seed by seed"
+    return frame
+
+
+def interval_table(study: dict[str, Any], metric: str = "micro_f1", **filters: Any) -> pd.DataFrame:
+    """The picked rows' `metric` over seeds: seeds, mean ± std, the 95 % t-interval of the mean and its width, and
+    the paper's value for the same model (Table 2) with whether it lies inside (a DataFrame, one row per study row)."""
+    paper = {k.split(" (")[0]: v for k, v in study["paper"].items()}
+    out = {}
+    for name, row in study["rows"].items():
+        if not _match(row, filters):
+            continue
+        m = row["metrics"][metric]
+        lo, hi = m["ci95"]
+        ref = paper.get("MF-JLE" if row["model"] == "mfjle" else "ResNet-18" if row["model"] == "resnet18" else "")
+        out[name] = {
+            "seeds": len(row["seeds"]),
+            "mean ± std": f"{m['mean']:.3f} ± {m['std']:.3f}",
+            "95 % interval": _interval((lo, hi)),
+            "width": None if lo is None else round(hi - lo, 3),
+            "paper": None if ref is None else ref[metric],
+            "paper inside": None if ref is None or lo is None else bool(lo <= ref[metric] <= hi),
+        }
+    frame = pd.DataFrame.from_dict(out, orient="index")
+    frame.index.name = f"{HEADERS[metric]} over seeds"
+    return frame
+
+
 def gaps(study: dict[str, Any], **filters: Any) -> dict[str, dict[str, Any]]:
     """The study's paired gaps picked by kind/split/model/start/fusion."""
     return {name: g for name, g in study["gaps"].items() if _match(g, filters)}
@@ -81,8 +123,11 @@ def gap_table(study: dict[str, Any], metric: str = "micro_f1", **filters: Any) -
     for name, g in picked.items():
         row = {f"seed {s}": round(g["per_seed"][str(s)][metric], 3) for s in g["seeds"]}
         row["mean ± std"] = f"{round(g['mean'][metric], 3) + 0.0:+.3f} ± {g['std'][metric]:.3f}"
+        row["95 % interval"] = _interval(g["ci95"][metric], signed=True) if "ci95" in g else "–"
         rows[name] = row
     frame = pd.DataFrame.from_dict(rows, orient="index")
+    seeds = sorted((c for c in frame.columns if c.startswith("seed ")), key=lambda c: int(c.split()[1]))
+    frame = frame[seeds + [c for c in frame.columns if not c.startswith("seed ")]]  # rows with more seeds add columns
     frame.index.name = f"paired gap in {HEADERS[metric]}"
     return frame
 

@@ -312,9 +312,10 @@ def _record(runs, summaries, meta, gaps, paper, best, paper_mfjle, intervals) ->
     )
 
 
-def interval_text(lo: float, hi: float) -> str:
-    """'[0.791, 0.845]', or 'needs 2 seeds' where one seed gives no interval."""
-    return "needs 2 seeds" if np.isnan(lo) else f"[{lo:.3f}, {hi:.3f}]"
+def interval_text(lo: float, hi: float, signed: bool = False) -> str:
+    """'[0.791, 0.845]' ('[-0.010, +0.011]' for a gap), or 'needs 2 seeds' where one seed gives no interval."""
+    f = "+.3f" if signed else ".3f"
+    return "needs 2 seeds" if np.isnan(lo) else f"[{lo:{f}}, {hi:{f}}]"
 
 
 def interval_lines(summaries, intervals, key: str = "micro_f1") -> list[str]:
@@ -381,7 +382,7 @@ def _markdown(table: pd.DataFrame, gaps, by, runs: Sequence[RunResult], best, pa
             f"seed {sd}: {g['per_seed'][sd]['micro_f1']:+.3f} / {g['per_seed'][sd]['average_precision']:+.3f}"
             for sd in g["seeds"]
         )
-        lines.append(f"- {name}: {vals}; micro-F1 95 % interval {interval_text(*g['ci95']['micro_f1'])}")
+        lines.append(f"- {name}: {vals}; micro-F1 95 % interval {interval_text(*g['ci95']['micro_f1'], signed=True)}")
     if best:
         gap = to_paper(summaries[best], paper_mfjle)
         lines += [

@@ -173,7 +173,7 @@ def _execute(nb: dict, cwd: Path) -> dict:
     import nbformat
 
     env = {"MFJLE_RUNS": "released", "MFJLE_RELEASED_ONLY": "1", "MFJLE_NO_PROGRESS": "1"}
-    node = nbformat.from_dict(nb)
+    node = nbformat.reads(json.dumps(nb), as_version=4)  # as read from disk: sources joined into strings
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:

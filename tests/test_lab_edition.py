@@ -140,6 +140,7 @@ def test_a_lab_notebook_has_no_answers_and_no_outputs(path: Path) -> None:
         if "blank" in _tags(cell):
             assert lab_edition.NOT_WRITTEN in _src(cell)
     assert "Lab edition" in _src(next(c for c in lab["cells"] if c["cell_type"] == "markdown"))
+    assert not any("hidden solution" in _src(c) for c in lab["cells"] if c["cell_type"] == "markdown")
 
 
 def test_every_grader_has_its_blank() -> None:

@@ -11,7 +11,8 @@ What changes between the editions, and nothing else:
   written yet" and the lesson goes on with the library's version;
 - every output and execution count is cleared;
 - the header's Colab badge opens the lab notebook, a line under the title says which edition this
-  is, and relative links climb one folder more (`../docs` becomes `../../docs`).
+  is, relative links climb one folder more (`../docs` becomes `../../docs`), and the sentence that
+  points to hidden solutions points to the instructor edition.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ LAB_DIR = NOTEBOOKS_DIR / "lab"
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
 #: What a blank's solution region becomes in the lab edition (the grader reads NotImplementedError as unwritten).
 NOT_WRITTEN = 'raise NotImplementedError("not written yet")'
+#: The lessons' sentence about hidden solutions, and what the lab edition says instead.
+HIDDEN_SOLUTIONS = ", then a hidden solution (click to show it)."
+LAB_SOLUTIONS = " (its solution is in the instructor edition)."
 EDITION_NOTE = (
     "> **Lab edition.** Write the functions in the cells marked *your turn*; the grader cell under each "
     "prints ✓ or what differs (and continues with the library's version, so Run All never stops). "
@@ -89,6 +93,7 @@ def lab_notebook(nb: dict, name: str, url: str) -> dict:
                 cell["source"] = blank_out(_source(cell)).splitlines(keepends=True)
         else:
             text = re.sub(r"\]\(\.\./", "](../../", _source(cell))
+            text = text.replace(HIDDEN_SOLUTIONS, LAB_SOLUTIONS)
             cell["source"] = text.splitlines(keepends=True)
         cell.get("metadata", {}).pop("execution", None)
         cells.append(cell)

@@ -7,7 +7,6 @@ and every number they show is in the repository with the command that produced i
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..evaluation.reports import HEADERS, markdown_table, results_table, styled
+from ..evaluation.study_table import interval_text
 from ..files import replace_block
 from ..method.metrics import LOWER_IS_BETTER, METRIC_KEYS
 from ..paths import work_dir
@@ -101,7 +101,7 @@ def interval_table(study: dict[str, Any], metric: str = "micro_f1", **filters: A
         out[name] = {
             "seeds": len(row["seeds"]),
             "mean ± std": f"{m['mean']:.3f} ± {m['std']:.3f}",
-            "95 % interval": _interval((lo, hi)),
+            "95 % interval": interval_text(lo, hi),
             "width": None if lo is None else round(hi - lo, 3),
             "paper": None if ref is None else ref[metric],
             "paper inside": None if ref is None or lo is None else bool(lo <= ref[metric] <= hi),
@@ -123,7 +123,7 @@ def gap_table(study: dict[str, Any], metric: str = "micro_f1", **filters: Any) -
     for name, g in picked.items():
         row = {f"seed {s}": round(g["per_seed"][str(s)][metric], 3) for s in g["seeds"]}
         row["mean ± std"] = f"{round(g['mean'][metric], 3) + 0.0:+.3f} ± {g['std'][metric]:.3f}"
-        row["95 % interval"] = _interval(g["ci95"][metric], signed=True) if "ci95" in g else "–"
+        row["95 % interval"] = interval_text(*g["ci95"][metric], signed=True) if "ci95" in g else "–"
         rows[name] = row
     frame = pd.DataFrame.from_dict(rows, orient="index")
     seeds = sorted((c for c in frame.columns if c.startswith("seed ")), key=lambda c: int(c.split()[1]))
@@ -194,15 +194,6 @@ README_START, README_END = (
 )
 
 
-def _interval(lo_hi: Sequence[float | None], signed: bool = False) -> str:
-    """'[0.791, 0.870]' of a 95 % t-interval ('[-0.006, +0.010]' for a gap); 'no interval (one seed)' without one."""
-    lo, hi = lo_hi
-    if lo is None or hi is None or math.isnan(lo):
-        return "no interval (one seed)"
-    f = "+.3f" if signed else ".3f"
-    return f"[{lo:{f}}, {hi:{f}}]"
-
-
 def readme_block(study: dict[str, Any]) -> str:
     """The README's real-face table: every row of the study with its paper rows, and the best row against the paper."""
     d = study.get("dataset")
@@ -219,7 +210,7 @@ def readme_block(study: dict[str, Any]) -> str:
         "Test micro-F1 over seeds (each seed its own split), mean and 95 % interval of the mean (t), at the paper's rule:",
         "",
         *(
-            f"- {name}: {row['metrics']['micro_f1']['mean']:.3f}, {_interval(row['metrics']['micro_f1']['ci95'])}"
+            f"- {name}: {row['metrics']['micro_f1']['mean']:.3f}, {interval_text(*row['metrics']['micro_f1']['ci95'])}"
             for name, row in study["rows"].items()
             if row["fusion"] == "paper"
         ),
@@ -234,7 +225,7 @@ def readme_block(study: dict[str, Any]) -> str:
         ]
         lines += [
             f"- {name}: {g['mean']['micro_f1']:+.3f} ± {g['std']['micro_f1']:.3f} ({len(g['seeds'])} seed"
-            f"{'s' if len(g['seeds']) != 1 else ''}; 95 % interval {_interval(g['ci95']['micro_f1'], signed=True)})"
+            f"{'s' if len(g['seeds']) != 1 else ''}; 95 % interval {interval_text(*g['ci95']['micro_f1'], signed=True)})"
             for name, g in picked.items()
         ] + [""]
     lines += [

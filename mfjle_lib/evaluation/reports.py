@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats  # scikit-learn's own dependency
 
 from ..constants import PAPER_TABLES
 from ..data.registry import DATASETS
@@ -48,8 +49,6 @@ def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, flo
     x = np.asarray(values, dtype=np.float64)
     if len(x) < 2:
         return (math.nan, math.nan)
-    from scipy import stats  # scikit-learn's own dependency; imported here, where it is needed
-
     half = float(stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
     return (float(x.mean()) - half, float(x.mean()) + half)
 

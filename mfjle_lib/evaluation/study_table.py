@@ -312,10 +312,10 @@ def _record(runs, summaries, meta, gaps, paper, best, paper_mfjle, intervals) ->
     )
 
 
-def interval_text(lo: float, hi: float, signed: bool = False) -> str:
+def interval_text(lo: float | None, hi: float | None, signed: bool = False) -> str:
     """'[0.791, 0.845]' ('[-0.010, +0.011]' for a gap), or 'needs 2 seeds' where one seed gives no interval."""
     f = "+.3f" if signed else ".3f"
-    return "needs 2 seeds" if np.isnan(lo) else f"[{lo:{f}}, {hi:{f}}]"
+    return "needs 2 seeds" if lo is None or np.isnan(lo) else f"[{lo:{f}}, {hi:{f}}]"
 
 
 def interval_lines(summaries, intervals, key: str = "micro_f1") -> list[str]:

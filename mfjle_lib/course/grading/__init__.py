@@ -19,11 +19,10 @@ from typing import Any
 
 from .compare import ATOL, NOT_WRITTEN, RTOL, Case, Hint, Task, difference
 from .inputs import fixed_batch, small_mfjle
-from .tasks import FALLBACKS, TASKS
+from .tasks import TASKS
 
 __all__ = [
     "ATOL",
-    "FALLBACKS",
     "NOT_WRITTEN",
     "RTOL",
     "TASKS",
@@ -83,4 +82,4 @@ def check(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         raise KeyError(f"no grader named {name!r}; the graders are {', '.join(TASKS)}")
     passed, verdict = grade(name, fn)
     print(verdict)
-    return fn if passed else FALLBACKS[name]
+    return fn if passed else TASKS[name].library

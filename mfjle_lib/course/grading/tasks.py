@@ -279,6 +279,13 @@ def _coverage_label_free(yours: Any, lib: Any, case: Case) -> bool:
     return not keep.all() and np.isclose(float(as_array(yours)), method.coverage(yt[keep], ys[keep]))
 
 
+def _library_step(
+    net: nn.Module, optimizer: torch.optim.Optimizer, batch: Any, lambdas: Sequence[float]
+) -> torch.Tensor:
+    """The library's step with the blank's signature: L after one step of `method.train_step`."""
+    return method.train_step(net, optimizer, batch.images, batch.landmarks, batch.labels, lambdas)[0]
+
+
 TASKS: dict[str, Task] = {
     task.name: task
     for task in (
@@ -338,7 +345,7 @@ TASKS: dict[str, Task] = {
             "algorithm1_step",
             "one step of Algorithm 1",
             "method.train_step",
-            lambda *a: None,  # compared through `run`
+            _library_step,  # what the lesson goes on with; the grader compares through `run`
             _step_cases,
             (
                 Hint(_no_update, "the weights never moved: call optimizer.step() after backward"),
@@ -383,24 +390,4 @@ TASKS: dict[str, Task] = {
             ),
         ),
     )
-}
-
-
-def _library_step(
-    net: nn.Module, optimizer: torch.optim.Optimizer, batch: Any, lambdas: Sequence[float]
-) -> torch.Tensor:
-    """The library's step with the blank's signature: L after one step of `method.train_step`."""
-    return method.train_step(net, optimizer, batch.images, batch.landmarks, batch.labels, lambdas)[0]
-
-
-#: What the lesson goes on with when a blank is unfilled or wrong: the library's function, with the blank's signature.
-FALLBACKS: dict[str, Callable[..., Any]] = {
-    "crop_boxes": method.crop_boxes,
-    "six_forward": _library_forward,
-    "bce": method.bce_loss,
-    "joint_loss": _library_joint,
-    "algorithm1_step": _library_step,
-    "fuse": method.fuse,
-    "hamming_loss": method.METRIC_BY_KEY["hamming_loss"].fn,
-    "coverage": method.coverage,
 }

@@ -93,27 +93,34 @@ def arm_table(
 
 def gain_parts(results: Mapping[str, Sequence[Any]], metric: str = "micro_f1", rule: str = "paper") -> pd.DataFrame:
     """Per seed (rows), the paired differences between consecutive arms (columns), the total, and the full-resolution steps."""
-    values = arm_values(results, metric, rule)
+    return parts_of(arm_values(results, metric, rule))
+
+
+def parts_of(values: pd.DataFrame) -> pd.DataFrame:
+    """`gain_parts` from a seeds × arm-titles table; a step whose two arms are not both there is left out, a seed
+    missing one of its arms is NaN (a study whose grid is still training)."""
     title = {a: ARMS[a].title for a in ARMS}
-    parts = {part: values[title[b]] - values[title[a]] for a, b, part in GAIN_STEPS}
-    parts[TOTAL] = values[title["mfjle"]] - values[title["resnet18"]]
-    for a, b, part in EXTRA_STEPS:
-        if title[a] in values and title[b] in values:
-            parts[part] = values[title[b]] - values[title[a]]
+    steps = [*GAIN_STEPS, ("resnet18", "mfjle", TOTAL), *EXTRA_STEPS]
+    parts = {part: values[title[b]] - values[title[a]] for a, b, part in steps if {title[a], title[b]} <= set(values)}
     return pd.DataFrame(parts)
 
 
 def gain_split(results: Mapping[str, Sequence[Any]], metric: str = "micro_f1", rule: str = "paper") -> pd.DataFrame:
     """Paired (same seed) differences: one row per part of the gain, the total, the full-resolution steps; mean, std, sign count."""
-    parts = gain_parts(results, metric, rule)
-    n = len(parts)
-    return pd.DataFrame(
-        {
-            "mean": parts.mean(),
-            "std": parts.std(ddof=1) if n > 1 else parts.mean().abs() * 0.0,
-            "seeds above 0": {k: f"{int((v > 0).sum())}/{n}" for k, v in parts.items()},
+    return summarise_parts(gain_parts(results, metric, rule))
+
+
+def summarise_parts(parts: pd.DataFrame) -> pd.DataFrame:
+    """Mean, std and 'k/n seeds above 0' of each column of `gain_parts`, over the seeds that have both arms."""
+    rows = {}
+    for part, column in parts.items():
+        v = column.dropna()
+        rows[part] = {
+            "mean": v.mean(),
+            "std": v.std(ddof=1) if len(v) > 1 else 0.0,
+            "seeds above 0": f"{int((v > 0).sum())}/{len(v)}",
         }
-    )
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def fusion_gain_table(base: Sequence[Any], mf: Sequence[Any]) -> pd.DataFrame:
@@ -139,12 +146,16 @@ def split_sentence(split: pd.DataFrame, rule: str, digits: int = 3) -> str:
         row = split.loc[part]
         return f"{row['mean']:+.{digits}f} ± {row['std']:.{digits}f} ({row['seeds above 0']} seeds above 0)"
 
-    text = (
-        f"At {RULES[rule]}: MF-JLE − ResNet-18 = "
-        + " + ".join(f"{part} {cell(part)}" for _, _, part in GAIN_STEPS)
-        + f" = {cell(TOTAL)}"
-    )
-    extra = [part for _, _, part in EXTRA_STEPS if part in split.index]
-    if extra:
-        text += "; " + "; ".join(f"{part}: {cell(part)}" for part in extra)
+    parts = [part for _, _, part in GAIN_STEPS if part in split.index]
+    whole = len(parts) == len(GAIN_STEPS) and TOTAL in split.index
+    if whole and len({split.loc[p, "seeds above 0"].split("/")[1] for p in [*parts, TOTAL]}) == 1:
+        # the whole split on the same seeds: its parts add up to the total
+        text = f"At {RULES[rule]}: MF-JLE − ResNet-18 = " + " + ".join(f"{p} {cell(p)}" for p in parts)
+        text += f" = {cell(TOTAL)}"
+        shown = [*parts, TOTAL]
+    else:  # a grid still training: each step that both its arms have reached, on its own
+        text, shown = f"At {RULES[rule]}", []
+    rest = [part for part in split.index if part not in shown]
+    if rest:
+        text += ("; " if shown else ": ") + "; ".join(f"{part}: {cell(part)}" for part in rest)
     return text + "."

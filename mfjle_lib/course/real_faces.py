@@ -20,7 +20,9 @@ from ..evaluation.reports import HEADERS, markdown_table, results_table, styled
 from ..evaluation.study_table import interval_text
 from ..files import replace_block
 from ..method.metrics import LOWER_IS_BETTER, METRIC_KEYS
+from ..models.arms import ARMS
 from ..paths import work_dir
+from .controls import parts_of, summarise_parts
 
 
 def study_dir(dataset: str = "jaffe") -> Path:
@@ -130,6 +132,55 @@ def gap_table(study: dict[str, Any], metric: str = "micro_f1", **filters: Any) -
     frame = frame[seeds + [c for c in frame.columns if not c.startswith("seed ")]]  # rows with more seeds add columns
     frame.index.name = f"paired gap in {HEADERS[metric]}"
     return frame
+
+
+def arm_values(
+    study: dict[str, Any],
+    metric: str = "micro_f1",
+    rule: str = "paper",
+    split: str = "official",
+    start: str = "scratch",
+) -> pd.DataFrame:
+    """Seeds (rows) × control arms (columns, by title): each finished run's test `metric` at `rule` ('paper' or 'val',
+    fusion and threshold chosen on validation), read from the study's run records; an arm still training is NaN."""
+    reading = "paper_fusion" if rule == "paper" else "val_fusion"
+    columns = {}
+    for arm in ARMS:
+        prefix = f"{split}_{arm}_{start}_seed"  # 'official_mfjle_scratch_seed' never matches mfjle_lowres's runs
+        seeds = {
+            int(n[len(prefix) :]): r[reading][metric]
+            for n, r in study["runs"].items()
+            if n.startswith(prefix) and n[len(prefix) :].isdigit()
+        }
+        if seeds:
+            columns[ARMS[arm].title] = seeds
+    frame = pd.DataFrame(columns).sort_index()
+    frame.index.name = "seed"
+    return frame
+
+
+def arm_table(study: dict[str, Any], metric: str = "micro_f1", **where: str) -> pd.DataFrame:
+    """One row per control arm finished on at least one seed: its seeds and test `metric` (mean ± std) at both rules."""
+    rows: dict[str, dict[str, Any]] = {}
+    for rule, label in (("paper", "paper's rule"), ("val", "equal care")):
+        for arm, column in arm_values(study, metric, rule, **where).items():
+            v = column.dropna()
+            rows.setdefault(arm, {"seeds": ", ".join(str(s) for s in v.index)})
+            rows[arm][f"{HEADERS[metric]}, {label}"] = f"{v.mean():.3f} ± {v.std(ddof=1) if len(v) > 1 else 0:.3f}"
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "arm (test split)"
+    return frame
+
+
+def gain_parts(study: dict[str, Any], rule: str = "paper", metric: str = "micro_f1", **where: str) -> pd.DataFrame:
+    """Lesson 05's split of MF-JLE − ResNet-18 (ensembling, locality, resolution, the full-resolution steps) per seed,
+    from the study's runs: the same rule as `controls.gain_parts` on the built-in faces."""
+    return parts_of(arm_values(study, metric, rule, **where))
+
+
+def gain_split(study: dict[str, Any], rule: str = "paper", metric: str = "micro_f1", **where: str) -> pd.DataFrame:
+    """`gain_parts` summarised as `controls.gain_split` does: mean, std and sign count over the seeds each step has."""
+    return summarise_parts(gain_parts(study, rule, metric, **where))
 
 
 def plot_gaps(

@@ -231,3 +231,25 @@ def test_the_jaffe_intervals_are_what_lessons_01_03_and_04b_say() -> None:
     assert abs(values.min() - 0.75) < 0.02 and abs(values.max() - 0.90) < 0.02
     table_gap = paper["MF-JLE (paper Table 2)"]["micro_f1"] - paper["ResNet-18 (paper Table 2)"]["micro_f1"]
     assert values.max() - values.min() > table_gap
+
+
+def test_the_real_label_sets_are_what_lesson_00_says() -> None:
+    """Lesson 00 section 1: a fifth of JAFFE's test faces carry no label; FER+'s crowd mostly names one emotion, and a
+    quarter of its faces carry none of the six."""
+    from mfjle_lib.course import real_faces
+
+    counts = {name: y.sum(1) for name, y in real_faces.real_labels().items()}
+    jaffe, fer = counts["JAFFE test, split 0 (posed)"], counts["FER+ test (crowd votes)"]
+    assert 0.15 <= (jaffe == 0).mean() <= 0.25  # "a fifth"
+    assert (fer == 1).mean() > 0.5 and 0.2 <= (fer == 0).mean() <= 0.3  # "mostly one", "a quarter"
+
+
+def test_the_ferplus_lambda_curve_is_what_lesson_05_says() -> None:
+    """Lesson 05 section 3, FER+: flat to the third decimal over the paper's λ range; equal votes cost micro-F1."""
+    from mfjle_lib.course import ablations, real_faces
+
+    outs = list(real_faces.run_outputs("ferplus", "mfjle", split="official").values())
+    lams = [0.0, 0.001, 0.005, 0.01, 0.015, 1.0]
+    f1 = ablations.refuse_over_seeds(outs, {lam: ablations.lambda_weights(lam) for lam in lams})
+    mean = f1.groupby("setting")["micro_f1"].mean()
+    assert np.ptp(mean.loc[lams[:-1]]) < 0.005 and mean.loc[1.0] < mean.loc[0.01]

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ..evaluation.outputs import load_outputs
 from ..evaluation.reports import HEADERS, markdown_table, results_table, styled
 from ..evaluation.study_table import interval_text
 from ..files import replace_block
@@ -33,6 +34,50 @@ def study_dir(dataset: str = "jaffe") -> Path:
             f"{path}: no committed study here (table.json); run `python -m mfjle_lib study --dataset {dataset} --root DIR`"
         )
     return path
+
+
+def run_outputs(
+    dataset: str, model: str, split: str, start: str = "scratch", part: str = "test"
+) -> dict[int, dict[str, np.ndarray]]:
+    """Each finished seed's saved `part` outputs ('val' or 'test': labels, module and fused probabilities) of one study
+    arm, keyed by seed: what the lessons re-fuse or score again without any real image."""
+    prefix = f"{split}_{model}_{start}_seed"  # 'official_mfjle_scratch_seed' never matches mfjle_lowres's runs
+    found = {
+        int(d.name[len(prefix) :]): d / f"{part}_outputs.npz"
+        for d in study_dir(dataset).iterdir()
+        if d.name.startswith(prefix) and d.name[len(prefix) :].isdigit() and (d / f"{part}_outputs.npz").is_file()
+    }
+    return {seed: load_outputs(found[seed]) for seed in sorted(found)}
+
+
+#: The test faces `real_labels` reads: (dataset, model, split, start) of a run whose saved outputs carry them.
+LABEL_SOURCES = {
+    "JAFFE test, split 0 (posed)": ("jaffe", "resnet18", "paper", "started"),
+    "FER+ test (crowd votes)": ("ferplus", "resnet18", "official", "scratch"),
+}
+
+
+def real_labels() -> dict[str, np.ndarray]:
+    """The 0/1 labels of the real test faces, read from the lowest seed's saved outputs (no image needed)."""
+    out = {}
+    for name, (dataset, model, split, start) in LABEL_SOURCES.items():
+        runs = run_outputs(dataset, model, split, start)
+        out[name] = runs[min(runs)]["labels"] > 0.5
+    return out
+
+
+def label_count_table(labels: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Per label set (faces × 6, 0/1): faces, labels per face, and the share of faces with 0, 1, 2, 3 or more labels."""
+    rows = {}
+    for name, y in labels.items():
+        k = np.asarray(y).astype(bool).sum(1)
+        rows[name] = {
+            "faces": len(k),
+            "labels per face": round(float(k.mean()), 2),
+            **{f"{n} label{'s' * (n != 1)}": f"{(k == n).mean():.0%}" for n in (0, 1, 2)},
+            "3 or more": f"{(k >= 3).mean():.0%}",
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def load_study(dataset: str = "jaffe", folder: str | Path | None = None) -> dict[str, Any]:

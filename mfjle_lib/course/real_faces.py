@@ -303,7 +303,13 @@ def readme_block(study: dict[str, Any]) -> str:
             "",
         ]
     lines += [
-        "Test micro-F1 over seeds (each seed its own split), mean and 95 % interval of the mean (t), at the paper's rule:",
+        "Test micro-F1 over seeds ("
+        + (
+            "each seed its own split"
+            if any(row["split"] != "official" for row in study["rows"].values())
+            else "one official split: the seeds differ in training only"
+        )
+        + "), mean and 95 % interval of the mean (t), at the paper's rule:",
         "",
         *(
             f"- {name}: {row['metrics']['micro_f1']['mean']:.3f}, {interval_text(*row['metrics']['micro_f1']['ci95'])}"

@@ -235,7 +235,7 @@ def build(results: str | Path) -> tuple[str, dict[str, Any]]:
     rows, summaries, meta, intervals = {}, {}, {}, {}
     for (split, model, start), members in by.items():
         for fusion in FUSIONS:
-            name = f"{group_name(split, model, start, fusion)} ({len(members)} seeds)"
+            name = f"{group_name(split, model, start, fusion)} ({len(members)} seed{'s' * (len(members) != 1)})"
             summaries[name] = summarise_runs([getattr(r, fusion) for r in members])
             rows[name] = summaries[name]
             intervals[name] = {k: t_interval([float(getattr(r, fusion)[k]) for r in members]) for k in METRIC_KEYS}

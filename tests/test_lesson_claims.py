@@ -253,3 +253,14 @@ def test_the_ferplus_lambda_curve_is_what_lesson_05_says() -> None:
     f1 = ablations.refuse_over_seeds(outs, {lam: ablations.lambda_weights(lam) for lam in lams})
     mean = f1.groupby("setting")["micro_f1"].mean()
     assert np.ptp(mean.loc[lams[:-1]]) < 0.005 and mean.loc[1.0] < mean.loc[0.01]
+
+
+def test_one_local_lambda_is_what_lesson_05_says(released: CourseParams) -> None:
+    """Lesson 05 section 4 (Fig. 7): every |mean Δ| under a thousandth, far below section 3's seed-to-seed std."""
+    outs = _test_outputs(released, "mfjle")
+    base = ablations.refuse_over_seeds(outs, {0.01: ablations.lambda_weights(0.01)})["micro_f1"].to_numpy()
+    for j in range(5):
+        for lam in (0.005, 0.015):
+            weights = {0: ablations.single_local_weights(j, lam)}
+            moved = ablations.refuse_over_seeds(outs, weights)["micro_f1"].to_numpy()
+            assert abs((moved - base).mean()) < 0.001 < 0.25 * base.std(ddof=1)

@@ -1,4 +1,4 @@
-"""Material the lessons show: offline photos, honest captions, identity overlap between splits, what each module says."""
+"""Material the lessons show: offline photos, honest captions, identity overlap between splits, module by module."""
 
 from __future__ import annotations
 

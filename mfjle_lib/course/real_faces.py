@@ -357,17 +357,22 @@ def run_outputs(dataset: str, run: str, part: str = "test") -> dict[str, np.ndar
 
 
 def twin_outputs(
-    dataset: str = "jaffe", split: str = "paper", start: str = "started", part: str = "test"
+    dataset: str = "jaffe", split: str = "paper", start: str = "started", part: str = "test", same_epoch: bool = False
 ) -> dict[int, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
     """Seed -> (ResNet-18, MF-JLE) saved outputs of one split and start, for every seed both models have finished
-    (twins: the same faces in the same order)."""
+    (twins: the same faces in the same order); with `same_epoch`, only twins whose runs selected the same epoch, so
+    that MF-JLE's global module is its twin's network and every difference is the locals' vote."""
     twins = {}
     for base in study_dir(dataset).glob(f"{split}_resnet18_{start}_seed*"):
         seed = base.name.rsplit("_seed", 1)[1]
         mfjle = base.with_name(f"{split}_mfjle_{start}_seed{seed}")
-        if seed.isdigit() and all((f / f"{part}_outputs.npz").is_file() for f in (base, mfjle)):
-            pair = tuple(run_outputs(dataset, f.name, part) for f in (base, mfjle))
-            if list(pair[0]["ids"]) != list(pair[1]["ids"]):
-                raise ConfigError(f"{base} and {mfjle}: not the same {part} faces")
-            twins[int(seed)] = pair
+        if not (seed.isdigit() and all((f / f"{part}_outputs.npz").is_file() for f in (base, mfjle))):
+            continue
+        epochs = {json.loads((f / "metrics.json").read_text()).get("selected_epoch") for f in (base, mfjle)}
+        if same_epoch and len(epochs) != 1:
+            continue
+        pair = tuple(run_outputs(dataset, f.name, part) for f in (base, mfjle))
+        if list(pair[0]["ids"]) != list(pair[1]["ids"]):
+            raise ConfigError(f"{base} and {mfjle}: not the same {part} faces")
+        twins[int(seed)] = pair
     return dict(sorted(twins.items()))

@@ -342,7 +342,8 @@ def test_the_real_faces_reliability_is_what_lesson_07_says() -> None:
     jaffe = pooled(real_faces.twin_outputs("jaffe"))
     assert (fer.abs() < 0.1).all() and (fer.iloc[3:] > 0).all()
     assert (jaffe.iloc[4:] > fer.iloc[4:]).all() and (jaffe.iloc[4:] > 0.05).all()
-    face = real_faces.run_outputs("jaffe", "paper_mfjle_started_seed0")
+    runs = real_faces.run_outputs("jaffe", "mfjle", split="paper", start="started")
+    face = runs[min(runs)]
     first = int(np.argmax((face["labels"] > 0.5).sum(1) >= 2))
     decisions = face["module_probs"][first] >= 0.5
     assert (decisions[1:] != decisions[0]).any()

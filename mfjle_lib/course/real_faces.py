@@ -350,29 +350,23 @@ def sync_readme(readme: str | Path, dataset: str = "jaffe", check: bool = False)
 README_STUDIES = ("jaffe", "ferplus")
 
 
-def run_outputs(dataset: str, run: str, part: str = "test") -> dict[str, np.ndarray]:
-    """One committed run's saved outputs (`results/<dataset>/<run>/<part>_outputs.npz`): ids, labels, module and fused
-    probabilities; no image needed."""
-    return load_outputs(study_dir(dataset) / run / f"{part}_outputs.npz")
-
-
 def twin_outputs(
     dataset: str = "jaffe", split: str = "paper", start: str = "started", part: str = "test", same_epoch: bool = False
 ) -> dict[int, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
-    """Seed -> (ResNet-18, MF-JLE) saved outputs of one split and start, for every seed both models have finished
-    (twins: the same faces in the same order); with `same_epoch`, only twins whose runs selected the same epoch, so
-    that MF-JLE's global module is its twin's network and every difference is the locals' vote."""
+    """Seed -> (ResNet-18, MF-JLE) saved outputs of one split and start (`run_outputs`), for every seed both models have
+    finished (twins: the same faces in the same order); with `same_epoch`, only twins whose runs selected the same
+    epoch, so that MF-JLE's global module is its twin's network and every difference is the locals' vote."""
+    base, mfjle = (run_outputs(dataset, model, split, start, part) for model in ("resnet18", "mfjle"))
+
+    def epoch(model: str, seed: int) -> Any:
+        path = study_dir(dataset) / f"{split}_{model}_{start}_seed{seed}" / "metrics.json"
+        return json.loads(path.read_text()).get("selected_epoch")
+
     twins = {}
-    for base in study_dir(dataset).glob(f"{split}_resnet18_{start}_seed*"):
-        seed = base.name.rsplit("_seed", 1)[1]
-        mfjle = base.with_name(f"{split}_mfjle_{start}_seed{seed}")
-        if not (seed.isdigit() and all((f / f"{part}_outputs.npz").is_file() for f in (base, mfjle))):
+    for seed in sorted(set(base) & set(mfjle)):
+        if same_epoch and epoch("resnet18", seed) != epoch("mfjle", seed):
             continue
-        epochs = {json.loads((f / "metrics.json").read_text()).get("selected_epoch") for f in (base, mfjle)}
-        if same_epoch and len(epochs) != 1:
-            continue
-        pair = tuple(run_outputs(dataset, f.name, part) for f in (base, mfjle))
-        if list(pair[0]["ids"]) != list(pair[1]["ids"]):
-            raise ConfigError(f"{base} and {mfjle}: not the same {part} faces")
-        twins[int(seed)] = pair
-    return dict(sorted(twins.items()))
+        if list(base[seed]["ids"]) != list(mfjle[seed]["ids"]):
+            raise ConfigError(f"{dataset}, {split}, {start}, seed {seed}: the twins were tested on different faces")
+        twins[seed] = (base[seed], mfjle[seed])
+    return twins

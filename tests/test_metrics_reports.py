@@ -103,3 +103,18 @@ def test_t_interval_is_the_student_t_interval_of_the_mean() -> None:
     lo, hi = t_interval([0.0, 1.0, 2.0])  # mean 1, std 1, t(0.975, 2) = 4.3027
     assert math.isclose(hi - 1.0, 4.302653 / math.sqrt(3), rel_tol=1e-5) and math.isclose(lo, 2.0 - hi)
     assert all(math.isnan(v) for v in t_interval([0.5]))  # one seed: no interval
+
+
+def test_reliability_table_bins_every_pair_by_its_probability() -> None:
+    from mfjle_lib.evaluation.per_label import reliability_table
+
+    y = np.array([[1, 0], [0, 1], [1, 1]])
+    p = np.array([[0.95, 0.05], [0.2, 0.92], [0.6, 0.99]])
+    table = reliability_table(y, p)
+    # 0.05 -> 0.0-0.1 (absent), 0.2 -> 0.1-0.3 (absent), 0.6 -> 0.5-0.7 (present), 0.95, 0.92, 0.99 -> 0.9-1.0 (present)
+    assert table["pairs"].tolist() == [1, 1, 0, 1, 0, 3]
+    assert table.loc["0.9–1.0", "mean probability"] == pytest.approx((0.95 + 0.92 + 0.99) / 3)
+    assert (
+        table["share really present"].tolist()[:2] == [0.0, 0.0] and table.loc["0.9–1.0", "share really present"] == 1
+    )
+    assert np.isnan(table.loc["0.3–0.5", "mean probability"])

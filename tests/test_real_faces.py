@@ -66,3 +66,61 @@ def test_study_helpers_pick_rows_and_gaps() -> None:
     assert len(gaps) == 3 * 2
     table = real_faces.gap_table(study, "micro_f1", kind="subject_vs_image")
     assert list(table.columns) == ["seed 0", "seed 1", "seed 2", "mean ± std", "95 % interval"]
+
+
+def test_a_zero_width_interval_says_it_comes_from_identical_values() -> None:
+    assert study_table.interval_text(0.0, 0.0, signed=True, n=3) == "[+0.000, +0.000] (3 identical values)"
+    assert study_table.interval_text(0.5, 0.5) == "[0.500, 0.500] (identical values)"
+    assert study_table.interval_text(-0.01, 0.02, signed=True, n=3) == "[-0.010, +0.020]"
+    assert study_table.interval_text(None, None) == "needs 2 seeds"
+    study = real_faces.load_study("jaffe")
+    table = real_faces.gap_table(
+        study, "micro_f1", kind="mfjle_vs_resnet18", split="paper", start="started_fresh_head", fusion="paper"
+    )
+    assert table["95 % interval"].tolist() == ["[+0.000, +0.000] (3 identical values)"]
+
+
+def test_twins_share_their_faces_and_same_epoch_keeps_the_pairs_with_one_network() -> None:
+    import numpy as np
+
+    from mfjle_lib.course import module_table, plots
+
+    twins = real_faces.twin_outputs("jaffe")
+    same = real_faces.twin_outputs("jaffe", same_epoch=True)
+    assert len(twins) >= 10 and set(same) < set(twins)
+    for base, mf in twins.values():
+        assert list(base["ids"]) == list(mf["ids"]) and mf["module_probs"].shape[1:] == (6, 6)
+    base, mf = same[min(same)]
+    assert np.array_equal(base["fused_probs"] >= 0.5, mf["module_probs"][:, 0] >= 0.5)
+    table = module_table(mf["module_probs"][0], mf["fusion_weights"], mf["labels"][0])
+    assert list(table.index)[-2:] == ["fused", "true labels"] and len(table) == 8
+    assert np.allclose(table.loc["fused"].to_numpy()[:6], mf["fused_probs"][0])
+    truth, a, b = mf["labels"] > 0.5, base["fused_probs"] >= 0.5, mf["fused_probs"] >= 0.5
+    fig = plots.plot_decision_rows(mf["ids"][:4], truth[:4], {"ResNet-18": a[:4], "MF-JLE": b[:4]})
+    assert len([ax for ax in fig.axes if ax.axison]) == 4
+    from mfjle_lib.evaluation import reliability_table
+
+    fig = plots.plot_reliability({"JAFFE seed": reliability_table(mf["labels"], mf["fused_probs"])})
+    assert fig.axes[0].get_legend() is not None
+
+
+def test_model_costs_read_the_committed_benchmark_at_its_geometry() -> None:
+    import json
+
+    import torch
+
+    from mfjle_lib.course import timing
+    from mfjle_lib.training import make_config
+
+    paper = make_config("paper", model="mfjle")
+    costs = timing.model_costs(paper, torch.device("cpu"), reps=None)
+    bench = json.loads((REPO / "benchmarks" / "results" / "bench_cpu.json").read_text())
+    assert costs["ms / image"].tolist() == [
+        bench["resnet18_infer_ms_per_img"],
+        bench["mfjle_naive_infer_ms_per_img"],
+        bench["mfjle_deploy_fp32_infer_ms_per_img"],
+    ]
+    assert costs.loc["MF-JLE", "GFLOPs / image"] / costs.loc["ResNet-18", "GFLOPs / image"] == pytest.approx(
+        bench["flop_ratio"], rel=1e-6
+    )
+    assert timing.committed_benchmark(make_config("fast", model="mfjle")) is None  # no benchmark at that geometry

@@ -36,7 +36,7 @@ from .lesson import (
     train_cached,
     use_drive,
 )
-from .materials import checkpoint_caption, sample_photos, subject_overlap
+from .materials import checkpoint_caption, module_table, sample_photos, subject_overlap
 from .timing import lesson_times
 
 __all__ = [
@@ -58,6 +58,7 @@ __all__ = [
     "lesson_setup",
     "lesson_times",
     "mean_std",
+    "module_table",
     "pick_examples",
     "plots",
     "read_env_flag",

@@ -233,7 +233,7 @@ def run_with_weights(params: CourseParams, data=None, show_progress: bool = Fals
     """A finished run whose `checkpoint.pt` exists, for a lesson that needs the trained network itself.
 
     Released runs carry no weights (a full MF-JLE checkpoint is 270 MB), so under RUNS = "released"
-    this trains a stand-in at the fast preset's geometry (`WEIGHTS_STANDIN`: a few minutes on 2 CPU cores)
+    this trains a stand-in at the fast preset's geometry (`WEIGHTS_STANDIN`: about 2 minutes on 2 CPU cores)
     and says so.
     """
     if params.runs != "released":
@@ -241,7 +241,7 @@ def run_with_weights(params: CourseParams, data=None, show_progress: bool = Fals
     fast = CourseParams(True, params.dataset, params.root, params.checkpoint, "fast", params.device, [0], "fast")
     print(
         "released runs carry no weights: training a stand-in for its network (fast preset's geometry, "
-        f"{WEIGHTS_STANDIN['num_images']} faces, {WEIGHTS_STANDIN['epochs']} epochs: a few minutes; "
+        f"{WEIGHTS_STANDIN['num_images']:,} faces, {WEIGHTS_STANDIN['epochs']} epochs: about 2 minutes on 2 CPU cores; "
         "RUNS = 'full' uses the full run's weights)"
     )
     return train_cached(fast, fast.config(**{**WEIGHTS_STANDIN, **overrides}), show_progress=show_progress)

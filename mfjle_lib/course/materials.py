@@ -1,15 +1,20 @@
-"""Material the lessons show: offline photos, honest captions, identity overlap between splits."""
+"""Material the lessons show: offline photos, honest captions, identity overlap between splits, module by module."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import matplotlib.cbook as cbook
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from skimage import data as skdata
 
+from ..constants import EMOTION_TITLES
 from ..data.registry import dataset_spec
+from ..evaluation.outputs import fuse_saved
+from ..method.fusion import MODULE_TITLES
 from ..training.config import TrainConfig
 
 
@@ -52,3 +57,18 @@ def subject_overlap(subjects: list[str | None], splits: dict) -> dict[str, Any]:
         "of which also in train": int(len(set(test_ids.tolist()) & train_ids)),
         "test faces of a trained identity": f"{seen.mean():.0%}" if len(test_ids) else "–",
     }
+
+
+def module_table(
+    module_probs: np.ndarray, fusion_weights: Sequence[float], truth: np.ndarray | None = None
+) -> pd.DataFrame:
+    """What each module says about one face (lesson 07): a row of six probabilities per module (whole face, then the
+    five landmarks) with its fusion weight, the fused row (Section III.C) and, where known, the true labels."""
+    probs = np.asarray(module_probs, np.float64)
+    weights = [float(w) for w in fusion_weights][: len(probs)]
+    table = pd.DataFrame(probs, index=list(MODULE_TITLES[: len(probs)]), columns=list(EMOTION_TITLES))
+    table["weight"] = weights
+    table.loc["fused"] = [*fuse_saved(probs[None], weights)[0], np.nan]
+    if truth is not None:
+        table.loc["true labels"] = [*(np.asarray(truth, np.float64) > 0.5).astype(float), np.nan]
+    return table

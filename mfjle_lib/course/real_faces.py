@@ -148,7 +148,7 @@ def interval_table(study: dict[str, Any], metric: str = "micro_f1", **filters: A
         out[name] = {
             "seeds": len(row["seeds"]),
             "mean ± std": f"{m['mean']:.3f} ± {m['std']:.3f}",
-            "95 % interval": interval_text(lo, hi),
+            "95 % interval": interval_text(lo, hi, n=len(row["seeds"])),
             "width": None if lo is None else round(hi - lo, 3),
             "paper": None if ref is None else ref[metric],
             "paper inside": None if ref is None or lo is None else bool(lo <= ref[metric] <= hi),
@@ -170,7 +170,7 @@ def gap_table(study: dict[str, Any], metric: str = "micro_f1", **filters: Any) -
     for name, g in picked.items():
         row = {f"seed {s}": round(g["per_seed"][str(s)][metric], 3) for s in g["seeds"]}
         row["mean ± std"] = f"{round(g['mean'][metric], 3) + 0.0:+.3f} ± {g['std'][metric]:.3f}"
-        row["95 % interval"] = interval_text(*g["ci95"][metric], signed=True) if "ci95" in g else "–"
+        row["95 % interval"] = interval_text(*g["ci95"][metric], signed=True, n=len(g["seeds"])) if "ci95" in g else "–"
         rows[name] = row
     frame = pd.DataFrame.from_dict(rows, orient="index")
     seeds = sorted((c for c in frame.columns if c.startswith("seed ")), key=lambda c: int(c.split()[1]))
@@ -312,7 +312,7 @@ def readme_block(study: dict[str, Any]) -> str:
         + "), mean and 95 % interval of the mean (t), at the paper's rule:",
         "",
         *(
-            f"- {name}: {row['metrics']['micro_f1']['mean']:.3f}, {interval_text(*row['metrics']['micro_f1']['ci95'])}"
+            f"- {name}: {row['metrics']['micro_f1']['mean']:.3f}, {interval_text(*row['metrics']['micro_f1']['ci95'], n=len(row['seeds']))}"
             for name, row in study["rows"].items()
             if row["fusion"] == "paper"
         ),
@@ -327,7 +327,7 @@ def readme_block(study: dict[str, Any]) -> str:
         ]
         lines += [
             f"- {name}: {g['mean']['micro_f1']:+.3f} ± {g['std']['micro_f1']:.3f} ({len(g['seeds'])} seed"
-            f"{'s' if len(g['seeds']) != 1 else ''}; 95 % interval {interval_text(*g['ci95']['micro_f1'], signed=True)})"
+            f"{'s' if len(g['seeds']) != 1 else ''}; 95 % interval {interval_text(*g['ci95']['micro_f1'], signed=True, n=len(g['seeds']))})"
             for name, g in picked.items()
         ] + [""]
     lines += [
@@ -354,3 +354,25 @@ def sync_readme(readme: str | Path, dataset: str = "jaffe", check: bool = False)
 
 #: The studies whose README block the README tool in `tools/` generates, when their results folder holds a table.
 README_STUDIES = ("jaffe", "ferplus")
+
+
+def twin_outputs(
+    dataset: str = "jaffe", split: str = "paper", start: str = "started", part: str = "test", same_epoch: bool = False
+) -> dict[int, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
+    """Seed -> (ResNet-18, MF-JLE) saved outputs of one split and start (`run_outputs`), for every seed both models have
+    finished (twins: the same faces in the same order); with `same_epoch`, only twins whose runs selected the same
+    epoch, so that MF-JLE's global module is its twin's network and every difference is the locals' vote."""
+    base, mfjle = (run_outputs(dataset, model, split, start, part) for model in ("resnet18", "mfjle"))
+
+    def epoch(model: str, seed: int) -> Any:
+        path = study_dir(dataset) / f"{split}_{model}_{start}_seed{seed}" / "metrics.json"
+        return json.loads(path.read_text()).get("selected_epoch")
+
+    twins = {}
+    for seed in sorted(set(base) & set(mfjle)):
+        if same_epoch and epoch("resnet18", seed) != epoch("mfjle", seed):
+            continue
+        if list(base[seed]["ids"]) != list(mfjle[seed]["ids"]):
+            raise ConfigError(f"{dataset}, {split}, {start}, seed {seed}: the twins were tested on different faces")
+        twins[seed] = (base[seed], mfjle[seed])
+    return twins

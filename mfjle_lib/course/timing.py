@@ -1,5 +1,5 @@
 """How long each lesson takes, as lesson 00 shows it: the measured table (`notebooks/lesson_times.json`) and a model's
-FLOPs.
+FLOPs; and what a model costs (lesson 04b): parameters, FLOPs and time, timed here or read from the committed benchmark.
 
 The table is written by the repository's tools (`make notebooks`, `make retrain`, `make nbtimes`;
 `tools/timing.py`: wall times, load records and the FLOP-based Colab estimate); this module only reads it.
@@ -7,17 +7,24 @@ The table is written by the repository's tools (`make notebooks`, `make retrain`
 
 from __future__ import annotations
 
+import copy
 import json
+import time
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..models.registry import build_model
-from ..paths import PACKAGE_DIR
+from ..constants import TEMPLATE
+from ..models.registry import build_model, count_parameters
+from ..paths import PACKAGE_DIR, work_dir
+from ..training import build_training, get_batch, inference_model, resolve_settings, train_step
+from ..training.config import TrainConfig
 
 #: The per-lesson time table lesson 00 and the README show (seconds; null = not measured yet).
 LESSON_TIMES = PACKAGE_DIR.parent / "notebooks" / "lesson_times.json"
@@ -74,3 +81,85 @@ def forward_flops(model: str, global_size: int, local_size: int, crop_fraction: 
     with torch.no_grad(), counter:
         net(x, landmarks)
     return int(counter.get_total_flops())
+
+
+#: The committed CPU benchmark reports (`benchmarks/bench.py`), one per geometry; the README's speed block reads them.
+BENCHMARK_REPORTS = ("benchmarks/results/bench_cpu_lesson.json", "benchmarks/results/bench_cpu.json")
+
+
+def committed_benchmark(cfg: TrainConfig) -> dict[str, Any] | None:
+    """The committed benchmark report timed at `cfg`'s geometry (R, S_g, S_l), or None where there is none."""
+    for name in BENCHMARK_REPORTS:
+        path = work_dir() / name
+        report = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        if [report.get(k) for k in ("source_size", "global_size", "local_size")] == [
+            cfg.source_size,
+            cfg.global_size,
+            cfg.local_size,
+        ]:
+            return report
+    return None
+
+
+def _median_seconds(run: Callable[[], Any], device: torch.device, reps: int) -> float:
+    """Median wall seconds of `reps` calls of `run` after two warm-up calls (kernel selection, memory)."""
+    times = []
+    for k in range(2 + reps):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        run()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if k >= 2:
+            times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def model_costs(cfg: TrainConfig, device: torch.device, reps: int | None, batch: int = 32) -> pd.DataFrame:
+    """Parameters, forward GFLOPs per image and ms per image of ResNet-18, MF-JLE and MF-JLE on its inference path
+    (`training.inference_model`) at `cfg`'s geometry: timed here (median of `reps` passes of `batch` images), or with
+    `reps=None` read from the committed benchmark of that geometry (NaN where it holds no such time)."""
+    s_g, s_l, c = cfg.global_size, cfg.local_size, cfg.crop_fraction
+    nets = {
+        "ResNet-18": build_model("resnet18", global_size=s_g).eval(),
+        "MF-JLE": build_model("mfjle", global_size=s_g, local_size=s_l, crop_fraction=c).eval(),
+    }
+    rows = {
+        name: {
+            "parameters (M)": count_parameters(net) / 1e6,
+            "GFLOPs / image": forward_flops("resnet18" if name == "ResNet-18" else "mfjle", s_g, s_l, c) / 1e9,
+        }
+        for name, net in nets.items()
+    }
+    if reps is None:
+        report = committed_benchmark(cfg) or {}
+        path, keys = "fp32", ("resnet18", "mfjle_naive", "mfjle_deploy_fp32")  # fp32: what `--precision auto` ran there
+        ms = [report.get(f"{k}_infer_ms_per_img", float("nan")) for k in keys]
+        how = f"benchmark: {report['cpu']}, batch {report['batch_size']}, {report['repeats']} rounds" if report else "–"
+    else:
+        fast, record = inference_model(copy.deepcopy(nets["MF-JLE"]).to(device), cfg, device)
+        path, timed = record["path"], [nets["ResNet-18"].to(device), nets["MF-JLE"].to(device), fast]
+        gen = torch.Generator().manual_seed(0)
+        x = torch.rand(batch, 3, cfg.source_size, cfg.source_size, generator=gen).to(device)
+        landmarks = torch.as_tensor(TEMPLATE * cfg.source_size).expand(batch, 5, 2).contiguous().to(device)
+        with torch.inference_mode():
+            ms = [_median_seconds(lambda n=n: n(x, landmarks), device, reps) / batch * 1e3 for n in timed]
+        how = f"here: {device.type}, batch {batch}, {reps} passes"
+    if not np.isnan(ms[2]):  # the lessons' benchmark times no inference path: no row rather than a blank one
+        rows[f"MF-JLE, inference path ({path})"] = dict(rows["MF-JLE"])
+    for row, value in zip(rows.values(), ms):
+        row.update({"ms / image": value, "timed": how})
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "model"
+    return frame
+
+
+def step_seconds(cfg: TrainConfig, data: Any, device: torch.device, reps: int) -> float:
+    """Median seconds of one training step (forward, Eq. 1, backward, Adam) of a fresh `cfg.model` on the first
+    training batch of `data`, through the library's `train_step`, after two warm-up steps."""
+    step_cfg = resolve_settings(cfg, device)  # precision and local form, as the trainer decides them
+    torch.manual_seed(step_cfg.seed)
+    parts = build_training(step_cfg, device)
+    batch = get_batch(data, torch.as_tensor(data.splits["train"][: step_cfg.batch_size]), device)
+    return _median_seconds(lambda: train_step(parts, batch, step_cfg, device), device, reps)

@@ -18,7 +18,7 @@ from .outputs import (
     save_outputs,
     with_probabilities,
 )
-from .per_label import decision_rules_softmax, per_label_report, threshold_sweep
+from .per_label import decision_rules_softmax, per_label_report, reliability_table, threshold_sweep
 from .reports import (
     HEADERS,
     best_rows,
@@ -49,6 +49,7 @@ __all__ = [
     "paper_rows",
     "per_label",
     "per_label_report",
+    "reliability_table",
     "report_val_fusion",
     "reports",
     "results_table",

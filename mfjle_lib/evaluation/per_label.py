@@ -11,7 +11,7 @@ import pandas as pd
 from ..constants import EMOTION_TITLES
 from ..method.metrics import check_scores, f1_scores, multilabel_metrics, per_label_auc
 
-__all__ = ["decision_rules_softmax", "per_label_report", "threshold_sweep"]
+__all__ = ["decision_rules_softmax", "per_label_report", "reliability_table", "threshold_sweep"]
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -93,3 +93,29 @@ def threshold_sweep(y_true: np.ndarray, y_score: np.ndarray, thresholds: Sequenc
         )
     cols = ["threshold", "hamming_loss", "micro_f1", "macro_f1", "mean_predicted_labels"]
     return pd.DataFrame(rows, columns=cols).set_index("threshold")
+
+
+#: Probability bins of a reliability reading (lesson 07): edges between 0 and 1.
+RELIABILITY_EDGES = (0.1, 0.3, 0.5, 0.7, 0.9)
+
+
+def reliability_table(
+    y_true: np.ndarray, y_score: np.ndarray, edges: Sequence[float] = RELIABILITY_EDGES
+) -> pd.DataFrame:
+    """Every (face, emotion) pair binned by its probability: pairs per bin, their mean probability, and how often the
+    emotion is really present (a calibrated model has the last two equal); an empty bin is NaN."""
+    yt, ys = check_scores(y_true, y_score)
+    edges = [float(e) for e in edges]
+    bins = np.digitize(ys, edges)  # bin k holds [edges[k-1], edges[k])
+    bounds = [0.0, *edges, 1.0]
+    rows = {}
+    for k in range(len(bounds) - 1):
+        inside = bins == k
+        rows[f"{bounds[k]:.1f}–{bounds[k + 1]:.1f}"] = {
+            "pairs": int(inside.sum()),
+            "mean probability": float(ys[inside].mean()) if inside.any() else np.nan,
+            "share really present": float(yt[inside].mean()) if inside.any() else np.nan,
+        }
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "probability bin"
+    return frame

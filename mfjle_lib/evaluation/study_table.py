@@ -312,10 +312,16 @@ def _record(runs, summaries, meta, gaps, paper, best, paper_mfjle, intervals) ->
     )
 
 
-def interval_text(lo: float | None, hi: float | None, signed: bool = False) -> str:
-    """'[0.791, 0.845]' ('[-0.010, +0.011]' for a gap), or 'needs 2 seeds' where one seed gives no interval."""
+def interval_text(lo: float | None, hi: float | None, signed: bool = False, n: int | None = None) -> str:
+    """'[0.791, 0.845]' ('[-0.010, +0.011]' for a gap), 'needs 2 seeds' where one seed gives no interval, and a
+    zero-width interval marked as what it is: '[+0.000, +0.000] (3 identical values)', never a certainty."""
     f = "+.3f" if signed else ".3f"
-    return "needs 2 seeds" if lo is None or np.isnan(lo) else f"[{lo:{f}}, {hi:{f}}]"
+    if lo is None or np.isnan(lo):
+        return "needs 2 seeds"
+    text = f"[{lo:{f}}, {hi:{f}}]"
+    if hi - lo <= 1e-12:  # std 0: every seed gave the same value, so the t-interval has no width
+        text += f" ({n} identical values)" if n else " (identical values)"
+    return text
 
 
 def interval_lines(summaries, intervals, key: str = "micro_f1") -> list[str]:
@@ -382,7 +388,8 @@ def _markdown(table: pd.DataFrame, gaps, by, runs: Sequence[RunResult], best, pa
             f"seed {sd}: {g['per_seed'][sd]['micro_f1']:+.3f} / {g['per_seed'][sd]['average_precision']:+.3f}"
             for sd in g["seeds"]
         )
-        lines.append(f"- {name}: {vals}; micro-F1 95 % interval {interval_text(*g['ci95']['micro_f1'], signed=True)}")
+        ci = interval_text(*g["ci95"]["micro_f1"], signed=True, n=len(g["seeds"]))
+        lines.append(f"- {name}: {vals}; micro-F1 95 % interval {ci}")
     if best:
         gap = to_paper(summaries[best], paper_mfjle)
         lines += [

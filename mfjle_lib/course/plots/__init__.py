@@ -17,6 +17,7 @@ from .faces import (
 )
 from .results import (
     metrics_bar,
+    plot_decision_rows,
     plot_epoch_curves,
     plot_examples_table,
     plot_history,
@@ -26,6 +27,7 @@ from .results import (
     plot_module_scores,
     plot_per_label_f1,
     plot_prediction,
+    plot_reliability,
     plot_threshold_sweep,
 )
 
@@ -39,6 +41,7 @@ __all__ = [
     "plot_blends",
     "plot_crop_sizes",
     "plot_crops",
+    "plot_decision_rows",
     "plot_detections",
     "plot_emotion_codes",
     "plot_epoch_curves",
@@ -52,6 +55,7 @@ __all__ = [
     "plot_module_scores",
     "plot_per_label_f1",
     "plot_prediction",
+    "plot_reliability",
     "plot_samples",
     "plot_threshold_sweep",
     "save_figure",

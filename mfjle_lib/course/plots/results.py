@@ -168,7 +168,6 @@ def plot_examples_table(
     """Fig. 8 of the paper: each face above a 0/1 table (emotion × model, truth last); wrong cells red."""
     n = len(images)
     rows = int(np.ceil(n / cols))
-    names = list(predictions) + ["truth"]
     fig, axes = plt.subplots(
         rows, 2 * cols, figsize=(4.4 * cols, 2.5 * rows), squeeze=False, gridspec_kw={"width_ratios": [1, 1.5] * cols}
     )
@@ -178,23 +177,66 @@ def plot_examples_table(
         r, c = divmod(k, cols)
         axes[r, 2 * c].imshow(images[k])
         axes[r, 2 * c].set_title(f"test face {k + 1}", fontsize=8)
-        tab = axes[r, 2 * c + 1]
-        t = (np.asarray(truth[k]) > 0.5).astype(int)
-        grid = np.stack([(np.asarray(predictions[m][k]) > 0.5).astype(int) for m in predictions] + [t], axis=1)
-        colour = np.ones((len(EMOTIONS), len(names), 3))
-        wrong = grid[:, :-1] != t[:, None]
-        colour[:, :-1][wrong] = (1.0, 0.75, 0.75)
-        colour[:, :-1][~wrong & (grid[:, :-1] == 1)] = (0.78, 0.93, 0.78)
-        colour[:, -1][t == 1] = (0.85, 0.85, 0.85)
-        tab.imshow(colour, aspect="auto")
-        for i in range(len(EMOTIONS)):
-            for j in range(len(names)):
-                tab.text(j, i, str(grid[i, j]), ha="center", va="center", fontsize=8)
-        tab.set_xticks(range(len(names)), names, fontsize=7)
-        tab.set_yticks(range(len(EMOTIONS)), EMOTION_TITLES, fontsize=7)
-        tab.tick_params(length=0)
-        tab.axis("on")
+        _decision_table(axes[r, 2 * c + 1], truth[k], {m: predictions[m][k] for m in predictions})
     fig.suptitle("examples in the style of paper Fig. 8 (red: a wrong 0/1 decision)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _decision_table(tab: plt.Axes, truth: np.ndarray, predictions: Mapping[str, np.ndarray]) -> None:
+    """One face's 0/1 table (emotion × model, truth last) drawn into `tab`: wrong cells red, right positives green."""
+    names = list(predictions) + ["truth"]
+    t = (np.asarray(truth) > 0.5).astype(int)
+    grid = np.stack([(np.asarray(predictions[m]) > 0.5).astype(int) for m in predictions] + [t], axis=1)
+    colour = np.ones((len(EMOTIONS), len(names), 3))
+    wrong = grid[:, :-1] != t[:, None]
+    colour[:, :-1][wrong] = (1.0, 0.75, 0.75)
+    colour[:, :-1][~wrong & (grid[:, :-1] == 1)] = (0.78, 0.93, 0.78)
+    colour[:, -1][t == 1] = (0.85, 0.85, 0.85)
+    tab.imshow(colour, aspect="auto")
+    for i in range(len(EMOTIONS)):
+        for j in range(len(names)):
+            tab.text(j, i, str(grid[i, j]), ha="center", va="center", fontsize=8)
+    tab.set_xticks(range(len(names)), names, fontsize=7)
+    tab.set_yticks(range(len(EMOTIONS)), EMOTION_TITLES, fontsize=7)
+    tab.tick_params(length=0)
+    tab.axis("on")
+
+
+def plot_decision_rows(
+    ids: Sequence[str], truth: np.ndarray, predictions: Mapping[str, np.ndarray], cols: int = 3
+) -> plt.Figure:
+    """Fig. 8's tables without the faces (a dataset whose images do not ship): one 0/1 table per face, titled by id."""
+    rows = int(np.ceil(len(ids) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 2.3 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for k, face in enumerate(ids):
+        ax = axes.flat[k]
+        _decision_table(ax, truth[k], {m: predictions[m][k] for m in predictions})
+        ax.set_title(str(face), fontsize=8)
+    fig.suptitle("decisions in the style of paper Fig. 8 (red: a wrong 0/1 decision)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_reliability(tables: Mapping[str, Any]) -> plt.Figure:
+    """Reliability diagram: each bin's mean probability against how often the emotion is really present
+    (`evaluation.reliability_table`, one line per reading); on the diagonal a probability means what it says."""
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    ax.plot([0, 1], [0, 1], color="gray", ls="--", lw=1, label="calibrated")
+    for name, table in tables.items():
+        t = table.dropna()
+        size = 12 + 120 * t["pairs"] / max(float(t["pairs"].max()), 1.0)
+        line = ax.plot(t["mean probability"], t["share really present"], marker="", label=name)[0]
+        ax.scatter(t["mean probability"], t["share really present"], s=size, color=line.get_color(), zorder=3)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean probability in the bin")
+    ax.set_ylabel("share of pairs with the emotion present")
+    ax.set_title("reliability: (face, emotion) pairs by probability bin\n(dot area ∝ pairs in the bin)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -371,8 +371,13 @@ def _markdown(table: pd.DataFrame, gaps, by, runs: Sequence[RunResult], best, pa
         "",
         "## Micro-F1 over seeds with its 95 % interval",
         "",
-        "Each seed draws its own split, so the seeds are independent draws of the test micro-F1; the interval is "
-        "mean ± t(0.975, n − 1) · std / √n.",
+        (
+            "Each seed draws its own split, so the seeds are independent draws of the test micro-F1"
+            if any(r.split != "official" for r in runs)
+            else "Every seed trains on the one official split and is tested on the same faces, so the interval covers "
+            "training seeds only, not another draw of test faces"
+        )
+        + "; the interval is mean ± t(0.975, n − 1) · std / √n.",
         "",
         *interval_lines(summaries, intervals),
         "",

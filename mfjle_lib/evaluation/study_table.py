@@ -60,6 +60,12 @@ class RunResult:
     name: str  # the run's folder
 
 
+def parse_run_name(name: str) -> dict[str, Any] | None:
+    """A run folder's place in the grid, {'split', 'model' (the arm), 'start', 'seed'}; None for another folder."""
+    found = _RUN.match(name)
+    return None if found is None else {**found.groupdict(), "seed": int(found["seed"])}
+
+
 def read_runs(results: str | Path) -> list[RunResult]:
     """Every finished run in `results` (a folder with `run.json`), sorted by name."""
     out = []

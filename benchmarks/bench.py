@@ -21,8 +21,9 @@ Per device:
   compare); ResNet-18, MF-JLE naive (five resnet18s in a
   loop), fused (one grouped-conv ResNet-18), and the automatically picked path; on CPU also the
   deploy paths of `mfjle_lib.perf.deploy` (fp32 + folded BN, bf16, int8). `mfjle_infer_ms_per_img` is the
-  path used by default: on CPU the deploy method that passed `benchmarks/check_deploy.py`'s 0.005
-  micro-F1 check at this geometry (read from `benchmarks/results/deploy_check.json`), else the
+  path used by default: on CPU the deploy method that passed `benchmarks/check_deploy.py`'s accuracy
+  check at this geometry (read from `benchmarks/results/deploy_check.json` and judged by today's rule,
+  `mfjle_lib.perf.path_check`: flipped decisions and the largest probability change), else the
   eager picked path; on CUDA the eager picked path under bf16/fp16 autocast, channels_last.
 - training step seconds at batch 32 (forward, joint loss, backward, Adam) for ResNet-18 and MF-JLE
   (naive, fused, picked), fp32 on CPU, autocast on CUDA; `flop_ratio` counted with

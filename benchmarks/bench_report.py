@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from bench_common import ROOT  # noqa: F401  (first: puts the checkout on sys.path)
 
-from mfjle_lib.perf.inference_path import DEPLOY_TOLERANCE
+from mfjle_lib.perf.path_check import FLIP_LIMIT, MAX_CHANGE_LIMIT
 from tools.machine_load import busy_warning
 
 PAPER_MS_PER_IMAGE = 10.52  # MF-JLE on a GTX 1060, Section IV.C
@@ -118,10 +118,12 @@ def table(r: dict) -> str:
     chk = r.get("deploy_check")
     if chk:
         for m, c in (chk.get("methods") or {chk.get("method"): chk}).items():
+            n = c.get("decisions", c.get("decisions_total"))  # older files: decisions_total, max_abs_prob_diff
+            change = c.get("max_abs_change", c.get("max_abs_prob_diff"))
             lines.append(
-                f"  deploy check {m}: micro-F1 change {c.get('micro_f1_change'):+.4f} (limit {DEPLOY_TOLERANCE}), "
-                f"{c.get('decisions_flipped')}/{c.get('decisions_total')} decisions flipped -> "
-                f"{'passed' if c.get('passed') else 'FAILED'}"
+                f"  deploy check {m}: {c.get('decisions_flipped')}/{n} decisions flipped "
+                f"(limit {100 * FLIP_LIMIT:g} %), max |dp| {change:.3f} (limit {MAX_CHANGE_LIMIT:g}); "
+                f"micro-F1 change {c.get('micro_f1_change'):+.4f} -> {'passed' if c.get('passed') else 'FAILED'}"
                 + ("" if chk.get("same_geometry") else " [other geometry: not used]")
             )
     lines.append("  targets: " + ", ".join(f"{k}={v}" for k, v in r["targets"].items() if k.endswith("_met")))

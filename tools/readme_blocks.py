@@ -24,6 +24,7 @@ from mfjle_lib.evaluation.reports import markdown_table, summarise_runs
 from mfjle_lib.files import replace_block
 from mfjle_lib.models.arms import ARMS
 from mfjle_lib.paths import work_dir
+from mfjle_lib.perf.path_check import FLIP_LIMIT, MAX_CHANGE_LIMIT
 
 from .timing import lesson_times_markdown
 
@@ -127,7 +128,10 @@ def _check_machine(report: dict) -> str:
     if check.get("cpu") and check["cpu"] == report.get("cpu"):
         return ""
     # Checks written before they recorded their CPU were made on an earlier machine (docs/SPEED.md).
-    return ", made on another machine of this project; `--precision auto` never picks int8"
+    return (
+        ", made on another machine of this project; `--precision auto` takes int8 only after checking it on "
+        "the run's own faces, on the CPU it runs on"
+    )
 
 
 def speed_block() -> str:
@@ -154,7 +158,8 @@ def speed_block() -> str:
             "",
             table,
             "",
-            f"Fastest path that passes the accuracy check (micro-F1 within 0.005 of fp32, `benchmarks/check_deploy.py`): "
+            f"Fastest path that passes the accuracy check (at most {100 * FLIP_LIMIT:g} % of the label decisions flipped and no "
+            f"probability moved more than {MAX_CHANGE_LIMIT:g} against fp32, `benchmarks/check_deploy.py`): "
             f"{paper['mfjle_infer_path']}, {paper['mfjle_infer_ms_per_img']:.1f} ms/image (by the check recorded in "
             f"`benchmarks/results/deploy_check.json`{_check_machine(paper)}). "
             f"Training at the lessons' geometry (R {lesson['source_size']}, S_g {lesson['global_size']}, S_l {lesson['local_size']}, batch {lesson['batch_size']}; "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from bench_common import ROOT  # noqa: F401  (first: puts the checkout on sys.path)
+from bench_profile import profile_table
 
 from mfjle_lib.perf.path_check import FLIP_LIMIT, MAX_CHANGE_LIMIT
 from tools.machine_load import busy_warning
@@ -177,9 +178,14 @@ def markdown(reports: dict[str, dict], command: str) -> str:
     devs = list(reports)
     names = [f"{d}: {reports[d]['gpu'] or reports[d]['cpu']}" for d in devs]
     r0 = reports[devs[0]]
+    rounds = (
+        f"medians of {r0['repeats']} interleaved rounds after warm-up"
+        if "resnet18_train_step_s" in r0
+        else f"profile only: medians of {r0['train_profile']['steps']} interleaved profiled rounds after warm-up"
+    )
     lines = [
         f"Batch {r0['batch_size']}, R = {r0['source_size']}, S_g = {r0['global_size']}, S_l = {r0['local_size']}, "
-        f"c = {r0['crop_fraction']}; torch {r0['torch']}; medians of {r0['repeats']} interleaved rounds after warm-up; "
+        f"c = {r0['crop_fraction']}; torch {r0['torch']}; {rounds}; "
         f"`{command}`",
         "",
         "| | " + " | ".join(names) + " |",
@@ -192,13 +198,30 @@ def markdown(reports: dict[str, dict], command: str) -> str:
     for d in devs:
         la = reports[d]
         lines.append("")
+        targets = la.get("targets", {})  # none in a --profile-only run
         lines.append(
             f"{d}: targets "
-            + ", ".join(f"{k[:-4]} {'met' if v else 'MISSED'}" for k, v in la["targets"].items() if k.endswith("_met"))
+            + (
+                ", ".join(f"{k[:-4]} {'met' if v else 'MISSED'}" for k, v in targets.items() if k.endswith("_met"))
+                or "-"
+            )
             + (
                 f"; load average (1, 5, 15 min) {_load(la['load_average_start'])} at start, "
                 f"{_load(la['load_average_end'])} at end"
             )
             + {True: " (BUSY: not comparable).", None: " (load unknown)."}.get(la.get("busy"), ".")
         )
+        if "train_profile" in la:
+            lines += ["", profile_heading(la), "", profile_table(la["train_profile"], la.get("train_flop_ratio"))]
     return "\n".join(lines) + "\n"
+
+
+def profile_heading(r: dict) -> str:
+    """The line above a profile table: what was profiled, on which CPU, with how many threads."""
+    m = r.get("machine", {})
+    return (
+        f"Training step by operator category (`torch.profiler`, self CPU time, {r['train_profile']['steps']} "
+        f"profiled steps per model after one warm-up, the trainer's `train_step`, float32): {m.get('cpu', r['cpu'])}, "
+        f"{', '.join(m.get('cpu_extensions', [])) or 'no listed vector extensions'} (kernels: "
+        f"{m.get('cpu_capability', '?')}), {m.get('cpu_threads', r['threads'])} threads."
+    )

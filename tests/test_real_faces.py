@@ -13,6 +13,7 @@ from mfjle_lib.course.val_fusion import fusion_by_seed
 from mfjle_lib.evaluation import study_table
 from mfjle_lib.evaluation.reports import HEADERS
 from mfjle_lib.method.metrics import METRIC_KEYS
+from tools import study_blocks
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results" / "jaffe"
@@ -39,16 +40,16 @@ def test_committed_study_holds_the_whole_grid() -> None:
 
 
 def test_readme_real_face_table_is_generated_from_the_artefacts(tmp_path: Path) -> None:
-    assert real_faces.sync_readme(REPO / "README.md", "jaffe", check=True), "run `python -m tools.readme_blocks`"
+    assert study_blocks.sync_readme(REPO / "README.md", "jaffe", check=True), "run `python -m tools.readme_blocks`"
     # A number changed by hand in the README is caught.
     copy = tmp_path / "README.md"
     shutil.copyfile(REPO / "README.md", copy)
-    block = real_faces.readme_block(real_faces.load_study("jaffe"))
+    block = study_blocks.readme_block(real_faces.load_study("jaffe"))
     row = next(line for line in block.splitlines() if line.startswith("| MF-JLE"))
     cells = row.split(" | ")
     cells[1] = "0.001 ± 0.000"
     copy.write_text(copy.read_text().replace(row, " | ".join(cells)))
-    assert not real_faces.sync_readme(copy, "jaffe", check=True)
+    assert not study_blocks.sync_readme(copy, "jaffe", check=True)
 
 
 @pytest.mark.parametrize("lesson", ["01_datasets", "03_single_resnet_baseline", "04b_mfjle_vs_resnet18"])

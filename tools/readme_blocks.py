@@ -3,7 +3,7 @@
 `python -m tools.readme_blocks` rewrites each block between its markers; `--check` only
 says whether the README is current (tests/test_readme_blocks.py runs it). Blocks: the built-in faces'
 results (from the released runs, `results/lessons`), the lesson time table
-(`notebooks/lesson_times.json`) and the real-face study (`results/jaffe`, `course/real_faces.py`).
+(`notebooks/lesson_times.json`) and the real-face studies (`results/jaffe`, `results/ferplus`, `tools/study_blocks.py`).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from mfjle_lib.models.arms import ARMS
 from mfjle_lib.paths import work_dir
 from mfjle_lib.perf.path_check import FLIP_LIMIT, MAX_CHANGE_LIMIT
 
+from . import study_blocks
 from .timing import lesson_times_markdown
 
 MARK_START, MARK_END = (
@@ -187,12 +188,12 @@ def sync(readme: Path | None = None, check: bool = False) -> list[str]:
     for name, make in BLOCKS.items():
         new = replace_block(new, MARK_START.format(name=name), MARK_END.format(name=name), make(), str(path))
     stale = [name for name in BLOCKS if _block(new, name) != _block(text, name)]
-    studies = [d for d in real_faces.README_STUDIES if (work_dir() / "results" / d / "table.json").is_file()]
-    stale += [f"study:{d}" for d in studies if not real_faces.sync_readme(path, d, check=True)]
+    studies = [d for d in study_blocks.README_STUDIES if (work_dir() / "results" / d / "table.json").is_file()]
+    stale += [f"study:{d}" for d in studies if not study_blocks.sync_readme(path, d, check=True)]
     if not check:
         path.write_text(new, encoding="utf-8")
         for d in studies:
-            real_faces.sync_readme(path, d)
+            study_blocks.sync_readme(path, d)
     return stale
 
 

@@ -349,3 +349,15 @@ def test_the_ferplus_fusion_is_what_lesson_08_says() -> None:
             study, kind="arm_step", fusion=fusion, base="resnet18", model="resnet18_full"
         ).values()
         assert full_vs_base["mean"]["micro_f1"] > 0
+
+
+def test_the_ferplus_resolution_step_is_what_lesson_05_says() -> None:
+    """Lesson 05, FER+: at equal care about half of MF-JLE's lead over ResNet-18 (the seeds the low-resolution arm has)
+    is the crops' extra pixels (MF-JLE − MF-JLE with crops at the global's density)."""
+    from mfjle_lib.course import controls, real_faces
+
+    parts = real_faces.gain_parts(real_faces.load_study("ferplus"), rule="val")
+    both = parts[["resolution", controls.TOTAL]].dropna()
+    assert len(both) and (both[controls.TOTAL] > 0).all()
+    share = both["resolution"].sum() / both[controls.TOTAL].sum()
+    assert 0.3 < share < 0.7, share

@@ -3,7 +3,7 @@
 Usage:
     python benchmarks/bench.py [--device {all,cpu,cuda,...}] [--json FILE] [--repeats N] [--quick]
                                [--batch-size 32] [--global-size 224] [--local-size 64] [--crop-fraction 0.25]
-                               [--no-deploy] [--compile] [--require-idle]
+                               [--no-deploy] [--compile] [--require-idle] [--profile STEPS [--profile-only]]
 
 `--device all` (the default) measures the GPU when there is one, else the CPU; a GPU run writes
 `benchmarks/results/bench_<card>.json` unless `--json` names another file.
@@ -21,8 +21,9 @@ Per device:
   compare); ResNet-18, MF-JLE naive (five resnet18s in a
   loop), fused (one grouped-conv ResNet-18), and the automatically picked path; on CPU also the
   deploy paths of `mfjle_lib.perf.deploy` (fp32 + folded BN, bf16, int8). `mfjle_infer_ms_per_img` is the
-  path used by default: on CPU the deploy method that passed `benchmarks/check_deploy.py`'s 0.005
-  micro-F1 check at this geometry (read from `benchmarks/results/deploy_check.json`), else the
+  path used by default: on CPU the deploy method that passed `benchmarks/check_deploy.py`'s accuracy
+  check at this geometry (read from `benchmarks/results/deploy_check.json` and judged by today's rule,
+  `mfjle_lib.perf.path_check`: flipped decisions and the largest probability change), else the
   eager picked path; on CUDA the eager picked path under bf16/fp16 autocast, channels_last.
 - training step seconds at batch 32 (forward, joint loss, backward, Adam) for ResNet-18 and MF-JLE
   (naive, fused, picked), fp32 on CPU, autocast on CUDA; `flop_ratio` counted with
@@ -33,6 +34,9 @@ Per device:
 - the load average (1, 5, 15 min) before and after (`load_average_start`, `load_average_end`):
   a 1-minute load >= 0.5 at the start prints a warning and marks the report `"busy": true`;
   `--require-idle` refuses to run instead (exit 2, one line);
+- with `--profile STEPS` (CPU): where a training step's time goes, by operator category, for ResNet-18 and
+  both MF-JLE forms (`train_profile`, `bench_profile.py`), with the CPU, its vector extensions and the
+  threads (`machine`); `--profile-only` skips every other measurement;
 - CUDA only: one real epoch over a 4,908-image set (RAF-ML's size) at 224 px, batch 128 (the
   paper's), data on the GPU, and the projected time of the paper's 218 epochs.
 
@@ -58,12 +62,13 @@ from bench_common import (
     peak_memory_mb,
 )  # first: puts the checkout on sys.path
 from bench_infer import DEPLOY_CHECK, measure_flops, measure_inference
+from bench_profile import profile_models, profile_table
 from bench_report import add_targets, markdown, table
 from bench_train import bench_data_path, bench_epoch, measure_train_step
 
 from mfjle_lib.constants import DEFAULT_CROP_FRACTION, DEFAULT_GLOBAL_SIZE, DEFAULT_LOCAL_SIZE, DEFAULT_SOURCE_SIZE
 from mfjle_lib.perf.local_impl import pick_local_impl
-from mfjle_lib.runtime import default_deterministic, set_deterministic
+from mfjle_lib.runtime import default_deterministic, machine_record, set_deterministic
 from mfjle_lib.training.setup import choose_precision
 from tools.machine_load import BUSY_LOAD, busy_warning, idle_refusal, load_average, load_record
 
@@ -84,6 +89,7 @@ def bench_device(device: torch.device, args: argparse.Namespace, load_start: lis
         "threads": torch.get_num_threads(),
     }
     report["cpu"] = cpu_name()
+    report["machine"] = machine_record()  # CPU model, vector extensions, kernel level, threads, load
     report["gpu"] = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     # The trainer's own settings: determinism as `train` defaults to on this device (off on CUDA,
     # i.e. cuDNN autotuning; on for the CPU), the precision it picks, and its fp16 gradient scaler.
@@ -100,6 +106,10 @@ def bench_device(device: torch.device, args: argparse.Namespace, load_start: lis
     x = model_input(images[:b], device)
     lmb, yb = lm[:b], labels[:b]
     report.update(measure_flops(images, lm, args))
+    if args.profile_only:
+        report["train_profile"] = profile_models(args, x, lmb, yb)
+        report.update(load_record(load_start, load_average()))
+        return report
     # One set of models for inference and then training, as a run evaluates and trains the same nets.
     models = {
         "resnet18": make_model("resnet18", "loop", device, args, False),
@@ -108,6 +118,8 @@ def bench_device(device: torch.device, args: argparse.Namespace, load_start: lis
     }
     report.update(measure_inference(device, args, models, images, lm, x, lmb, picked, precision))
     report.update(measure_train_step(device, args, models, x, lmb, yb, picked, precision))
+    if args.profile and device.type == "cpu":  # after the timings, so the profiler's overhead is not in them
+        report["train_profile"] = profile_models(args, x, lmb, yb)
     report.update(bench_data_path(device, args, images, lm, labels, args.repeats))
     # Read while the three models are still alive: the peak includes them.
     report["peak_memory_mb"] = peak_memory_mb(device)
@@ -153,7 +165,26 @@ def main(argv: list[str] | None = None) -> dict:
         action="store_true",
         help=f"refuse to run (exit 2) when the 1-minute load average is >= {BUSY_LOAD} at the start",
     )
+    p.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="STEPS",
+        help="profile STEPS training steps of each model by operator category (CPU; bench_profile.py)",
+    )
+    p.add_argument("--profile-only", action="store_true", help="with --profile: measure nothing else")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch CPU threads (0: torch's default); 1 keeps a profile on a busy machine free of threads waiting "
+        "for each other",
+    )
     args = p.parse_args(argv)
+    if args.profile_only and not args.profile:
+        p.error("--profile-only needs --profile STEPS")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     # Before anything is built: a busy machine makes every figure below incomparable.
     load_start = load_average()
     refusal, warning = idle_refusal(load_start, "benchmark"), busy_warning(load_start, "the benchmark")
@@ -185,7 +216,10 @@ def main(argv: list[str] | None = None) -> dict:
     reports = {}
     for i, dev in enumerate(devices):
         reports[str(dev)] = bench_device(dev, args, load_start if i == 0 else load_average())
-        print(table(reports[str(dev)]), file=sys.stderr, flush=True)
+        r = reports[str(dev)]
+        print(table(r) if not args.profile_only else "", file=sys.stderr, flush=True)
+        if "train_profile" in r:
+            print(profile_table(r["train_profile"], r.get("train_flop_ratio")), file=sys.stderr, flush=True)
     primary = next((r for k, r in reports.items() if k.startswith("cuda")), next(iter(reports.values())))
     result = dict(primary)
     result["devices"] = reports

@@ -18,6 +18,7 @@ from bench_common import (
 )  # first: puts the checkout on sys.path
 
 from mfjle_lib.method.models import resize_global
+from mfjle_lib.perf.path_check import verdict
 from mfjle_lib.training.config import LEGACY_KEYS
 from mfjle_lib.training.setup import autocast_for
 
@@ -60,8 +61,22 @@ def measure_flops(images: torch.Tensor, lm: torch.Tensor, args: argparse.Namespa
     }
 
 
+def passes_today(result: dict) -> bool:
+    """Whether one method's recorded check passes today's rule (`perf.path_check.verdict`), judged from its numbers.
+
+    Files written before the rule counted flips carry them as `decisions_total` and `max_abs_prob_diff`,
+    and a `passed` of the old rule (micro-F1 within 0.005), which is not read.
+    """
+    flipped = result.get("decisions_flipped")
+    decisions = result.get("decisions", result.get("decisions_total"))
+    change = result.get("max_abs_change", result.get("max_abs_prob_diff"))
+    if flipped is None or decisions is None or change is None:
+        return False
+    return verdict(int(flipped), int(decisions), float(change))
+
+
 def load_deploy_check(args: argparse.Namespace) -> dict | None:
-    """The accuracy check of the deploy path, if it was run at this geometry."""
+    """The accuracy check of the deploy path, if it was run at this geometry, each method judged by today's rule."""
     path = Path(args.deploy_check)
     if not path.exists():
         return None
@@ -82,6 +97,10 @@ def load_deploy_check(args: argparse.Namespace) -> dict | None:
         and geo.get("source_size") == args.source_size
     )
     check["same_geometry"] = bool(same)
+    for result in (check.get("methods") or {}).values():
+        result["passed"] = passes_today(result)
+    if "method" in check:
+        check["passed"] = passes_today(check)
     return check
 
 
@@ -137,8 +156,8 @@ def measure_inference(
     report["mfjle_auto_infer_ms_per_img"] = ms["mfjle_naive" if picked == "loop" else "mfjle_fused"]
     for k in deployed:
         report[f"{k}_infer_ms_per_img"] = ms[k]
-    # The default inference path: a deploy method counts only once it passed the F1 check at this
-    # geometry; among those that did, the fastest in this run.
+    # The default inference path: a deploy method counts only once it passed the accuracy check at
+    # this geometry; among those that did, the fastest in this run.
     passed = []
     if deploy_check and deploy_check.get("same_geometry"):
         results = deploy_check.get("methods") or {deploy_check.get("method"): deploy_check}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 from bench_common import ROOT  # noqa: F401  (first: puts the checkout on sys.path)
+from bench_profile import profile_table
 
-from mfjle_lib.perf.inference_path import DEPLOY_TOLERANCE
+from mfjle_lib.perf.path_check import FLIP_LIMIT, MAX_CHANGE_LIMIT
 from tools.machine_load import busy_warning
 
 PAPER_MS_PER_IMAGE = 10.52  # MF-JLE on a GTX 1060, Section IV.C
@@ -118,10 +119,12 @@ def table(r: dict) -> str:
     chk = r.get("deploy_check")
     if chk:
         for m, c in (chk.get("methods") or {chk.get("method"): chk}).items():
+            n = c.get("decisions", c.get("decisions_total"))  # older files: decisions_total, max_abs_prob_diff
+            change = c.get("max_abs_change", c.get("max_abs_prob_diff"))
             lines.append(
-                f"  deploy check {m}: micro-F1 change {c.get('micro_f1_change'):+.4f} (limit {DEPLOY_TOLERANCE}), "
-                f"{c.get('decisions_flipped')}/{c.get('decisions_total')} decisions flipped -> "
-                f"{'passed' if c.get('passed') else 'FAILED'}"
+                f"  deploy check {m}: {c.get('decisions_flipped')}/{n} decisions flipped "
+                f"(limit {100 * FLIP_LIMIT:g} %), max |dp| {change:.3f} (limit {MAX_CHANGE_LIMIT:g}); "
+                f"micro-F1 change {c.get('micro_f1_change'):+.4f} -> {'passed' if c.get('passed') else 'FAILED'}"
                 + ("" if chk.get("same_geometry") else " [other geometry: not used]")
             )
     lines.append("  targets: " + ", ".join(f"{k}={v}" for k, v in r["targets"].items() if k.endswith("_met")))
@@ -175,9 +178,14 @@ def markdown(reports: dict[str, dict], command: str) -> str:
     devs = list(reports)
     names = [f"{d}: {reports[d]['gpu'] or reports[d]['cpu']}" for d in devs]
     r0 = reports[devs[0]]
+    rounds = (
+        f"medians of {r0['repeats']} interleaved rounds after warm-up"
+        if "resnet18_train_step_s" in r0
+        else f"profile only: medians of {r0['train_profile']['steps']} interleaved profiled rounds after warm-up"
+    )
     lines = [
         f"Batch {r0['batch_size']}, R = {r0['source_size']}, S_g = {r0['global_size']}, S_l = {r0['local_size']}, "
-        f"c = {r0['crop_fraction']}; torch {r0['torch']}; medians of {r0['repeats']} interleaved rounds after warm-up; "
+        f"c = {r0['crop_fraction']}; torch {r0['torch']}; {rounds}; "
         f"`{command}`",
         "",
         "| | " + " | ".join(names) + " |",
@@ -190,13 +198,30 @@ def markdown(reports: dict[str, dict], command: str) -> str:
     for d in devs:
         la = reports[d]
         lines.append("")
+        targets = la.get("targets", {})  # none in a --profile-only run
         lines.append(
             f"{d}: targets "
-            + ", ".join(f"{k[:-4]} {'met' if v else 'MISSED'}" for k, v in la["targets"].items() if k.endswith("_met"))
+            + (
+                ", ".join(f"{k[:-4]} {'met' if v else 'MISSED'}" for k, v in targets.items() if k.endswith("_met"))
+                or "-"
+            )
             + (
                 f"; load average (1, 5, 15 min) {_load(la['load_average_start'])} at start, "
                 f"{_load(la['load_average_end'])} at end"
             )
             + {True: " (BUSY: not comparable).", None: " (load unknown)."}.get(la.get("busy"), ".")
         )
+        if "train_profile" in la:
+            lines += ["", profile_heading(la), "", profile_table(la["train_profile"], la.get("train_flop_ratio"))]
     return "\n".join(lines) + "\n"
+
+
+def profile_heading(r: dict) -> str:
+    """The line above a profile table: what was profiled, on which CPU, with how many threads."""
+    m = r.get("machine", {})
+    return (
+        f"Training step by operator category (`torch.profiler`, self CPU time, {r['train_profile']['steps']} "
+        f"profiled steps per model after one warm-up, the trainer's `train_step`, float32): {m.get('cpu', r['cpu'])}, "
+        f"{', '.join(m.get('cpu_extensions', [])) or 'no listed vector extensions'} (kernels: "
+        f"{m.get('cpu_capability', '?')}), {m.get('cpu_threads', r['threads'])} threads."
+    )

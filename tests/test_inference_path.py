@@ -1,8 +1,9 @@
 """The inference path of a trained model (`--precision`): the choice, its record, and outputs equal to the eager
 model's.
 
-The bf16 branch only runs on CPUs with native bf16; its logic is tested here on any machine by
-answering the capability query for it (`native_bf16` monkeypatched).
+The int8 and bf16 branches run only on CPUs with fast int8 kernels or native bf16; their logic is
+tested here on any machine by passing the capability answers and the check results in (or
+monkeypatching `cpu_capabilities`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 import torch
 
 import mfjle_lib.perf.inference_path as ip
+import mfjle_lib.perf.path_check as path_check
 import mfjle_lib.training.inference_path as inference
 from mfjle_lib.cli.main import main
 from mfjle_lib.cli.parser import build_parser
@@ -29,66 +31,127 @@ from mfjle_lib.training.trainer import train
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 TRAINS = pytest.mark.slow  # the tests below train a tiny model: the house keeps training in the slow tier
-NATIVE, EMULATED = (True, "test: avx512_bf16"), (False, "test: no avx512_bf16")
+YES, NO = (True, "test: present"), (False, "test: absent")
+BOTH, BF16_ONLY, INT8_ONLY, NEITHER = (
+    {"int8": YES, "bf16": YES},
+    {"int8": NO, "bf16": YES},
+    {"int8": YES, "bf16": NO},
+    {"int8": NO, "bf16": NO},
+)
 
 
-def _passing() -> dict:
-    return {"split": "val", "micro_f1_change": -0.001, "passed": True}
+def _check(flipped: int, max_change: float = 0.01, decisions: int = 1536) -> dict:
+    """A check record as `PathChecks` writes one, with its verdict from the rule."""
+    return {
+        "decisions_flipped": flipped,
+        "decisions": decisions,
+        "max_abs_change": max_change,
+        "flip_limit": path_check.FLIP_LIMIT,
+        "max_change_limit": path_check.MAX_CHANGE_LIMIT,
+        "passed": path_check.verdict(flipped, decisions, max_change),
+        "pool": {"faces": decisions // 6, "validation": 43, "built_in": decisions // 6 - 43},
+        "micro_f1_change": -0.008,
+    }
 
 
-def _failing() -> dict:
-    return {"split": "val", "micro_f1_change": -0.02, "passed": False}
+PASSING, FAILING = _check(2), _check(40)
+
+
+def _checks(**results: dict | None):
+    """`check(path)` answering from `results` and noting which paths it was asked for."""
+    asked: list[str] = []
+
+    def check(path: str) -> dict | None:
+        asked.append(path)
+        return results.get(path)
+
+    return check, asked
 
 
 # ---------------------------------------------------------------------------------------------- the choice
 
 
-def test_auto_is_fp32_without_native_bf16_and_runs_no_check() -> None:
-    ran = []
-    rec = ip.choose_path("auto", CPU, True, EMULATED, lambda: ran.append(1) or _passing())
-    assert rec["path"] == "fp32" and rec["native_bf16"] is False and "no native bf16" in rec["reason"]
-    assert ran == [] and "bf16_check" not in rec  # no check where bf16 is not a candidate
+def test_auto_is_fp32_without_a_fast_path_and_runs_no_check() -> None:
+    check, asked = _checks(int8=PASSING, bf16=PASSING)
+    rec = ip.choose_path("auto", CPU, True, NEITHER, check)
+    assert rec["path"] == "fp32" and asked == [] and rec["checks"] == {} and rec["checked"] == []
+    assert "int8 not a candidate" in rec["reason"] and "bf16 not a candidate: no native bf16" in rec["reason"]
+    assert rec["capable"] == {"int8": {"fast": False, "found": NO[1]}, "bf16": {"fast": False, "found": NO[1]}}
 
 
-def test_auto_is_bf16_with_native_bf16_and_a_passing_check() -> None:
-    rec = ip.choose_path("auto", CPU, True, NATIVE, _passing)
-    assert rec["path"] == "bf16" and rec["bf16_check"]["passed"] and "passed" in rec["reason"]
+def test_native_bf16_that_passes_is_taken() -> None:
+    check, asked = _checks(bf16=PASSING)
+    rec = ip.choose_path("auto", CPU, True, BF16_ONLY, check)
+    assert rec["path"] == "bf16" and asked == ["bf16"] and rec["checks"]["bf16"] == PASSING
+    assert "bf16 passed its check (2 of 1536 decisions flipped" in rec["reason"]
 
 
-def test_auto_is_fp32_when_the_check_fails_and_says_so() -> None:
-    rec = ip.choose_path("auto", CPU, True, NATIVE, _failing)
-    assert (
-        rec["path"] == "fp32"
-        and rec["bf16_check"] == _failing()
-        and "FAILED" in rec["reason"]
-        and "-0.0200" in rec["reason"]
-    )
+def test_native_bf16_that_fails_gives_fp32_and_says_so() -> None:
+    check, _ = _checks(bf16=FAILING)
+    rec = ip.choose_path("auto", CPU, True, BF16_ONLY, check)
+    assert rec["path"] == "fp32" and rec["checks"]["bf16"] == FAILING
+    assert "bf16 FAILED its check (40 of 1536 decisions flipped (2.60 %, limit 1 %)" in rec["reason"]
+    assert rec["reason"].endswith("so fp32 with folded BatchNorm")
 
 
-def test_auto_is_fp32_with_native_bf16_but_no_check() -> None:
-    rec = ip.choose_path("auto", CPU, True, NATIVE, lambda: None)
-    assert rec["path"] == "fp32" and rec["bf16_check"] is None and "no accuracy check" in rec["reason"]
+def test_int8_that_passes_is_taken_first_and_bf16_is_still_checked_for_the_record() -> None:
+    check, asked = _checks(int8=PASSING, bf16=PASSING)
+    rec = ip.choose_path("auto", CPU, True, BOTH, check)
+    assert rec["path"] == "int8" and asked == ["int8", "bf16"] and rec["checked"] == ["int8", "bf16"]
+    assert "int8 passed its check" in rec["reason"] and "the fastest path here that did" in rec["reason"]
+
+
+def test_int8_that_fails_falls_to_bf16_then_to_fp32() -> None:
+    check, _ = _checks(int8=FAILING, bf16=PASSING)
+    rec = ip.choose_path("auto", CPU, True, BOTH, check)
+    assert rec["path"] == "bf16" and rec["reason"].startswith("int8 FAILED its check")
+    check, _ = _checks(int8=FAILING, bf16=FAILING)
+    assert ip.choose_path("auto", CPU, True, BOTH, check)["path"] == "fp32"
+
+
+def test_int8_without_native_bf16_is_taken_when_it_passes_and_not_when_it_fails() -> None:
+    check, asked = _checks(int8=PASSING)
+    assert ip.choose_path("auto", CPU, True, INT8_ONLY, check)["path"] == "int8" and asked == ["int8"]
+    check, _ = _checks(int8=FAILING)
+    rec = ip.choose_path("auto", CPU, True, INT8_ONLY, check)
+    assert rec["path"] == "fp32" and "bf16 not a candidate" in rec["reason"]
+
+
+def test_a_large_probability_change_fails_a_path_with_few_flips() -> None:
+    broken = _check(1, max_change=path_check.MAX_CHANGE_LIMIT + 0.01)
+    check, _ = _checks(int8=broken, bf16=PASSING)
+    rec = ip.choose_path("auto", CPU, True, BOTH, check)
+    assert broken["passed"] is False and rec["path"] == "bf16" and "max |Δp| 0.210 (limit 0.2)" in rec["reason"]
+
+
+def test_a_capable_path_without_a_check_is_not_taken() -> None:
+    check, asked = _checks()
+    rec = ip.choose_path("auto", CPU, True, BOTH, check)
+    assert rec["path"] == "fp32" and asked == ["int8", "bf16"] and rec["checks"] == {"int8": None, "bf16": None}
+    assert rec["checked"] == [] and "no check at hand" in rec["reason"]
+    assert ip.choose_path("auto", CPU, True, BOTH)["path"] == "fp32"  # no check function at all
 
 
 @pytest.mark.parametrize("forced", ["fp32", "bf16", "int8", "mixed", "eager"])
 def test_a_forced_path_is_taken_unchecked(forced: str) -> None:
-    rec = ip.choose_path(forced, CPU, True, NATIVE, lambda: pytest.fail("a forced path runs no check"))
+    rec = ip.choose_path(forced, CPU, True, BOTH, lambda p: pytest.fail("a forced path runs no check"))
     assert rec["path"] == forced and rec["requested"] == forced and "asked for" in rec["reason"]
+    assert "checks" not in rec
 
 
 def test_cuda_keeps_the_eager_forward_and_refuses_cpu_paths() -> None:
-    rec = ip.choose_path("auto", CUDA, True, NATIVE, _passing)
+    rec = ip.choose_path("auto", CUDA, True, BOTH, lambda p: pytest.fail("no check on CUDA"))
     assert rec["path"] == "eager" and rec["device"] == "cuda" and "as before" in rec["reason"]
     with pytest.raises(ConfigError, match="CPU deploy path"):
-        ip.choose_path("fp32", CUDA, True, NATIVE)
+        ip.choose_path("fp32", CUDA, True, BOTH)
 
 
 def test_a_model_without_deploy_paths_runs_eager_under_auto_and_refuses_a_forced_one() -> None:
-    assert ip.choose_path("auto", CPU, False, NATIVE)["path"] == "eager"
+    assert ip.choose_path("auto", CPU, False, BOTH)["path"] == "eager"
     with pytest.raises(ConfigError, match="resnet18 and mfjle only"):
-        ip.choose_path("bf16", CPU, False, NATIVE)
+        ip.choose_path("bf16", CPU, False, BOTH)
     with pytest.raises(ConfigError, match="--precision must be one of"):
-        ip.choose_path("fp16", CPU, True, NATIVE)
+        ip.choose_path("fp16", CPU, True, BOTH)
 
 
 def test_native_bf16_reads_torchs_capabilities_then_cpuinfo(monkeypatch) -> None:
@@ -101,6 +164,23 @@ def test_native_bf16_reads_torchs_capabilities_then_cpuinfo(monkeypatch) -> None
     monkeypatch.delattr(torch.cpu, "get_capabilities")
     flag, source = ip.native_bf16()
     assert isinstance(flag, bool) and source.startswith(("/proc/cpuinfo", "no CPU capability query"))
+
+
+def test_fast_int8_needs_the_x86_engine_and_avx2(monkeypatch) -> None:
+    monkeypatch.setattr(ip, "quantized_engines", lambda: ["qnnpack", "x86"])
+    monkeypatch.setattr(
+        torch.cpu, "get_capabilities", lambda: {"avx2": True, "avx512_f": True, "avx512_vnni": True}, raising=False
+    )
+    assert ip.fast_int8() == (True, "torch.cpu.get_capabilities: avx512_vnni (x86 int8 kernels)")
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx2": True, "avx512_vnni": False}, raising=False)
+    assert ip.fast_int8() == (True, "torch.cpu.get_capabilities: avx2 (x86 int8 kernels)")
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx": True}, raising=False)
+    assert ip.fast_int8()[0] is False and "no avx2" in ip.fast_int8()[1]
+    monkeypatch.delattr(torch.cpu, "get_capabilities")
+    assert ip.fast_int8()[1].startswith("/proc/cpuinfo")  # torch before get_capabilities: the kernel's flags
+    monkeypatch.setattr(ip, "quantized_engines", lambda: ["qnnpack"])
+    assert ip.fast_int8() == (False, "torch has no x86 quantized engine here (fbgemm/oneDNN)")
+    assert set(ip.cpu_capabilities()) == set(ip.AUTO_ORDER)
 
 
 def test_the_cli_offers_every_path() -> None:
@@ -148,9 +228,8 @@ def run(data_dir, tmp_path_factory):
 
 @TRAINS
 def test_train_and_evaluate_record_the_path_and_agree(run) -> None:
-    """Here (no native bf16 in the test's answer, or not asked), auto is fp32; train's metrics.json and evaluate say
-    so and agree."""
-    assert run.metrics["inference"]["path"] in ("fp32", "bf16")  # this machine's own answer
+    """train's metrics.json records the path this machine's auto took; a forced fp32 evaluate agrees with fp32."""
+    assert run.metrics["inference"]["path"] in ("fp32", "bf16", "int8")  # this machine's own answer
     saved = json.loads((run.out / "metrics.json").read_text())
     assert saved["inference"] == run.metrics["inference"]
     forced = evaluate_checkpoint(run.ckpt, data=run.data, show_progress=False, precision="fp32")
@@ -180,35 +259,46 @@ def test_the_default_path_gives_the_eager_models_outputs(run) -> None:
 
 
 @TRAINS
-def test_auto_with_native_bf16_checks_on_validation_then_uses_bf16(run, monkeypatch) -> None:
-    monkeypatch.setattr(inference, "native_bf16", lambda: NATIVE)
+def test_auto_checks_every_fast_path_on_a_topped_up_pool_and_records_it(run, monkeypatch) -> None:
+    monkeypatch.setattr(inference, "cpu_capabilities", lambda: BOTH)
     model, cfg = load_trained_model(run.ckpt, "cpu")
     deployed, record = inference_model(model, cfg, CPU, "auto", run.data)
-    check = record["bf16_check"]
-    assert (
-        check["split"] == "val"
-        and check["n_images"] == len(run.data.splits["val"])
-        and check["tolerance"] == ip.DEPLOY_TOLERANCE
-    )
-    assert check["passed"] == (abs(check["micro_f1_bf16"] - check["micro_f1_fp32"]) <= ip.DEPLOY_TOLERANCE)
-    assert record["path"] == ("bf16" if check["passed"] else "fp32") and deployed.method == record["path"]
-    # A failing check: fp32, and the record says why.
-    monkeypatch.setattr(inference, "bf16_check", lambda *a, **k: {**check, "micro_f1_change": 0.05, "passed": False})
-    deployed, record = inference_model(model, cfg, CPU, "auto", run.data)
-    assert record["path"] == "fp32" and deployed.method == "fp32" and "FAILED" in record["reason"]
+    n_val = len(run.data.splits["val"])
+    assert record["checked"] == ["int8", "bf16"] and deployed.method == record["path"]
+    for path, check in record["checks"].items():
+        assert check["path"] == path and check["reference"] == "fp32"
+        assert check["pool"] == {
+            "faces": path_check.POOL_MIN,
+            "validation": n_val,
+            "built_in": path_check.POOL_MIN - n_val,
+            "built_in_seed": inference.POOL_SEED,
+        }
+        assert check["decisions"] == 6 * path_check.POOL_MIN and check["thresholds"] == [0.5]
+        assert check["passed"] == path_check.verdict(check["decisions_flipped"], 6 * 256, check["max_abs_change"])
+        assert np.isfinite(check["micro_f1_change"])
+    assert record["checks"]["int8"]["calibration_images"] == len(run.data.splits["train"])
+    passed = [p for p in ip.AUTO_ORDER if record["checks"][p]["passed"]]
+    assert record["path"] == (passed[0] if passed else "fp32")
+    json.dumps(record)  # it goes into metrics.json as it is
 
 
 @TRAINS
-def test_predict_uses_bf16_only_with_a_recorded_passing_check(run, monkeypatch, tmp_path) -> None:
-    monkeypatch.setattr(inference, "native_bf16", lambda: NATIVE)
+def test_predict_takes_bf16_from_a_recorded_passing_check_and_never_int8(run, monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(inference, "cpu_capabilities", lambda: BOTH)
     model, cfg = load_trained_model(run.ckpt, "cpu")
     ckpt = tmp_path / "checkpoint.pt"  # metrics.json beside it says what the end of `train` found
-    assert inference.recorded_bf16_check(ckpt) is None
-    (tmp_path / "metrics.json").write_text(json.dumps({"inference": {"bf16_check": _failing()}}))
-    assert inference.recorded_bf16_check(ckpt) == _failing()
-    (tmp_path / "metrics.json").write_text(json.dumps({"inference": {"bf16_check": _passing()}}))
+    assert inference.recorded_checks(ckpt) == {}
+    # An older record (micro-F1 within 0.005) is not today's rule: not read.
+    (tmp_path / "metrics.json").write_text(json.dumps({"inference": {"bf16_check": {"passed": True}}}))
+    assert inference.recorded_checks(ckpt) == {}
+    assert inference_model(model, cfg, CPU, "auto", checkpoint=ckpt)[1]["path"] == "fp32"
+    (tmp_path / "metrics.json").write_text(json.dumps({"inference": {"checks": {"int8": PASSING, "bf16": FAILING}}}))
+    assert inference.recorded_checks(ckpt) == {"int8": PASSING, "bf16": FAILING}
     deployed, record = inference_model(model, cfg, CPU, "auto", checkpoint=ckpt)
-    assert record["path"] == "bf16" == deployed.method and record["bf16_check"] == _passing()
+    assert record["path"] == "fp32" == deployed.method and "int8: no check at hand" in record["reason"]
+    (tmp_path / "metrics.json").write_text(json.dumps({"inference": {"checks": {"int8": PASSING, "bf16": PASSING}}}))
+    deployed, record = inference_model(model, cfg, CPU, "auto", checkpoint=ckpt)
+    assert record["path"] == "bf16" == deployed.method and record["checks"] == {"int8": None, "bf16": PASSING}
     assert inference_model(model, cfg, CPU, "auto")[1]["path"] == "fp32"  # no labels, no record: fp32
 
 

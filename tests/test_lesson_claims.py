@@ -155,8 +155,8 @@ def test_the_modules_on_real_faces_are_what_lesson_04a_says(released: CoursePara
     nose = 3  # the modules: whole face, left eye, right eye, nose, mouth left, mouth right
     built_in = _test_outputs(released, "mfjle")[0]
     assert (per_label_report(built_in["labels"], built_in["module_probs"][:, nose])["f1"] == 0).sum() >= 4
-    jaffe = real_outputs.group_outputs("jaffe", "paper_mfjle_started")
-    ferplus = real_outputs.group_outputs("ferplus", "official_mfjle_scratch")
+    jaffe = real_outputs.run_outputs("jaffe", "mfjle", "paper", "started")
+    ferplus = real_outputs.run_outputs("ferplus", "mfjle")
     for runs in (jaffe, ferplus):
         scores = real_outputs.module_scores(runs)["mean"].to_numpy()
         assert abs(scores[-1] - scores[0]) <= 0.01  # "the fused row is again the whole face's"

@@ -1,4 +1,4 @@
-"""The committed real-face study (results/jaffe) is what the README and the lessons show (issue 18)."""
+"""The committed real-face studies (results/jaffe, results/ferplus) are what the README and the lessons show."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 
 from mfjle_lib.course import real_faces
+from mfjle_lib.course.val_fusion import fusion_by_seed
 from mfjle_lib.evaluation import study_table
+from mfjle_lib.evaluation.reports import HEADERS
 from mfjle_lib.method.metrics import METRIC_KEYS
+from tools import study_blocks
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results" / "jaffe"
@@ -37,16 +40,16 @@ def test_committed_study_holds_the_whole_grid() -> None:
 
 
 def test_readme_real_face_table_is_generated_from_the_artefacts(tmp_path: Path) -> None:
-    assert real_faces.sync_readme(REPO / "README.md", "jaffe", check=True), "run `python -m tools.readme_blocks`"
+    assert study_blocks.sync_readme(REPO / "README.md", "jaffe", check=True), "run `python -m tools.readme_blocks`"
     # A number changed by hand in the README is caught.
     copy = tmp_path / "README.md"
     shutil.copyfile(REPO / "README.md", copy)
-    block = real_faces.readme_block(real_faces.load_study("jaffe"))
+    block = study_blocks.readme_block(real_faces.load_study("jaffe"))
     row = next(line for line in block.splitlines() if line.startswith("| MF-JLE"))
     cells = row.split(" | ")
     cells[1] = "0.001 ± 0.000"
     copy.write_text(copy.read_text().replace(row, " | ".join(cells)))
-    assert not real_faces.sync_readme(copy, "jaffe", check=True)
+    assert not study_blocks.sync_readme(copy, "jaffe", check=True)
 
 
 @pytest.mark.parametrize("lesson", ["01_datasets", "03_single_resnet_baseline", "04b_mfjle_vs_resnet18"])
@@ -124,3 +127,66 @@ def test_model_costs_read_the_committed_benchmark_at_its_geometry() -> None:
         bench["flop_ratio"], rel=1e-6
     )
     assert timing.committed_benchmark(make_config("fast", model="mfjle")) is None  # no benchmark at that geometry
+
+
+FERPLUS = REPO / "results" / "ferplus"
+
+
+def test_lessons_06_and_08_read_the_committed_ferplus_study() -> None:
+    for lesson, call in (
+        ("06_metrics", 'real_faces.run_outputs("ferplus"'),
+        ("08_advanced_fusion", 'real_faces.fusion_on_val("ferplus"'),
+    ):
+        nb = json.loads((REPO / "notebooks" / f"{lesson}.ipynb").read_text())
+        assert call in "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"), lesson
+
+
+def test_study_outputs_read_every_finished_seed_present() -> None:
+    """Whatever seeds have landed: the helper finds each finished run of the arm, and only those."""
+    runs = json.loads((FERPLUS / "table.json").read_text())["runs"]
+    for arm in ("resnet18", "mfjle"):
+        seeds = sorted(int(n.rsplit("seed", 1)[1]) for n in runs if n.startswith(f"official_{arm}_scratch_seed"))
+        found = real_faces.run_outputs("ferplus", arm)
+        assert list(found) == seeds and seeds
+        assert all(len(o["labels"]) == runs[f"official_{arm}_scratch_seed{s}"]["n_test"] for s, o in found.items())
+
+
+def test_the_lessons_ferplus_numbers_are_the_studys() -> None:
+    """Lesson 06's table and lesson 08's re-fusion give, run by run, the nine metrics of the study's table.json (both
+    readings), so the lessons and the README's FER+ block agree."""
+    runs = json.loads((FERPLUS / "table.json").read_text())["runs"]
+    fer = {arm: real_faces.run_outputs("ferplus", arm) for arm in ("resnet18", "mfjle")}
+    table = real_faces.metrics_by_seed(fer)
+    for arm, title in (("resnet18", "ResNet-18"), ("mfjle", "MF-JLE")):
+        for s in fer[arm]:
+            want = runs[f"official_{arm}_scratch_seed{s}"]["paper_fusion"]
+            got = table.loc[(title, f"seed {s}")]
+            assert all(abs(got[HEADERS[k]] - want[k]) < 1e-12 for k in METRIC_KEYS), (arm, s)
+    fusion = real_faces.fusion_on_val("ferplus")
+    for s in fusion.per_seed.index:
+        for key, arm in (("chosen", "mfjle"), ("base_chosen", "resnet18"), ("paper", "mfjle"), ("base", "resnet18")):
+            reading = "val_fusion" if key in ("chosen", "base_chosen") else "paper_fusion"
+            want = runs[f"official_{arm}_scratch_seed{s}"][reading]
+            assert all(abs(fusion.readings[key][s][k] - want[k]) < 1e-9 for k in METRIC_KEYS), (key, s)
+
+
+def test_a_fusion_chosen_by_seed_never_reads_the_test_split() -> None:
+    """Shuffling the test labels changes what is reported, never what is chosen."""
+    import numpy as np
+
+    val, test = (
+        {arm: real_faces.run_outputs("ferplus", arm, part=part) for arm in ("mfjle", "resnet18")}
+        for part in ("val", "test")
+    )
+    s = min(val["mfjle"])
+    rng = np.random.default_rng(0)
+    shuffled = {arm: {s: {**test[arm][s], "labels": rng.permutation(test[arm][s]["labels"])}} for arm in test}
+    picks = [
+        fusion_by_seed({s: val["mfjle"][s]}, t["mfjle"], {s: val["resnet18"][s]}, t["resnet18"], threshold_only=True)
+        for t in ({arm: {s: test[arm][s]} for arm in test}, shuffled)
+    ]
+    cols = ["MF-JLE local weight", "MF-JLE threshold", "ResNet-18 threshold", "MF-JLE threshold, paper weights"]
+    assert picks[0].per_seed[cols].equals(picks[1].per_seed[cols])
+    assert not picks[0].per_seed["test micro-F1, chosen"].equals(picks[1].per_seed["test micro-F1, chosen"])
+    gaps = picks[0].gaps()
+    assert list(gaps.columns) == [f"seed {s}", "mean ± std", "95 % interval"] and len(gaps) == 6

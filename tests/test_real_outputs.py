@@ -11,19 +11,19 @@ from mfjle_lib.method import MODULE_TITLES, multilabel_metrics
 
 
 def test_a_group_is_every_seed_of_one_run_name_and_no_other() -> None:
-    runs = real_outputs.group_outputs("jaffe", "paper_mfjle_started")
+    runs = real_outputs.run_outputs("jaffe", "mfjle", "paper", "started")
     folders = {p.name for p in real_faces.study_dir("jaffe").iterdir()}
     assert {f"paper_mfjle_started_seed{s}" for s in runs} == {
         n for n in folders if n.startswith("paper_mfjle_started_seed")
     }
     assert list(runs) == sorted(runs)  # `..._started_fresh_head_seed<N>` is another group
     assert all(o["module_probs"].shape == (len(o["labels"]), 6, 6) for o in runs.values())
-    with pytest.raises(ConfigError, match="no paper_nothing_seed"):
-        real_outputs.group_outputs("jaffe", "paper_nothing")
+    with pytest.raises(ConfigError, match="paper_nothing"):
+        real_outputs.group_runs("jaffe", "paper_nothing")
 
 
 def test_module_scores_are_each_module_alone_then_the_fusion() -> None:
-    runs = real_outputs.group_outputs("jaffe", "paper_mfjle_started")
+    runs = real_outputs.run_outputs("jaffe", "mfjle", "paper", "started")
     table = real_outputs.module_scores(runs)
     assert list(table.index) == [f"{t} alone" for t in MODULE_TITLES] + ["fused"]
     nose = [multilabel_metrics(o["labels"], o["module_probs"][:, 3])["micro_f1"] for o in runs.values()]
@@ -34,7 +34,7 @@ def test_module_scores_are_each_module_alone_then_the_fusion() -> None:
 
 
 def test_a_single_model_has_one_module_and_the_fusion() -> None:
-    runs = real_outputs.group_outputs("jaffe", "paper_resnet18_scratch")
+    runs = real_outputs.run_outputs("jaffe", "resnet18", "paper", "scratch")
     assert list(real_outputs.module_scores(runs).index) == ["whole face alone", "fused"]
     table = real_outputs.per_label_over_seeds(runs)
     assert list(table.columns) == ["faces with it", "F1 mean", "F1 std", "AUC mean"] and len(table) == 6

@@ -3,7 +3,7 @@
 `python -m tools.readme_blocks` rewrites each block between its markers; `--check` only
 says whether the README is current (tests/test_readme_blocks.py runs it). Blocks: the built-in faces'
 results (from the released runs, `results/lessons`), the lesson time table
-(`notebooks/lesson_times.json`) and the real-face study (`results/jaffe`, `course/real_faces.py`).
+(`notebooks/lesson_times.json`) and the real-face studies (`results/jaffe`, `results/ferplus`, `tools/study_blocks.py`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from mfjle_lib.evaluation.reports import markdown_table, summarise_runs
 from mfjle_lib.files import replace_block
 from mfjle_lib.models.arms import ARMS
 from mfjle_lib.paths import work_dir
+from mfjle_lib.perf.path_check import FLIP_LIMIT, MAX_CHANGE_LIMIT
 
+from . import study_blocks
 from .timing import lesson_times_markdown
 
 MARK_START, MARK_END = (
@@ -127,7 +129,10 @@ def _check_machine(report: dict) -> str:
     if check.get("cpu") and check["cpu"] == report.get("cpu"):
         return ""
     # Checks written before they recorded their CPU were made on an earlier machine (docs/SPEED.md).
-    return ", made on another machine of this project; `--precision auto` never picks int8"
+    return (
+        ", made on another machine of this project; `--precision auto` takes int8 only after checking it on "
+        "the run's own faces, on the CPU it runs on"
+    )
 
 
 def speed_block() -> str:
@@ -154,7 +159,8 @@ def speed_block() -> str:
             "",
             table,
             "",
-            f"Fastest path that passes the accuracy check (micro-F1 within 0.005 of fp32, `benchmarks/check_deploy.py`): "
+            f"Fastest path that passes the accuracy check (at most {100 * FLIP_LIMIT:g} % of the label decisions flipped and no "
+            f"probability moved more than {MAX_CHANGE_LIMIT:g} against fp32, `benchmarks/check_deploy.py`): "
             f"{paper['mfjle_infer_path']}, {paper['mfjle_infer_ms_per_img']:.1f} ms/image (by the check recorded in "
             f"`benchmarks/results/deploy_check.json`{_check_machine(paper)}). "
             f"Training at the lessons' geometry (R {lesson['source_size']}, S_g {lesson['global_size']}, S_l {lesson['local_size']}, batch {lesson['batch_size']}; "
@@ -182,12 +188,12 @@ def sync(readme: Path | None = None, check: bool = False) -> list[str]:
     for name, make in BLOCKS.items():
         new = replace_block(new, MARK_START.format(name=name), MARK_END.format(name=name), make(), str(path))
     stale = [name for name in BLOCKS if _block(new, name) != _block(text, name)]
-    studies = [d for d in real_faces.README_STUDIES if (work_dir() / "results" / d / "table.json").is_file()]
-    stale += [f"study:{d}" for d in studies if not real_faces.sync_readme(path, d, check=True)]
+    studies = [d for d in study_blocks.README_STUDIES if (work_dir() / "results" / d / "table.json").is_file()]
+    stale += [f"study:{d}" for d in studies if not study_blocks.sync_readme(path, d, check=True)]
     if not check:
         path.write_text(new, encoding="utf-8")
         for d in studies:
-            real_faces.sync_readme(path, d)
+            study_blocks.sync_readme(path, d)
     return stale
 
 

@@ -7,7 +7,7 @@ and every number they show is in the repository with the command that produced i
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +15,18 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from ..constants import EMOTION_TITLES
 from ..errors import ConfigError
-from ..evaluation.outputs import load_outputs
-from ..evaluation.reports import HEADERS, markdown_table, results_table, styled
-from ..evaluation.study_table import interval_text
-from ..files import replace_block
-from ..method.metrics import LOWER_IS_BETTER, METRIC_KEYS
+from ..evaluation.outputs import Outputs, load_outputs
+from ..evaluation.per_label import per_label_report
+from ..evaluation.reports import HEADERS, results_table, styled
+from ..evaluation.study_table import interval_text, parse_run_name
+from ..method.metrics import LOWER_IS_BETTER, METRIC_KEYS, multilabel_metrics
 from ..models.arms import ARMS
 from ..paths import work_dir
 from .controls import parts_of, summarise_parts
+from .plots.common import MODEL_COLOURS
+from .val_fusion import SeedFusion, fusion_by_seed
 
 
 def study_dir(dataset: str = "jaffe") -> Path:
@@ -37,17 +40,22 @@ def study_dir(dataset: str = "jaffe") -> Path:
 
 
 def run_outputs(
-    dataset: str, model: str, split: str, start: str = "scratch", part: str = "test"
+    dataset: str, model: str, split: str = "official", start: str = "scratch", part: str = "test"
 ) -> dict[int, dict[str, np.ndarray]]:
-    """Each finished seed's saved `part` outputs ('val' or 'test': labels, module and fused probabilities) of one study
-    arm, keyed by seed: what the lessons re-fuse or score again without any real image."""
-    prefix = f"{split}_{model}_{start}_seed"  # 'official_mfjle_scratch_seed' never matches mfjle_lowres's runs
-    found = {
-        int(d.name[len(prefix) :]): d / f"{part}_outputs.npz"
-        for d in study_dir(dataset).iterdir()
-        if d.name.startswith(prefix) and d.name[len(prefix) :].isdigit() and (d / f"{part}_outputs.npz").is_file()
-    }
-    return {seed: load_outputs(found[seed]) for seed in sorted(found)}
+    """Seed -> one study arm's saved `<part>_outputs.npz` ('val' or 'test': labels, module and fused probabilities) for
+    every finished run (a `run.json`) present: what the lessons re-fuse or score again without any real image."""
+    out = {}
+    for folder in sorted(study_dir(dataset).iterdir()):
+        run = parse_run_name(folder.name)  # the grid's own naming rule: 'mfjle' never matches mfjle_lowres's runs
+        if (
+            run
+            and (run["split"], run["model"], run["start"]) == (split, model, start)
+            and (folder / "run.json").is_file()
+        ):
+            out[run["seed"]] = load_outputs(folder / f"{part}_outputs.npz")
+    if not out:
+        raise ConfigError(f"results/{dataset}: no finished {split}_{model}_{start} run")
+    return dict(sorted(out.items()))
 
 
 #: The test faces `real_labels` reads: (dataset, model, split, start) of a run whose saved outputs carry them.
@@ -263,6 +271,95 @@ def plot_gaps(
     return fig
 
 
+def metrics_by_seed(
+    outputs: Mapping[str, Mapping[int, Outputs]],
+    yours: Mapping[str, Callable[[np.ndarray, np.ndarray], float]] | None = None,
+    gap: tuple[str, str] | None = None,
+) -> pd.DataFrame:
+    """The nine metrics of each arm's fused test outputs at 0.5 (arm -> seed -> outputs): a row per seed, then their
+    mean and std; with `gap` = (a, b), the mean of a − b over the seeds both have; `yours` (metric key ->
+    fn(labels, probs)) adds a column beside the library's for each metric it names."""
+    yours = dict(yours or {})
+
+    def one(out: Outputs) -> dict[str, float]:
+        found = multilabel_metrics(out["labels"], out["fused_probs"])
+        row = {k: found[k] for k in METRIC_KEYS}
+        row.update({f"{k} (yours)": float(fn(out["labels"], out["fused_probs"])) for k, fn in yours.items()})
+        return row
+
+    per_arm = {
+        arm: pd.DataFrame.from_dict({s: one(o) for s, o in runs.items()}, orient="index")
+        for arm, runs in outputs.items()
+    }
+    rows: dict[tuple[str, str], pd.Series] = {}
+    for arm, frame in per_arm.items():
+        title = ARMS[arm].title
+        rows.update({(title, f"seed {s}"): r for s, r in frame.iterrows()})
+        rows[(title, "mean")] = frame.mean()
+        rows[(title, "std")] = frame.std(ddof=1) if len(frame) > 1 else frame.iloc[0] * 0.0
+    if gap:
+        a, b = per_arm[gap[0]], per_arm[gap[1]]
+        shared = a.index.intersection(b.index)
+        name = f"{ARMS[gap[0]].title} − {ARMS[gap[1]].title}"
+        rows[(name, f"paired mean ({len(shared)} seeds)")] = (a.loc[shared] - b.loc[shared]).mean()
+    table = pd.DataFrame(rows).T
+    order = [c for k in METRIC_KEYS for c in (k, f"{k} (yours)") if c in table.columns]
+    titles = {k: HEADERS[k] for k in METRIC_KEYS} | {f"{k} (yours)": f"{HEADERS[k]} (yours)" for k in yours}
+    table = table[order].rename(columns=titles).astype(float)
+    table.index.names = ["model", "seed"]
+    return table
+
+
+def label_use(outputs: Mapping[str, Mapping[int, Outputs]], threshold: float = 0.5) -> pd.DataFrame:
+    """Per emotion: the share of test faces that carry it and, per arm, the share predicted at `threshold` and the F1,
+    each a mean over the arm's seeds (arm -> seed -> outputs; each seed's own test faces)."""
+    every = [o for runs in outputs.values() for o in runs.values()]
+    table = {("true", "share of faces"): np.mean([np.asarray(o["labels"]).mean(0) for o in every], 0)}
+    for arm, runs in outputs.items():
+        reports = {s: per_label_report(o["labels"], o["fused_probs"], threshold) for s, o in runs.items()}
+        share = [r["predicted"].to_numpy() / len(runs[s]["labels"]) for s, r in reports.items()]
+        table[(ARMS[arm].title, "share predicted")] = np.mean(share, 0)
+        table[(ARMS[arm].title, "F1")] = np.mean([r["f1"].to_numpy() for r in reports.values()], 0)
+    return pd.DataFrame(table, index=pd.Index(EMOTION_TITLES, name="emotion"))
+
+
+def plot_label_use(use: pd.DataFrame, title: str = "") -> plt.Figure:
+    """`label_use` as two panels: each emotion's share of faces, true and predicted per model; its F1 per model."""
+    models = [m for m in use.columns.get_level_values(0).unique() if m != "true"]
+    colour = {ARMS[a].title: MODEL_COLOURS.get(ARMS[a].model) for a in ARMS if ARMS[a].title in models}
+    x = np.arange(len(use))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.4))
+    width = 0.8 / (len(models) + 1)
+    axes[0].bar(x - 0.4 + width / 2, use[("true", "share of faces")], width, color="black", label="true")
+    for k, m in enumerate(models, start=1):
+        axes[0].bar(
+            x - 0.4 + (k + 0.5) * width, use[(m, "share predicted")], width, color=colour[m], label=f"{m}, predicted"
+        )
+    width = 0.8 / len(models)
+    for k, m in enumerate(models):
+        axes[1].bar(x - 0.4 + (k + 0.5) * width, use[(m, "F1")], width, color=colour[m], label=m)
+    axes[0].set_title("share of test faces with the emotion: true and predicted at 0.5 (mean over seeds)", fontsize=9)
+    axes[1].set_title("F1 per emotion at 0.5 (mean over seeds); macro-F1 is their mean", fontsize=9)
+    axes[1].set_ylim(0, 1)
+    for ax in axes:
+        ax.set_xticks(x, use.index)
+        ax.legend(fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def fusion_on_val(dataset: str, threshold_only: bool = False, **where: str) -> SeedFusion:
+    """`val_fusion.fusion_by_seed` on a committed study's MF-JLE and ResNet-18 runs: every seed both have."""
+    val, test = (
+        {arm: run_outputs(dataset, arm, part=part, **where) for arm in ("mfjle", "resnet18")}
+        for part in ("val", "test")
+    )
+    return fusion_by_seed(val["mfjle"], test["mfjle"], val["resnet18"], test["resnet18"], threshold_only=threshold_only)
+
+
 def rerun_command(study: dict[str, Any]) -> str:
     """The command that made the study (ROOT = your copy of the dataset)."""
     return study.get("study_command") or f"python -m mfjle_lib study --dataset {study.get('dataset')} --root ROOT"
@@ -281,79 +378,6 @@ def against_paper(study: dict[str, Any], row: str) -> pd.DataFrame:
             "better by": f"{better:+.3f}",
         }
     return pd.DataFrame(out).T
-
-
-#: README markers around the generated real-face tables (the README tool in `tools/` writes them).
-README_START, README_END = (
-    "<!-- study:{d}:start (generated from results/{d}/table.json; do not edit) -->",
-    "<!-- study:{d}:end -->",
-)
-
-
-def readme_block(study: dict[str, Any]) -> str:
-    """The README's real-face table: every row of the study with its paper rows, and the best row against the paper."""
-    d = study.get("dataset")
-    lines = [README_START.format(d=d), "", markdown_table(study_rows(study)), ""]
-    best = study.get("best_image_split_mfjle")
-    if best:
-        gap = study["best_minus_paper_mfjle"]
-        lines += [
-            f"The image-split MF-JLE row chosen on validation (highest mean validation micro-F1: *{best}*) against the paper's MF-JLE row, + = better than "
-            "the paper: " + ", ".join(f"{HEADERS[k]} {gap[k]:+.3f}" for k in METRIC_KEYS) + ".",
-            "",
-        ]
-    lines += [
-        "Test micro-F1 over seeds ("
-        + (
-            "each seed its own split"
-            if any(row["split"] != "official" for row in study["rows"].values())
-            else "one official split: the seeds differ in training only"
-        )
-        + "), mean and 95 % interval of the mean (t), at the paper's rule:",
-        "",
-        *(
-            f"- {name}: {row['metrics']['micro_f1']['mean']:.3f}, {interval_text(*row['metrics']['micro_f1']['ci95'], n=len(row['seeds']))}"
-            for name, row in study["rows"].items()
-            if row["fusion"] == "paper"
-        ),
-        "",
-    ]
-    picked = {**gaps(study, kind="mfjle_vs_resnet18"), **gaps(study, kind="arm_step")}
-    if picked:
-        lines += [
-            "Paired by seed, test micro-F1 (mean ± std over the seeds both sides have; each row of the study at the "
-            "paper's rule and with fusion + threshold chosen on validation):",
-            "",
-        ]
-        lines += [
-            f"- {name}: {g['mean']['micro_f1']:+.3f} ± {g['std']['micro_f1']:.3f} ({len(g['seeds'])} seed"
-            f"{'s' if len(g['seeds']) != 1 else ''}; 95 % interval {interval_text(*g['ci95']['micro_f1'], signed=True, n=len(g['seeds']))})"
-            for name, g in picked.items()
-        ] + [""]
-    lines += [
-        f"Command: `{rerun_command(study)}` (ROOT = your copy of the dataset); per-run artefacts, paired gaps per seed, "
-        f"versions and times in `results/{d}/`.",
-        "",
-        README_END.format(d=d),
-    ]
-    return "\n".join(lines)
-
-
-def sync_readme(readme: str | Path, dataset: str = "jaffe", check: bool = False) -> bool:
-    """Rewrite the block between the README's markers from the committed study; with `check`, only say whether it is current."""
-    path = Path(readme)
-    text = path.read_text()
-    start, end = README_START.format(d=dataset), README_END.format(d=dataset)
-    body = readme_block(load_study(dataset)).removeprefix(start).removesuffix(end)
-    new = replace_block(text, start, end, body, str(path))
-    if check:
-        return new == text
-    path.write_text(new)
-    return True
-
-
-#: The studies whose README block the README tool in `tools/` generates, when their results folder holds a table.
-README_STUDIES = ("jaffe", "ferplus")
 
 
 def twin_outputs(

@@ -16,12 +16,13 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from ..evaluation.outputs import Outputs, load_outputs
+from ..evaluation.outputs import Outputs
 from ..evaluation.per_label import per_label_report
 from ..evaluation.reports import HEADERS, paper_rows
+from ..evaluation.study_table import parse_run_name
 from ..method.fusion import MODULE_TITLES
 from ..method.metrics import METRIC_KEYS, multilabel_metrics
-from .real_faces import study_dir
+from .real_faces import run_outputs
 
 #: Rows `distance_to_paper` adds: coverage and one-error with the label-free faces counted the other way.
 OTHER_CONVENTIONS = {
@@ -30,15 +31,12 @@ OTHER_CONVENTIONS = {
 }
 
 
-def group_outputs(dataset: str, group: str, split: str = "test") -> dict[int, dict[str, np.ndarray]]:
-    """Each committed seed's saved outputs of one run group (every `<group>_seed<N>` folder), by seed."""
-    pattern = re.compile(rf"{re.escape(group)}_seed(\d+)")
-    folders = {int(m.group(1)): p for p in study_dir(dataset).iterdir() if (m := pattern.fullmatch(p.name))}
-    found = {s: folders[s] / f"{split}_outputs.npz" for s in sorted(folders)}
-    found = {s: path for s, path in found.items() if path.is_file()}
-    if not found:
-        raise ConfigError(f"{study_dir(dataset)}: no {group}_seed<N>/{split}_outputs.npz")
-    return {s: load_outputs(path) for s, path in found.items()}
+def group_runs(dataset: str, group: str, part: str = "test") -> dict[int, Outputs]:
+    """`run_outputs` of a run group named as its folders are without the seed (e.g. 'paper_resnet18_started')."""
+    run = parse_run_name(f"{group}_seed0")
+    if run is None:
+        raise ConfigError(f"{group}: not a run group (split_model_start)")
+    return run_outputs(dataset, run["model"], run["split"], run["start"], part)
 
 
 def _listed(runs: Mapping[int, Outputs] | Sequence[Outputs]) -> list[Outputs]:
@@ -107,7 +105,7 @@ def distance_to_paper(dataset: str, groups: Mapping[str, str], paper: str) -> pd
     ref = paper_rows(dataset)[paper]
     columns = {}
     for name, group in groups.items():
-        outs = _listed(group_outputs(dataset, group))
+        outs = _listed(group_runs(dataset, group))
         nine = [multilabel_metrics(o["labels"], o["fused_probs"]) for o in outs]
         other = [_other_conventions(o["labels"], o["fused_probs"]) for o in outs]
         means = {HEADERS[k]: np.mean([m[k] for m in nine]) for k in METRIC_KEYS}

@@ -60,6 +60,12 @@ class RunResult:
     name: str  # the run's folder
 
 
+def parse_run_name(name: str) -> dict[str, Any] | None:
+    """A run folder's place in the grid, {'split', 'model' (the arm), 'start', 'seed'}; None for another folder."""
+    found = _RUN.match(name)
+    return None if found is None else {**found.groupdict(), "seed": int(found["seed"])}
+
+
 def read_runs(results: str | Path) -> list[RunResult]:
     """Every finished run in `results` (a folder with `run.json`), sorted by name."""
     out = []
@@ -371,8 +377,13 @@ def _markdown(table: pd.DataFrame, gaps, by, runs: Sequence[RunResult], best, pa
         "",
         "## Micro-F1 over seeds with its 95 % interval",
         "",
-        "Each seed draws its own split, so the seeds are independent draws of the test micro-F1; the interval is "
-        "mean ± t(0.975, n − 1) · std / √n.",
+        (
+            "Each seed draws its own split, so the seeds are independent draws of the test micro-F1"
+            if any(r.split != "official" for r in runs)
+            else "Every seed trains on the one official split and is tested on the same faces, so the interval covers "
+            "training seeds only, not another draw of test faces"
+        )
+        + "; the interval is mean ± t(0.975, n − 1) · std / √n.",
         "",
         *interval_lines(summaries, intervals),
         "",

@@ -4,19 +4,22 @@
 
 - CUDA (and MPS): the model's own forward in float32, as evaluation always ran there (`eager`);
   the deploy paths of `perf/deploy.py` are CPU-only.
-- CPU: `bf16` when the CPU computes bf16 natively (AVX512-BF16, AMX-BF16, Arm BF16) AND bf16 passed
-  the accuracy check on labelled data (micro-F1 within `DEPLOY_TOLERANCE` of fp32); otherwise
-  `fp32` (BatchNorm folded, channels_last, `inference_mode`: the exact model up to rounding).
-  Without native bf16, bf16 is emulated and slower than fp32, so it is never picked.
+- CPU: the first of `AUTO_ORDER` (int8, then bf16: fastest first) that this CPU runs fast AND that
+  passed its accuracy check (`perf/path_check.py`: few flipped decisions and no large probability
+  change against fp32, on at least `POOL_MIN` faces); otherwise `fp32` (BatchNorm folded,
+  channels_last, `inference_mode`: the exact model up to rounding). int8 runs fast where torch has
+  its x86 kernels and the CPU has AVX2 (VNNI is faster still); bf16 where the CPU computes bf16
+  natively (AVX512-BF16, AMX-BF16, Arm BF16): emulated bf16 is slower than fp32, so it is never a
+  candidate there.
 
 `eager` (the reference), `fp32`, `bf16`, `mixed` and `int8` force a path; a forced path is not
 checked (the record says so). The choice is a pure function of its inputs (`choose_path`), so every
-branch, the bf16 one included, is tested on any machine by passing the capability answer in.
+branch is tested on any machine by passing the capability answers and the check results in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +29,34 @@ from torch import nn
 from ..errors import ConfigError
 from ..method.models import MFJLE, ResNet18Baseline
 from .deploy import METHODS, optimize_for_cpu
+from .path_check import check_summary
 
 #: `--precision` choices: `auto`, the model's own forward, then the deploy methods.
 PRECISION_CHOICES = ("auto", "eager") + METHODS
 
-#: The largest |micro-F1(path) - micro-F1(fp32)| at which a faster path counts as accurate
-#: (`benchmarks/check_deploy.py` applies the same limit to every method).
-DEPLOY_TOLERANCE = 0.005
+#: The paths `auto` may take on a CPU besides fp32, fastest first. Measured at batch 32 on three
+#: CPUs (`benchmarks/bench.py`, docs/SPEED.md): int8 ran faster than bf16 and fp32 on every one
+#: (Zen 4 with AVX512-BF16 at 224 px: int8 8.0, bf16 15.4, fp32 28.9 ms/image). `mixed` is left to
+#: `--precision`: where int8 passes it is slower, and where int8 fails its int8 local nets may too.
+AUTO_ORDER = ("int8", "bf16")
 
 #: Capability names that mean native bf16 arithmetic (x86: AVX512-BF16, AMX; Arm: BF16, SVE-BF16).
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16", "sve_bf16")
 
+#: Instruction sets the x86 int8 kernels (fbgemm, oneDNN) use, best first; below AVX2 they fall back to slow code.
+INT8_ISA_FLAGS = (("avx512_vnni", "avx512_vnni"), ("avx512_f", "avx512f"), ("avx2", "avx2"))
+
 #: Paths that need calibration images (int8 observers).
 NEEDS_CALIBRATION = ("int8", "mixed")
+
+
+def _cpu_flags() -> set[str] | None:
+    """The kernel's CPU flags (Linux /proc/cpuinfo), or None where there is no such file."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    return set(" ".join(line for line in text.splitlines() if line.startswith(("flags", "Features"))).split())
 
 
 def native_bf16() -> tuple[bool, str]:
@@ -52,21 +70,44 @@ def native_bf16() -> tuple[bool, str]:
         )
     # torch before get_capabilities: the kernel's flags (Linux). Note `_is_mkldnn_bf16_supported`
     # is not the question: it answers True for plain AVX-512, where bf16 is emulated.
-    try:
-        flags = set(
-            " ".join(
-                line
-                for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith(("flags", "Features"))
-            ).split()
-        )
-    except OSError:
+    flags = _cpu_flags()
+    if flags is None:
         return (
             False,
             "no CPU capability query here (torch has no get_capabilities, no /proc/cpuinfo): assumed no native bf16",
         )
     found = [f for f in ("avx512_bf16", "amx_bf16", "bf16") if f in flags]
     return bool(found), "/proc/cpuinfo: " + (", ".join(found) if found else "no avx512_bf16/amx_bf16/bf16")
+
+
+def quantized_engines() -> list[str]:
+    """The int8 engines this torch build has (`torch.backends.quantized.supported_engines`)."""
+    return list(torch.backends.quantized.supported_engines)
+
+
+def fast_int8() -> tuple[bool, str]:
+    """(True if torch's x86 int8 kernels run fast on this CPU, what was found): the x86 engine and at least AVX2."""
+    if "x86" not in quantized_engines():
+        return False, "torch has no x86 quantized engine here (fbgemm/oneDNN)"
+    get = getattr(torch.cpu, "get_capabilities", None)
+    if get is not None:
+        caps, source = get(), "torch.cpu.get_capabilities"
+        isa = next((name for name, _ in INT8_ISA_FLAGS if caps.get(name) is True), None)
+    else:
+        flags, source = _cpu_flags(), "/proc/cpuinfo"
+        isa = None if flags is None else next((name for name, flag in INT8_ISA_FLAGS if flag in flags), None)
+    if isa is None:
+        return False, f"{source}: no avx2 (the x86 int8 kernels need it)"
+    return True, f"{source}: {isa} (x86 int8 kernels)"
+
+
+def cpu_capabilities() -> dict[str, tuple[bool, str]]:
+    """For each path of `AUTO_ORDER`, whether this CPU runs it fast, and what answered."""
+    return {"int8": fast_int8(), "bf16": native_bf16()}
+
+
+#: Why a path of `AUTO_ORDER` is no candidate on a CPU that lacks what it needs.
+_NOT_FAST = {"int8": "no fast int8 kernels", "bf16": "no native bf16 (emulated bf16 is slower than fp32)"}
 
 
 def deployable(model: nn.Module) -> bool:
@@ -78,15 +119,18 @@ def choose_path(
     requested: str,
     device: torch.device,
     supported: bool,
-    native: tuple[bool, str],
-    check: Callable[[], dict[str, Any] | None] | None = None,
+    capable: Mapping[str, tuple[bool, str]],
+    check: Callable[[str], dict[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
     """The path a trained model is evaluated with, as a JSON-ready record (`path`, `requested`, `device`, `reason`,
     ...).
 
-    `supported`: the model has deploy paths (`deployable`); `native`: `native_bf16()`'s answer;
-    `check`: runs (or reads) the bf16 accuracy check and returns its record with `passed`, or None
-    when there is none; called only where bf16 would otherwise be picked.
+    `supported`: the model has deploy paths (`deployable`); `capable`: for each path of `AUTO_ORDER`,
+    whether this CPU runs it fast and what answered (`cpu_capabilities()`; a path left out is not);
+    `check(path)`: runs (or reads) that path's accuracy check against fp32 and returns its record
+    with `passed` (`path_check.compare_to_reference`), or None when there is none. Under `auto` on a
+    CPU every capable path is checked (all are recorded; `predict` reads them later), and the first
+    of `AUTO_ORDER` that passed is taken.
     """
     if requested not in PRECISION_CHOICES:
         raise ConfigError(f"--precision must be one of {', '.join(PRECISION_CHOICES)}, got {requested!r}")
@@ -119,27 +163,25 @@ def choose_path(
         }
     if requested != "auto":
         return {**record, "path": requested, "reason": f"asked for (--precision {requested}); accuracy not checked"}
-    is_native, source = native
-    record.update(native_bf16=bool(is_native), bf16_query=source)
-    if not is_native:
-        return {**record, "path": "fp32", "reason": "no native bf16 on this CPU: fp32 with folded BatchNorm"}
-    result = check() if check is not None else None
-    record["bf16_check"] = result
-    if result is None:
-        return {
-            **record,
-            "path": "fp32",
-            "reason": "native bf16, but no accuracy check for this model (it needs labelled data): "
-            "fp32 with folded BatchNorm",
-        }
-    change = f"micro-F1 change {result['micro_f1_change']:+.4f} on {result['split']} (limit {DEPLOY_TOLERANCE})"
-    if result["passed"]:
-        return {**record, "path": "bf16", "reason": f"native bf16 passed the accuracy check: {change}"}
-    return {
-        **record,
-        "path": "fp32",
-        "reason": f"native bf16 FAILED the accuracy check: {change}; fp32 with folded BatchNorm",
-    }
+    answers = {p: capable.get(p, (False, "not asked")) for p in AUTO_ORDER}
+    record["capable"] = {p: {"fast": bool(ok), "found": source} for p, (ok, source) in answers.items()}
+    checks = {p: (check(p) if check is not None else None) for p, (ok, _) in answers.items() if ok}
+    record["checked"] = [p for p, c in checks.items() if c is not None]
+    record["checks"] = checks
+    said = []
+    for p in AUTO_ORDER:
+        if not answers[p][0]:
+            said.append(f"{p} not a candidate: {_NOT_FAST[p]} ({answers[p][1]})")
+        elif checks[p] is None:
+            said.append(
+                f"{p}: no check at hand (it needs the run's labelled data; for bf16 one recorded in metrics.json does)"
+            )
+        elif checks[p]["passed"]:
+            chosen = f"{p} passed its check ({check_summary(checks[p])}), the fastest path here that did"
+            return {**record, "path": p, "reason": "; ".join([*said, chosen])}
+        else:
+            said.append(f"{p} FAILED its check ({check_summary(checks[p])})")
+    return {**record, "path": "fp32", "reason": "; ".join([*said, "so fp32 with folded BatchNorm"])}
 
 
 def build_path(

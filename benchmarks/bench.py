@@ -22,8 +22,8 @@ Per device:
   loop), fused (one grouped-conv ResNet-18), and the automatically picked path; on CPU also the
   deploy paths of `mfjle_lib.perf.deploy` (fp32 + folded BN, bf16, int8). `mfjle_infer_ms_per_img` is the
   path used by default: on CPU the deploy method that passed `benchmarks/check_deploy.py`'s accuracy
-  check at this geometry (read from `benchmarks/results/deploy_check.json` and judged by today's rule,
-  `mfjle_lib.perf.path_check`: flipped decisions and the largest probability change), else the
+  check at this geometry on this CPU kind (`benchmarks/results/<cpu kind>/deploy_check.json`, judged by
+  today's rule, `mfjle_lib.perf.path_check`: flipped decisions and the largest probability change), else the
   eager picked path; on CUDA the eager picked path under bf16/fp16 autocast, channels_last.
 - training step seconds at batch 32 (forward, joint loss, backward, Adam) for ResNet-18 and MF-JLE
   (naive, fused, picked), fp32 on CPU, autocast on CUDA; `flop_ratio` counted with
@@ -48,6 +48,7 @@ CUDA epoch), `bench_report.py` (targets, tables) and `bench_common.py` (timing, 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import sys
 from pathlib import Path
@@ -90,6 +91,7 @@ def bench_device(device: torch.device, args: argparse.Namespace, load_start: lis
     }
     report["cpu"] = cpu_name()
     report["machine"] = machine_record()  # CPU model, vector extensions, kernel level, threads, load
+    report["date"] = datetime.date.today().isoformat()
     report["gpu"] = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     # The trainer's own settings: determinism as `train` defaults to on this device (off on CUDA,
     # i.e. cuDNN autotuning; on for the CPU), the precision it picks, and its fp16 gradient scaler.
@@ -197,7 +199,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.repeats, args.batch_size, args.source_size, args.global_size, args.local_size = 2, 8, 64, 64, 32
         args.no_deploy = args.no_epoch = True
     if args.device == "all":
-        # On a GPU machine the GPU is the question: the CPU figures are in benchmarks/results/bench_cpu.json.
+        # On a GPU machine the GPU is the question: the CPU figures are in benchmarks/results/<cpu kind>/.
         devices = [torch.device("cuda")] if torch.cuda.is_available() else [torch.device("cpu")]
     else:
         devices = [torch.device(args.device)]

@@ -11,18 +11,20 @@ import torch
 import torchvision
 from bench_common import (
     LAST_CPU_TIMES,
-    ROOT,
     interleaved,
     make_model,
     model_input,
 )  # first: puts the checkout on sys.path
 
+from mfjle_lib.course.timing import benchmark_path
 from mfjle_lib.method.models import resize_global
 from mfjle_lib.perf.path_check import verdict
+from mfjle_lib.runtime import cpu_kind
 from mfjle_lib.training.config import LEGACY_KEYS
 from mfjle_lib.training.setup import autocast_for
 
-DEPLOY_CHECK = ROOT / "benchmarks" / "results" / "deploy_check.json"
+#: The deploy check of this CPU kind (`benchmarks/check_deploy.py`): a check made on another kind rounds differently.
+DEPLOY_CHECK = benchmark_path(cpu_kind(), "deploy_check")
 
 #: The reference row's name: plain torchvision ResNet-18, channels_last (`<name>_infer_ms_per_img`).
 REFERENCE = "torchvision_resnet18"

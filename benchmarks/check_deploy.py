@@ -3,7 +3,9 @@ against the eager fp32 model, on the test split.
 
 Usage:
     python benchmarks/check_deploy.py [--checkpoint runs/deploy_ckpt/checkpoint.pt] [--method int8|bf16|fp32|all]
-                                      [--calibration-images 256] [--json benchmarks/results/deploy_check.json]
+                                      [--calibration-images 256] [--json FILE]
+
+FILE defaults to `benchmarks/results/<cpu kind>/deploy_check.json` (`mfjle_lib.runtime.cpu_kind`).
 
 The checkpoint must be a trained MF-JLE at the benchmark geometry (R = S_g = 224, S_l = 64,
 c = 0.25), e.g.
@@ -29,6 +31,7 @@ the entry of the default method at top level and every method under `methods`) i
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import sys
 import time
@@ -40,15 +43,17 @@ sys.path.insert(0, str(ROOT))
 import torch
 from bench_common import cpu_name
 
+from mfjle_lib.course.timing import benchmark_path
 from mfjle_lib.inference.evaluate import load_trained_model
 from mfjle_lib.method.metrics import multilabel_report
 from mfjle_lib.models.registry import model_spec
 from mfjle_lib.perf.deploy import DEFAULT_METHOD, METHODS, optimize_for_cpu
 from mfjle_lib.perf.path_check import check_summary, compare_to_reference, decision_thresholds
+from mfjle_lib.runtime import cpu_kind, machine_record
 from mfjle_lib.training.batches import load_data
 from mfjle_lib.training.inference_path import calibration_batches, check_pool, fused_probs
 
-DEFAULT_JSON = ROOT / "benchmarks" / "results" / "deploy_check.json"
+DEFAULT_JSON = benchmark_path(cpu_kind(), "deploy_check")  # one check per CPU kind: each kind rounds its own way
 
 
 def check(checkpoint: str, methods: list[str], calibration_images: int = 256, batch_size: int = 64) -> dict:
@@ -87,6 +92,8 @@ def check(checkpoint: str, methods: list[str], calibration_images: int = 256, ba
     return {
         "checkpoint": str(checkpoint),
         "cpu": cpu_name(),
+        "machine": machine_record(),  # the kind decides the rounding: checks are kept per kind
+        "date": datetime.date.today().isoformat(),
         "dataset": cfg.dataset,
         "split": "test",
         "n_test": int(n_test),

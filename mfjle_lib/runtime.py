@@ -6,6 +6,7 @@ import os
 import platform
 import random
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,12 +96,23 @@ def cpu_extensions() -> list[str]:
     return [e for e in VECTOR_EXTENSIONS if f" {e.replace('avx512_f', 'avx512f')} " in flags]
 
 
+#: CPU kinds, widest first: the extension that names each (`cpu_kind`); benchmarks keep one folder per kind.
+CPU_KINDS = (("amx", "amx_bf16"), ("avx512_bf16", "avx512_bf16"), ("avx512", "avx512_f"), ("avx2", "avx2"))
+
+
+def cpu_kind(extensions: Sequence[str] | None = None) -> str:
+    """This CPU's kind for speed records: 'amx', 'avx512_bf16', 'avx512', 'avx2' or 'other' (the widest it has)."""
+    have = set(cpu_extensions() if extensions is None else extensions)
+    return next((kind for kind, ext in CPU_KINDS if ext in have), "other")
+
+
 def machine_record() -> dict[str, Any]:
     """Where a result was made: CPU model, vector extensions, kernel level, threads, cores, load (for run records)."""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     return {
         "cpu": cpu_model(),
         "cpu_extensions": cpu_extensions(),
+        "cpu_kind": cpu_kind(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),

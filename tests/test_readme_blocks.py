@@ -70,12 +70,12 @@ def step_ratios(text: str) -> list[str]:
 
 
 def _benchmark_ratios() -> list[float]:
-    """Every ratio the two committed benchmark reports give (README speed block): steps, FLOPs, per-round spread."""
+    """Every ratio the committed benchmark reports give (README speed block, every CPU kind): steps, FLOPs, spread."""
     values = []
-    for which in readme_blocks.SPEED_FILES:
-        report = readme_blocks._bench(which)
-        values += [report["train_step_ratio"], report["train_flop_ratio"], report["flop_ratio"]]
-        values += [float(x) for x in report["train_step_ratio_spread"].split(" / ")]
+    for reports in readme_blocks.speed_reports().values():
+        for report in reports.values():
+            values += [report["train_step_ratio"], report["train_flop_ratio"], report["flop_ratio"]]
+            values += [float(x) for x in report["train_step_ratio_spread"].split(" / ")]
     return values
 
 
@@ -104,6 +104,14 @@ def test_the_ratio_check_catches_a_retyped_number() -> None:
 
 
 def test_the_paper_geometry_step_target_holds() -> None:
-    """docs/SPEED.md: at the paper's geometry a training step costs at most 1.1 × the FLOP ratio."""
-    paper = readme_blocks._bench("paper")
+    """docs/SPEED.md: at the paper's geometry a training step costs at most 1.1 × the FLOP ratio (the lessons' CPU kind)."""
+    paper = readme_blocks._bench(readme_blocks.LESSON_CPU_KIND, "paper")
     assert paper["train_step_ratio"] <= 1.1 * paper["train_flop_ratio"]
+
+
+def test_every_speed_report_names_its_machine_and_date() -> None:
+    """docs/SPEED.md keeps one table per CPU kind with its date: each report says where and when it was made."""
+    for kind, reports in readme_blocks.speed_reports().items():
+        for report in reports.values():
+            assert report["machine"]["cpu_kind"] == kind and len(report["date"]) == 10, kind
+    assert readme_blocks.speed_tables().count("### ") == len(readme_blocks.speed_reports())

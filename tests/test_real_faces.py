@@ -117,7 +117,7 @@ def test_model_costs_read_the_committed_benchmark_at_its_geometry() -> None:
 
     paper = make_config("paper", model="mfjle")
     costs = timing.model_costs(paper, torch.device("cpu"), reps=None)
-    bench = json.loads((REPO / "benchmarks" / "results" / "bench_cpu.json").read_text())
+    bench = json.loads((REPO / "benchmarks" / "results" / "avx2" / "bench_paper.json").read_text())
     assert costs["ms / image"].tolist() == [
         bench["resnet18_infer_ms_per_img"],
         bench["mfjle_naive_infer_ms_per_img"],

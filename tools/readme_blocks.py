@@ -1,7 +1,7 @@
 """The README's generated blocks: every number there is read from the artefacts the lessons read.
 
-`python -m tools.readme_blocks` rewrites each block between its markers; `--check` only
-says whether the README is current (tests/test_readme_blocks.py runs it). Blocks: the built-in faces'
+`python -m tools.readme_blocks` rewrites each block between its markers (and docs/SPEED.md's table per CPU
+kind); `--check` only says whether they are current (tests/test_readme_blocks.py runs it). Blocks: the built-in faces'
 results (from the released runs, `results/lessons`), the lesson time table
 (`notebooks/lesson_times.json`) and the real-face studies (`results/jaffe`, `results/ferplus`, `tools/study_blocks.py`).
 """
@@ -19,6 +19,7 @@ from mfjle_lib.course import real_faces
 from mfjle_lib.course.controls import RULES, arm_table, control_overrides, gain_split, split_sentence
 from mfjle_lib.course.lesson import CourseParams, run_name, train_cached
 from mfjle_lib.course.released import released_run
+from mfjle_lib.course.timing import BENCHMARK_GEOMETRIES, LESSON_CPU_KIND, benchmark_kinds, benchmark_path
 from mfjle_lib.errors import ConfigError
 from mfjle_lib.evaluation.reports import markdown_table, summarise_runs
 from mfjle_lib.files import replace_block
@@ -110,12 +111,27 @@ def times_block() -> str:
     return lesson_times_markdown()
 
 
-SPEED_FILES = {"paper": "benchmarks/results/bench_cpu.json", "lesson": "benchmarks/results/bench_cpu_lesson.json"}
+#: How each CPU kind is named in tables (`mfjle_lib.runtime.cpu_kind`).
+KIND_NAMES = {
+    "amx": "AMX",
+    "avx512_bf16": "AVX-512 with native bf16",
+    "avx512": "AVX-512, no native bf16",
+    "avx2": "AVX2 only",
+    "other": "other",
+}
+#: The inference rows of the speed tables: (label, report key), at the paper's geometry.
+SPEED_ROWS = (
+    ("plain torchvision ResNet-18, channels_last (reference)", "torchvision_resnet18"),
+    ("MF-JLE, the trained model's own forward (`--precision eager`)", "mfjle_naive"),
+    ("MF-JLE, folded BatchNorm, fp32 (`--precision fp32`)", "mfjle_deploy_fp32"),
+    ("MF-JLE, bf16 (`--precision bf16`)", "mfjle_deploy_bf16"),
+    ("MF-JLE, int8 (`--precision int8`)", "mfjle_deploy_int8"),
+)
 
 
-def _bench(which: str) -> dict:
+def _bench(kind: str, geometry: str) -> dict:
     """One benchmark report (`benchmarks/bench.py --json`); an error naming the command when it is missing."""
-    path = work_dir() / SPEED_FILES[which]
+    path = benchmark_path(kind, geometry)
     if not path.is_file():
         raise ConfigError(
             f"{path}: missing; run benchmarks/bench.py on an idle machine (docs/SPEED.md has the commands)"
@@ -123,54 +139,138 @@ def _bench(which: str) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _check_machine(report: dict) -> str:
-    """Where the deploy check the benchmark read was made, when not on the benchmark's machine."""
+def speed_reports() -> dict[str, dict[str, dict]]:
+    """Every committed benchmark report: CPU kind -> geometry ('paper', 'lesson') -> report."""
+    kinds = benchmark_kinds()
+    if LESSON_CPU_KIND not in kinds:
+        raise ConfigError(f"benchmarks/results/{LESSON_CPU_KIND}: missing; the lessons cite its reports")
+    return {k: {g: _bench(k, g) for g in BENCHMARK_GEOMETRIES if benchmark_path(k, g).is_file()} for k in kinds}
+
+
+def _machine(report: dict, kind: str) -> str:
+    """'AVX2 only: AMD EPYC (2 cores), 2 threads, 2026-12-05' from a report."""
+    return f"{KIND_NAMES[kind]}: {report['cpu']}, {report['threads']} threads, {report['date']}"
+
+
+def _check_place(report: dict, kind: str) -> str:
+    """Where the deploy check the benchmark read was made."""
     check = report.get("deploy_check") or {}
-    if check.get("cpu") and check["cpu"] == report.get("cpu"):
-        return ""
+    made = (check.get("machine") or {}).get("cpu_kind")
+    if made == kind:
+        return f"checked on this kind (`benchmarks/results/{kind}/deploy_check.json`)"
     # Checks written before they recorded their CPU were made on an earlier machine (docs/SPEED.md).
+    return "by a check made on another CPU kind; `--precision auto` checks it again on the run's own faces first"
+
+
+def _ratio(report: dict, key: str) -> str:
+    """'37.9 (1.50×)': ms per image and its ratio to the plain ResNet-18 of the same run; '–' where not timed."""
+    ms = report.get(f"{key}_infer_ms_per_img")
+    if ms is None:
+        return "–"
+    return f"{ms:.1f} ({ms / report['torchvision_resnet18_infer_ms_per_img']:.2f}×)"
+
+
+def _load(report: dict) -> str:
+    return ", ".join(f"{x:.2f}" for x in report["load_average_start"])
+
+
+def _picked(report: dict, kind: str) -> str:
+    """The path the benchmark counts (the fastest that passed its check) and where that check was made."""
+    ms = report["mfjle_infer_ms_per_img"] / report["torchvision_resnet18_infer_ms_per_img"]
+    return f"{report['mfjle_infer_path']}, {ms:.2f}× ({_check_place(report, kind)})"
+
+
+def _step(report: dict) -> str:
     return (
-        ", made on another machine of this project; `--precision auto` takes int8 only after checking it on "
-        "the run's own faces, on the CPU it runs on"
+        f"{report['train_step_ratio']:.2f}× for {report['train_flop_ratio']:.2f}× ({report['train_step_ratio_spread']})"
     )
 
 
 def speed_block() -> str:
-    """Inference and training speed on the CPU, read from the two benchmark reports docs/SPEED.md explains."""
-    paper, lesson = _bench("paper"), _bench("lesson")
-    ms = lambda key: f"{paper[key]:.1f}"  # noqa: E731
-    rows = [
-        ("plain torchvision ResNet-18, channels_last (reference)", ms("torchvision_resnet18_infer_ms_per_img")),
-        ("MF-JLE, the trained model's own forward (`--precision eager`)", ms("mfjle_naive_infer_ms_per_img")),
-        ("MF-JLE, folded BatchNorm, fp32 (`--precision fp32`)", ms("mfjle_deploy_fp32_infer_ms_per_img")),
-    ]
-    rows += [
-        (f"MF-JLE, {m} (`--precision {m}`)", ms(f"mfjle_deploy_{m}_infer_ms_per_img"))
-        for m in ("bf16", "int8")
-        if f"mfjle_deploy_{m}_infer_ms_per_img" in paper
-    ]
-    rows.append(("paper: MF-JLE on a GTX 1060 (Section IV.C)", "10.52"))
-    table = "\n".join(["| path | ms / image |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows])
-    load = lambda r: ", ".join(f"{x:.2f}" for x in r["load_average_start"])  # noqa: E731
+    """The README's speed block: every CPU kind measured side by side, each ratio against its own plain ResNet-18."""
+    reports = speed_reports()
+    kinds = list(reports)
+    head = "| | " + " | ".join(_machine(reports[k]["paper"], k) for k in kinds) + " |"
+    rows = [head, "|---" * (len(kinds) + 1) + "|"]
+    for label, key in SPEED_ROWS:
+        rows.append(
+            f"| {label}, ms / image (× ResNet-18) | "
+            + " | ".join(_ratio(reports[k]["paper"], key) for k in kinds)
+            + " |"
+        )
+    rows.append(
+        "| path counted: the fastest that passed its check | "
+        + " | ".join(_picked(reports[k]["paper"], k) for k in kinds)
+        + " |"
+    )
+    for geometry, label in (
+        ("lesson", "lessons' geometry (R 128, S_g 64, S_l 32, batch 64)"),
+        ("paper", "paper's geometry (224/224/64, batch 32)"),
+    ):
+        cells = [_step(reports[k][geometry]) if geometry in reports[k] else "–" for k in kinds]
+        rows.append(
+            f"| training step, {label}: MF-JLE / ResNet-18 for the FLOP ratio (min / median / max per round) | "
+            + " | ".join(cells)
+            + " |"
+        )
+    rows.append(
+        "| load average at the start (paper; lessons) | "
+        + " | ".join(
+            "; ".join(_load(reports[k][g]) for g in BENCHMARK_GEOMETRIES[::-1] if g in reports[k]) for k in kinds
+        )
+        + " |"
+    )
+    lesson = reports[LESSON_CPU_KIND]["lesson"]
     return "\n".join(
         [
-            f"Batch {paper['batch_size']}, R = S_g = {paper['global_size']}, S_l = {paper['local_size']}, on {paper['cpu']} "
-            f"({paper['threads']} threads, torch {paper['torch']}); load average at the start {load(paper)}; medians of {paper['repeats']} interleaved rounds:",
+            "Inference at the paper's geometry (batch 32, R = S_g = 224, S_l = 64), medians of interleaved rounds, each "
+            "ratio against the plain ResNet-18 timed in the same rounds on the same machine (the paper: MF-JLE at 10.52 ms "
+            "on a GTX 1060, Section IV.C):",
             "",
-            table,
+            *rows,
             "",
-            f"Fastest path that passes the accuracy check (at most {100 * FLIP_LIMIT:g} % of the label decisions flipped and no "
-            f"probability moved more than {MAX_CHANGE_LIMIT:g} against fp32, `benchmarks/check_deploy.py`): "
-            f"{paper['mfjle_infer_path']}, {paper['mfjle_infer_ms_per_img']:.1f} ms/image (by the check recorded in "
-            f"`benchmarks/results/deploy_check.json`{_check_machine(paper)}). "
-            f"Training at the lessons' geometry (R {lesson['source_size']}, S_g {lesson['global_size']}, S_l {lesson['local_size']}, batch {lesson['batch_size']}; "
-            f"load average at the start {load(lesson)}): an MF-JLE step takes {lesson['train_step_ratio']:.2f}× a ResNet-18 step for "
-            f"{lesson['train_flop_ratio']:.2f}× the FLOPs (min / median / max per round: {lesson['train_step_ratio_spread']}); "
-            f"at the paper's geometry {paper['train_step_ratio']:.2f}× for {paper['train_flop_ratio']:.2f}× "
-            f"({paper['train_step_ratio_spread']}). These are the ratios the lessons and docs cite: "
-            "a ratio retyped elsewhere is checked against them (`tests/test_readme_blocks.py`).",
+            f"A path is counted when at most {100 * FLIP_LIMIT:g} % of the label decisions flip and no probability moves "
+            f"more than {MAX_CHANGE_LIMIT:g} against fp32 (`benchmarks/check_deploy.py`, made per CPU kind: each rounds its "
+            f"own way). The lessons and docs cite the {KIND_NAMES[LESSON_CPU_KIND]} column: an MF-JLE training step at "
+            f"the lessons' geometry takes {lesson['train_step_ratio']:.2f}× a ResNet-18 step for "
+            f"{lesson['train_flop_ratio']:.2f}× the FLOPs; a ratio retyped elsewhere is checked against this table "
+            "(`tests/test_readme_blocks.py`). One table per kind, with the commands: docs/SPEED.md.",
         ]
     )
+
+
+def speed_tables() -> str:
+    """docs/SPEED.md's generated part: one table per CPU kind measured, every time beside its ratio to ResNet-18."""
+    parts = []
+    for kind, reports in speed_reports().items():
+        paper = reports["paper"]
+        machine = paper.get("machine") or {}
+        ext = ", ".join(machine.get("cpu_extensions", [])) or "not recorded (the report predates machine records)"
+        rows = ["| measured | ms / image | × plain ResNet-18 |", "|---|---|---|"]
+        for label, key in SPEED_ROWS:
+            ms = paper.get(f"{key}_infer_ms_per_img")
+            if ms is not None:
+                rows.append(f"| {label} | {ms:.1f} | {ms / paper['torchvision_resnet18_infer_ms_per_img']:.2f} |")
+        for geometry, report in reports.items():
+            rows.append(
+                f"| training step, {geometry} geometry (R {report['source_size']}, S_g {report['global_size']}, "
+                f"S_l {report['local_size']}, batch {report['batch_size']}): MF-JLE {report['mfjle_train_step_s']:.3f} s, "
+                f"ResNet-18 {report['resnet18_train_step_s']:.3f} s | – | {report['train_step_ratio']:.2f} "
+                f"(FLOPs {report['train_flop_ratio']:.2f}; target ≤ {1.2 * report['train_flop_ratio']:.2f}) |"
+            )
+        load = "; ".join(
+            f"{g}: {_load(r)} → {', '.join(f'{x:.2f}' for x in r['load_average_end'])}" for g, r in reports.items()
+        )
+        parts += [
+            f"### {KIND_NAMES[kind]} — {paper['cpu']}, measured {paper['date']}",
+            "",
+            f"Extensions: {ext}; {paper['threads']} threads; torch {paper['torch']}; {paper['repeats']} rounds; load "
+            f"average (1, 5, 15 min) at the start → end, {load}. Path counted: {_picked(paper, kind)}.",
+            "",
+            *rows,
+            "",
+        ]
+    return "\n".join(parts).rstrip()
 
 
 BLOCKS: dict[str, Callable[[], str]] = {
@@ -178,6 +278,8 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "lessons:times": times_block,
     "speed:cpu": speed_block,
 }
+#: docs/SPEED.md's generated block.
+SPEED_DOC, SPEED_BLOCK = "docs/SPEED.md", "speed:kinds"
 
 
 def sync(readme: Path | None = None, check: bool = False) -> list[str]:
@@ -190,8 +292,14 @@ def sync(readme: Path | None = None, check: bool = False) -> list[str]:
     stale = [name for name in BLOCKS if _block(new, name) != _block(text, name)]
     studies = [d for d in study_blocks.README_STUDIES if (work_dir() / "results" / d / "table.json").is_file()]
     stale += [f"study:{d}" for d in studies if not study_blocks.sync_readme(path, d, check=True)]
+    doc = work_dir() / SPEED_DOC
+    doc_text = doc.read_text(encoding="utf-8")
+    start, end = MARK_START.format(name=SPEED_BLOCK), MARK_END.format(name=SPEED_BLOCK)
+    doc_new = replace_block(doc_text, start, end, speed_tables(), str(doc))
+    stale += [f"{SPEED_DOC}:{SPEED_BLOCK}"] if doc_new != doc_text else []
     if not check:
         path.write_text(new, encoding="utf-8")
+        doc.write_text(doc_new, encoding="utf-8")
         for d in studies:
             study_blocks.sync_readme(path, d)
     return stale

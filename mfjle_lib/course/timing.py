@@ -23,6 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from ..constants import TEMPLATE
 from ..models.registry import build_model, count_parameters
 from ..paths import PACKAGE_DIR, work_dir
+from ..runtime import CPU_KINDS
 from ..training import build_training, get_batch, inference_model, resolve_settings, train_step
 from ..training.config import TrainConfig
 
@@ -83,14 +84,30 @@ def forward_flops(model: str, global_size: int, local_size: int, crop_fraction: 
     return int(counter.get_total_flops())
 
 
-#: The committed CPU benchmark reports (`benchmarks/bench.py`), one per geometry; the README's speed block reads them.
-BENCHMARK_REPORTS = ("benchmarks/results/bench_cpu_lesson.json", "benchmarks/results/bench_cpu.json")
+#: The committed CPU benchmark reports (`benchmarks/bench.py`): one folder per CPU kind (`runtime.cpu_kind`), one
+#: report per geometry ("lesson": R 128, S_g 64, S_l 32, batch 64; "paper": 224/224/64, batch 32) and the kind's
+#: deploy check (`benchmarks/check_deploy.py`). The README's speed block and docs/SPEED.md read them all.
+BENCHMARK_DIR = "benchmarks/results"
+BENCHMARK_GEOMETRIES = ("lesson", "paper")
+#: The kind whose reports the lessons cite (the narrower vector units, where MF-JLE's overhead is largest).
+LESSON_CPU_KIND = "avx2"
 
 
-def committed_benchmark(cfg: TrainConfig) -> dict[str, Any] | None:
-    """The committed benchmark report timed at `cfg`'s geometry (R, S_g, S_l), or None where there is none."""
-    for name in BENCHMARK_REPORTS:
-        path = work_dir() / name
+def benchmark_path(kind: str, name: str) -> Path:
+    """Where kind `kind`'s file `name` lives: 'lesson' or 'paper' (a benchmark report), or 'deploy_check'."""
+    return work_dir() / BENCHMARK_DIR / kind / f"{name if name == 'deploy_check' else 'bench_' + name}.json"
+
+
+def benchmark_kinds() -> list[str]:
+    """The CPU kinds with committed benchmark reports, in `runtime.CPU_KINDS` order (widest first)."""
+    order = [kind for kind, _ in CPU_KINDS] + ["other"]
+    return [k for k in order if any(benchmark_path(k, g).is_file() for g in BENCHMARK_GEOMETRIES)]
+
+
+def committed_benchmark(cfg: TrainConfig, kind: str = LESSON_CPU_KIND) -> dict[str, Any] | None:
+    """The committed benchmark report of CPU kind `kind` timed at `cfg`'s geometry (R, S_g, S_l), or None."""
+    for name in BENCHMARK_GEOMETRIES:
+        path = benchmark_path(kind, name)
         report = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
         if [report.get(k) for k in ("source_size", "global_size", "local_size")] == [
             cfg.source_size,

@@ -22,7 +22,7 @@ change against fp32 on the built-in test split, the rule of `perf/path_check.py`
 
 Measured at batch 32 on an idle 2-core AMD EPYC (Zen 4, AVX512-BF16; an earlier machine than the
 AVX2-only one docs/SPEED.md measures), wall ms per image (`benchmarks/bench.py`,
-`benchmarks/results/bench_cpu.md`): eager MF-JLE 30.8, deploy fp32 28.9, bf16 15.4, mixed 13.2,
+that machine's report, since replaced): eager MF-JLE 30.8, deploy fp32 28.9, bf16 15.4, mixed 13.2,
 int8 8.0 (the paper's GTX 1060: 10.52). Accuracy (`benchmarks/check_deploy.py` on a trained
 224-px checkpoint, test micro-F1 0.776, 600 faces x 6 labels): decisions flipped fp32 0, bf16 3,
 mixed 4, int8 20 of 3,600 (in both directions), largest probability change bf16 0.010, mixed
@@ -33,7 +33,8 @@ probabilities bunched at 0.5) int8 moved micro-F1 by +0.011: check the model you
 `--precision auto` does on the run's own faces.
 
 `benchmarks/bench.py` reports as `mfjle_infer_ms_per_img` the fastest method that passed the check
-(`benchmarks/results/deploy_check.json`, judged by today's rule); none counts without it.
+made on the same CPU kind (`benchmarks/results/<cpu kind>/deploy_check.json`, judged by today's
+rule); none counts without it.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ POOL_MIN = 256
 
 #: The largest fraction of decisions that may flip. 1 % of 1,536 decisions is 15: one face flips at
 #: most 6 and two at most 12, so no one face, nor two, can fail a path by themselves. What was
-#: measured on trained 224-px checkpoints (`benchmarks/results/deploy_check.json`, 3,600 decisions):
+#: measured on trained 224-px checkpoints (`benchmarks/check_deploy.py`, 3,600 decisions):
 #: bf16 flipped 3 (0.08 %) and int8 20 (0.56 %), both well inside it.
 FLIP_LIMIT = 0.01
 

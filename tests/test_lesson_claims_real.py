@@ -151,9 +151,10 @@ def test_the_ferplus_lambda_curve_is_what_lesson_05_says() -> None:
 
 
 def test_the_jaffe_distance_to_table2_is_what_lesson_03_says() -> None:
-    """Lesson 03, section 3: started, the ResNet-18 closes 46–80 % of its gap to Table 2, more than half on the ranking
-    metrics and about half on the thresholded ones; its coverage and one-error pass the paper's only under our conventions (some faces of
-    every test split carry no label): counted the other way, both close only about half the gap too."""
+    """Lesson 03, section 3: started, the ResNet-18 closes 46–80 % of its gap to Table 2, more than half on the
+    ranking metrics and about half on the thresholded ones; its coverage and one-error pass the paper's only under
+    our conventions (some faces of every test split carry no label): counted the other way, both close only about
+    half the gap too."""
     from mfjle_lib.course import real_faces, real_outputs
     from mfjle_lib.evaluation import HEADERS
 

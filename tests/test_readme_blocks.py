@@ -104,7 +104,7 @@ def test_the_ratio_check_catches_a_retyped_number() -> None:
 
 
 def test_the_paper_geometry_step_target_holds() -> None:
-    """docs/SPEED.md: at the paper's geometry a training step costs at most 1.1 × the FLOP ratio (the lessons' CPU kind)."""
+    """docs/SPEED.md: at the paper's geometry a step costs at most 1.1 × the FLOP ratio (the lessons' CPU kind)."""
     paper = readme_blocks._bench(readme_blocks.LESSON_CPU_KIND, "paper")
     assert paper["train_step_ratio"] <= 1.1 * paper["train_flop_ratio"]
 

@@ -103,6 +103,19 @@ def test_record_time_writes_time_runs_and_estimate(tmp_path: Path) -> None:
     assert frame.loc["03_x", "full, 2 CPU cores"] == "10 min"
 
 
+def test_a_full_time_not_measured_is_estimated_from_the_runs_it_trains_until_measured(tmp_path: Path) -> None:
+    table = tmp_path / "lesson_times.json"
+    table.write_text(json.dumps({"about": "", "lessons": {"04a_x": {"released": 100}}}))
+    runs = [fake_run(tmp_path / f"r{i}", preset="cpu", epochs=10, n=(130, 43, 44), sizes=(32, 16)) for i in range(3)]
+    assert timing.record_estimate(Path("notebooks/04a_x.ipynb"), runs, table=table) == 100 + 3 * 20
+    entry = json.loads(table.read_text())["lessons"]["04a_x"]
+    assert entry["full_cpu_estimate"] == 160 and entry["runs_trained"] == ["r0", "r1", "r2"] and "full_cpu" not in entry
+    assert timing.lesson_times(table).loc["04a_x", "full, 2 CPU cores"] == "≈ 3 min (estimate)"
+    timing.record_time(Path("notebooks/04a_x.ipynb"), "full_cpu", 200.0, runs=runs, table=table)  # measured now
+    assert "full_cpu_estimate" not in json.loads(table.read_text())["lessons"]["04a_x"]
+    assert timing.lesson_times(table).loc["04a_x", "full, 2 CPU cores"] == "3 min"
+
+
 def test_fast_times_are_summed_per_lesson_from_nbvals_junit_report(tmp_path: Path) -> None:
     from tools.notebook_tools import junit_notebook_seconds
 

@@ -31,7 +31,7 @@ from mfjle_lib.paths import REPO_DIR, runs_dir
 
 from .machine_load import BUSY_LOAD, busy_warning, idle_refusal, load_average, load_record, settle
 from .release import collect
-from .timing import finished_runs, junit_notebook_seconds, record_time, with_time_line
+from .timing import finished_runs, junit_notebook_seconds, record_estimate, record_time, with_time_line
 
 NOTEBOOKS_DIR = REPO_DIR / "notebooks"
 
@@ -281,14 +281,17 @@ def _sync_time_lines(paths: list[Path]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: `python -m tools.notebook_tools {execute NB... | execute-tagged NB... | sync [NB...] | check [NB...] |
-    fast-times XML | release RUNS}`."""
+    fast-times XML | estimate-full NB RUN... | release RUNS}`."""
     parser = argparse.ArgumentParser(prog="python -m tools.notebook_tools")
-    parser.add_argument("action", choices=["execute", "execute-tagged", "sync", "check", "fast-times", "release"])
+    parser.add_argument(
+        "action", choices=["execute", "execute-tagged", "sync", "check", "fast-times", "estimate-full", "release"]
+    )
     parser.add_argument(
         "notebooks",
         nargs="*",
         type=Path,
-        help="default for sync/check: every notebooks/*.ipynb; fast-times: the JUnit XML",
+        help="default for sync/check: every notebooks/*.ipynb; fast-times: the JUnit XML; estimate-full: the lesson, "
+        "then the finished runs its full mode trains (e.g. results/lessons/<run>)",
     )
     parser.add_argument("--timeout", type=int, default=900)
     parser.add_argument(
@@ -320,6 +323,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: {seconds:.0f}s")
             record_time(NOTEBOOKS_DIR / f"{name}.ipynb", args.record or "fast", seconds)
         _sync_time_lines([NOTEBOOKS_DIR / f"{name}.ipynb" for name in junit_notebook_seconds(args.notebooks[0])])
+        return 0
+    if args.action == "estimate-full":  # a lesson's full CPU time from the training time of the runs it trains
+        if len(args.notebooks) < 2:
+            parser.error("estimate-full needs the lesson, then the run folders its full mode trains")
+        seconds = record_estimate(args.notebooks[0], args.notebooks[1:])
+        print(f"{args.notebooks[0].stem}: full ≈ {seconds / 60:.0f} min on 2 CPU cores (estimate)")
+        _sync_time_lines([args.notebooks[0]])
         return 0
     if args.action == "release":  # finished full runs -> results/lessons (tools/release.py)
         if len(args.notebooks) != 1:

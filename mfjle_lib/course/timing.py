@@ -55,7 +55,8 @@ def lesson_times(path: str | Path | None = None) -> pd.DataFrame:
     """`notebooks/lesson_times.json` as a table: each lesson's time by default (released runs), FAST, full on 2 CPU
     cores, full on a Colab GPU.
 
-    A Colab GPU time that was not measured shows the FLOP-based estimate, marked "(estimate)"; a time
+    A Colab GPU time that was not measured shows the FLOP-based estimate, marked "(estimate)", and a full CPU time
+    not measured end to end the training time of the runs it trains (`tools/timing.py: record_estimate`); a time
     measured on a busy machine (its load record) is marked "(busy machine)".
     """
     raw = json.loads(Path(path or LESSON_TIMES).read_text(encoding="utf-8"))
@@ -64,7 +65,7 @@ def lesson_times(path: str | Path | None = None) -> pd.DataFrame:
         rows[name] = {
             "default (released runs), 2 CPU cores": _duration(t.get("released")) + _busy(t, "released"),
             "FAST, 2 CPU cores": _duration(t.get("fast")) + _busy(t, "fast"),
-            "full, 2 CPU cores": _duration(t.get("full_cpu")) + _busy(t, "full_cpu"),
+            "full, 2 CPU cores": _duration(t.get("full_cpu"), t.get("full_cpu_estimate")) + _busy(t, "full_cpu"),
             "full, Colab T4 GPU": _duration(t.get("colab_gpu"), t.get("colab_gpu_estimate")) + _busy(t, "colab_gpu"),
         }
     frame = pd.DataFrame.from_dict(rows, orient="index")

@@ -15,7 +15,7 @@ import pytest
 from cli_helpers import one_line_error, run_cli
 
 from mfjle_lib.errors import ConfigError
-from mfjle_lib.evaluation import study_table
+from mfjle_lib.evaluation import study_runs, study_table
 from mfjle_lib.evaluation.outputs import load_outputs, save_outputs
 from mfjle_lib.experiments.study import STARTS, default_splits, grid, study_command
 from mfjle_lib.models.arms import arm_settings
@@ -196,5 +196,5 @@ def test_arms_change_one_thing_each() -> None:
     with pytest.raises(ConfigError, match="unknown arm"):
         grid(("paper",), ("resnet18", "mfjle_hires"), ("scratch",), 1)
     # Run folders name the arm; the longest arm name wins (mfjle_lowres is not mfjle with a start 'lowres_scratch').
-    found = study_table._RUN.match("official_mfjle_lowres_scratch_seed2")
+    found = study_runs._RUN.match("official_mfjle_lowres_scratch_seed2")
     assert found and (found["model"], found["start"], found["seed"]) == ("mfjle_lowres", "scratch", "2")

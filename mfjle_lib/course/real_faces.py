@@ -20,7 +20,8 @@ from ..errors import ConfigError
 from ..evaluation.outputs import Outputs, load_outputs
 from ..evaluation.per_label import per_label_report
 from ..evaluation.reports import HEADERS, results_table, styled
-from ..evaluation.study_table import interval_text, parse_run_name
+from ..evaluation.study_runs import parse_run_name
+from ..evaluation.study_table import interval_text
 from ..method.metrics import LOWER_IS_BETTER, METRIC_KEYS, multilabel_metrics
 from ..models.arms import ARMS
 from ..paths import work_dir

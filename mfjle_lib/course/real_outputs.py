@@ -19,7 +19,7 @@ from ..errors import ConfigError
 from ..evaluation.outputs import Outputs
 from ..evaluation.per_label import per_label_report
 from ..evaluation.reports import HEADERS, paper_rows
-from ..evaluation.study_table import parse_run_name
+from ..evaluation.study_runs import parse_run_name
 from ..method.fusion import MODULE_TITLES
 from ..method.metrics import METRIC_KEYS, multilabel_metrics
 from .real_faces import run_outputs

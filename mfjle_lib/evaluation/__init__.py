@@ -6,7 +6,7 @@ The nine metrics themselves are the method's (`mfjle_lib.method.metrics`).
 
 from __future__ import annotations
 
-from . import outputs, per_label, reports, study_table
+from . import outputs, per_label, reports, study_runs, study_table
 from .fusion_choice import FusionChoice, choose_fusion, report_val_fusion
 from .outputs import (
     Outputs,
@@ -54,6 +54,7 @@ __all__ = [
     "reports",
     "results_table",
     "save_outputs",
+    "study_runs",
     "study_table",
     "styled",
     "summarise_runs",

@@ -77,6 +77,42 @@ def coverage(y_true, y_score):
     rank = (y_score[:, None, :] >= y_score[:, :, None]).sum(axis=2)
     return np.mean([rank[i][y_true[i] == 1].max() for i in range(len(y_true)) if y_true[i].any()])  # no -1
 """,
+    "paired_comparison": """
+def paired_comparison(first, second):
+    d = np.asarray(first, dtype=float) - np.asarray(second, dtype=float)
+    mean, std = d.mean(), d.std(ddof=1)
+    half = 1.96 * std / np.sqrt(len(d))  # a normal interval: too narrow for a few seeds
+    return d, mean, std, (mean - half, mean + half)
+""",
+    "gain_split": """
+def gain_split(resnet18, wholeface, lowres, mfjle):
+    r = np.asarray(resnet18, dtype=float)
+    w, low, m = (np.asarray(a, dtype=float) for a in (wholeface, lowres, mfjle))
+    return w - r, low - r, m - r, m - r  # every arm against ResNet-18: the parts overlap
+""",
+    "reliability": """
+import pandas as pd
+
+
+def reliability_bins(y_true, y_score, edges=(0.1, 0.3, 0.5, 0.7, 0.9)):
+    y, p = np.asarray(y_true, dtype=float), np.asarray(y_score, dtype=float)
+    k = np.digitize(p, edges, right=True)  # (lower, upper]: a probability on an edge lands in the bin below
+    rows = [{"pairs": int((k == b).sum()),
+             "mean probability": p[k == b].mean() if (k == b).any() else np.nan,
+             "share really present": y[k == b].mean() if (k == b).any() else np.nan} for b in range(len(edges) + 1)]
+    return pd.DataFrame(rows)
+""",
+    "val_threshold": """
+def choose_threshold(labels, probs, thresholds):
+    y, p = np.asarray(labels) > 0.5, np.asarray(probs, dtype=float)
+    f1 = []
+    for t in thresholds:
+        pred = p >= t
+        tp, wrong = np.sum(pred & y), np.sum(pred != y)
+        f1.append(2 * tp / (2 * tp + wrong) if 2 * tp + wrong else 0.0)
+    i = int(np.argmax(f1))  # the first best threshold: a tie is not broken toward 0.5
+    return float(thresholds[i]), float(f1[i])
+""",
 }
 
 

@@ -1,7 +1,8 @@
-"""The graders of the lab edition: a student's piece of the method against the method package's, on fixed inputs.
+"""The graders of the lab edition: a student's piece of the method, or of a reading of its results, against the
+library's, on fixed inputs.
 
-A lesson's blank is a function the student writes from torch primitives; the grader cell under it
-calls `check(name, fn)`, which runs both functions on the task's fixed cases, prints one line —
+A lesson's blank is a function the student writes from torch or numpy primitives (the readings: `readings.py`); the
+grader cell under it calls `check(name, fn)`, which runs both functions on the task's fixed cases, prints one line —
 ✓, or what differs and a hint — and returns the function the lesson goes on with: the student's
 when it matches, the library's otherwise, so a class's Run All never stops on a blank. A blank
 left as generated raises `NotImplementedError`, which the grader reports as "not written yet".

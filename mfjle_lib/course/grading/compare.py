@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 #: Relative and absolute tolerance of every comparison (all cases run in float64).
@@ -59,7 +60,19 @@ def as_array(x: Any) -> np.ndarray:
 
 
 def difference(yours: Any, library: Any, where: str = "") -> str | None:
-    """None if `yours` equals `library` within the tolerance, else a phrase saying what differs (dicts, tuples too)."""
+    """None if `yours` equals `library` within the tolerance, else a phrase saying what differs (dicts, tuples too).
+
+    A DataFrame is compared column by column, by the library's column names (its index, the rows' labels, is not).
+    """
+    if isinstance(library, pd.DataFrame):
+        if not isinstance(yours, pd.DataFrame) or set(yours.columns) != set(library.columns):
+            return f"{where or 'the result'} should be a DataFrame with columns {list(library.columns)}"
+        columns = {f"'{c}'": c for c in library.columns}
+        return difference(
+            {name: yours[c].to_numpy() for name, c in columns.items()},
+            {name: library[c].to_numpy() for name, c in columns.items()},
+            f"{where} column " if where else "column ",
+        )
     if isinstance(library, dict):
         if not isinstance(yours, dict) or set(yours) != set(library):
             return f"{where or 'the result'} should be a dict with keys {sorted(library)}"

@@ -1,4 +1,7 @@
-"""The blanks of the lab edition: for each, the library's answer, its fixed cases and the hints for likely mistakes."""
+"""The blanks of the lab edition: for each, the library's answer, its fixed cases and the hints for likely mistakes.
+
+The pieces of the method are here; the blanks that read results (lessons 04b–08) are in `readings.py`.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from ... import method
 from ...constants import NUM_LABELS, NUM_LANDMARKS
 from .compare import Case, Hint, Task, as_array, difference
 from .inputs import fixed_batch, small_mfjle
+from .readings import READING_TASKS
 
 # --------------------------------------------------------------------------- the tasks
 
@@ -389,5 +393,6 @@ TASKS: dict[str, Task] = {
                 ),
             ),
         ),
+        *READING_TASKS,
     )
 }

@@ -373,3 +373,19 @@ def test_the_ferplus_resolution_step_is_what_lesson_05_says() -> None:
     assert len(both) and (both[controls.TOTAL] > 0).all()
     share = both["resolution"].sum() / both[controls.TOTAL].sum()
     assert 0.3 < share < 0.7, share
+
+
+def test_what_each_crop_knows_is_what_lesson_02_says() -> None:
+    """Lesson 02, section 3: each crop's network alone knows part of the expression (on JAFFE the nose least), and on
+    both datasets none comes near the whole face."""
+    from mfjle_lib.course import real_outputs
+
+    for runs in (
+        real_outputs.run_outputs("jaffe", "mfjle", "paper", "started"),
+        real_outputs.run_outputs("ferplus", "mfjle"),
+    ):
+        mean = real_outputs.module_scores(runs)["mean"]
+        crops = mean.drop(["whole face alone", "fused"])
+        assert (crops > 0.25).all() and crops.max() < mean["whole face alone"] - 0.07
+    jaffe = real_outputs.module_scores(real_outputs.run_outputs("jaffe", "mfjle", "paper", "started"))["mean"]
+    assert jaffe.drop(["whole face alone", "fused"]).idxmin() == "nose alone"

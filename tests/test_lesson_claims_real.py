@@ -389,3 +389,23 @@ def test_what_each_crop_knows_is_what_lesson_02_says() -> None:
         assert (crops > 0.25).all() and crops.max() < mean["whole face alone"] - 0.07
     jaffe = real_outputs.module_scores(real_outputs.run_outputs("jaffe", "mfjle", "paper", "started"))["mean"]
     assert jaffe.drop(["whole face alone", "fused"]).idxmin() == "nose alone"
+
+
+def test_the_ferplus_gain_split_is_what_lesson_05_says() -> None:
+    """Lesson 05, FER+: every step rests on seed 0; the full-resolution ResNet-18 ahead of MF-JLE at both rules on each
+    of its seeds; at equal care seed 0's +0.042 splits into ensembling +0.036, locality −0.017, resolution +0.023."""
+    from mfjle_lib.course import controls, real_faces
+
+    study = real_faces.load_study("ferplus")
+    for rule in controls.RULES:
+        parts = real_faces.gain_parts(study, rule=rule)
+        assert (parts["MF-JLE over the full-resolution ResNet-18"].dropna() < 0).all() and len(
+            parts.dropna(how="any")
+        ) == 1
+    seed0 = real_faces.gain_parts(study, rule="val").loc[0].round(3)
+    assert (seed0["ensembling"], seed0["locality"], seed0["resolution"], seed0[controls.TOTAL]) == (
+        0.036,
+        -0.017,
+        0.023,
+        0.042,
+    )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from mfjle_lib.runtime import cpu_kind
 from tools import machine_load, notebook_tools, timing
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,6 +23,7 @@ def test_the_record_flags_a_busy_start(monkeypatch) -> None:
     assert before == [3.0, 2.0, 1.0] and machine_load.is_busy(before) is True
     rec = machine_load.load_record(before, [0.1, 0.2, 0.3])
     assert rec == {
+        "cpu_kind": cpu_kind(),
         "load_average_start": [3.0, 2.0, 1.0],
         "load_average_end": [0.1, 0.2, 0.3],
         "busy": True,

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from mfjle_lib.runtime import cpu_kind
+
 #: A 1-minute load average at or above this, before a measurement starts, marks it busy: on 2 cores
 #: half a core of other work already moves the medians by several percent.
 BUSY_LOAD = 0.5
@@ -57,8 +59,14 @@ def is_busy(before: list[float] | None) -> bool | None:
 
 
 def load_record(before: list[float] | None, after: list[float] | None) -> dict[str, Any]:
-    """What a measurement records about the machine: load before and after, and whether it was busy."""
-    return {"load_average_start": before, "load_average_end": after, "busy": is_busy(before), "busy_load": BUSY_LOAD}
+    """What a measurement records about the machine: its CPU kind, load before and after, whether it was busy."""
+    return {
+        "cpu_kind": cpu_kind(),  # times compare only within one kind (docs/SPEED.md)
+        "load_average_start": before,
+        "load_average_end": after,
+        "busy": is_busy(before),
+        "busy_load": BUSY_LOAD,
+    }
 
 
 def busy_warning(before: list[float] | None, what: str) -> str | None:

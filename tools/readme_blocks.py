@@ -165,22 +165,27 @@ def _check_place(report: dict, kind: str) -> str:
     return "by a check made on another CPU kind; `--precision auto` checks it again on the run's own faces first"
 
 
+def _vs_reference(report: dict, key: str) -> float:
+    """The benchmark's own ratio of row `key` to the plain ResNet-18 timed in the same rounds (the reference: 1)."""
+    return 1.0 if key == "torchvision_resnet18" else report["ratio_to_torchvision_resnet18"][key]
+
+
 def _ratio(report: dict, key: str) -> str:
     """'37.9 (1.50×)': ms per image and its ratio to the plain ResNet-18 of the same run; '–' where not timed."""
     ms = report.get(f"{key}_infer_ms_per_img")
     if ms is None:
         return "–"
-    return f"{ms:.1f} ({ms / report['torchvision_resnet18_infer_ms_per_img']:.2f}×)"
+    return f"{ms:.1f} ({_vs_reference(report, key):.2f}×)"
 
 
-def _load(report: dict) -> str:
-    return ", ".join(f"{x:.2f}" for x in report["load_average_start"])
+def _load(report: dict, when: str = "start") -> str:
+    """The 1, 5 and 15-minute load average at the benchmark's start (or end)."""
+    return ", ".join(f"{x:.2f}" for x in report[f"load_average_{when}"])
 
 
 def _picked(report: dict, kind: str) -> str:
     """The path the benchmark counts (the fastest that passed its check) and where that check was made."""
-    ms = report["mfjle_infer_ms_per_img"] / report["torchvision_resnet18_infer_ms_per_img"]
-    return f"{report['mfjle_infer_path']}, {ms:.2f}× ({_check_place(report, kind)})"
+    return f"{report['mfjle_infer_path']}, {_vs_reference(report, 'mfjle'):.2f}× ({_check_place(report, kind)})"
 
 
 def _step(report: dict) -> str:
@@ -253,7 +258,7 @@ def speed_tables() -> str:
         for label, key in SPEED_ROWS:
             ms = paper.get(f"{key}_infer_ms_per_img")
             if ms is not None:
-                rows.append(f"| {label} | {ms:.1f} | {ms / paper['torchvision_resnet18_infer_ms_per_img']:.2f} |")
+                rows.append(f"| {label} | {ms:.1f} | {_vs_reference(paper, key):.2f} |")
         for geometry, report in reports.items():
             rows.append(
                 f"| training step, {geometry} geometry (R {report['source_size']}, S_g {report['global_size']}, "
@@ -261,9 +266,7 @@ def speed_tables() -> str:
                 f"ResNet-18 {report['resnet18_train_step_s']:.3f} s | – | {report['train_step_ratio']:.2f} "
                 f"(FLOPs {report['train_flop_ratio']:.2f}; target ≤ {STEP_TARGETS[geometry] * report['train_flop_ratio']:.2f}) |"
             )
-        load = "; ".join(
-            f"{g}: {_load(r)} → {', '.join(f'{x:.2f}' for x in r['load_average_end'])}" for g, r in reports.items()
-        )
+        load = "; ".join(f"{g}: {_load(r)} → {_load(r, 'end')}" for g, r in reports.items())
         parts += [
             f"### {KIND_NAMES[kind]} — {paper['cpu']}, measured {paper['date']}",
             "",

@@ -19,6 +19,7 @@ The lessons read the table through `mfjle_lib.course.timing`.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -122,6 +123,24 @@ def colab_estimate(full_cpu_s: float, runs: list[dict[str, Any]], gpu_flops: flo
     return overhead + sum(r["gpu_flops"] for r in runs) / gpu_flops
 
 
+def _lesson_entry(notebook: Path, table: Path | None, update: Callable[[dict[str, Any]], Any]) -> Any:
+    """Apply `update` to one lesson's entry of `lesson_times.json` and write the table back atomically (an interrupted
+    run never leaves half a table); returns what `update` returned."""
+    table = table or notebook.parent / "lesson_times.json"
+    data = json.loads(table.read_text(encoding="utf-8"))
+    result = update(data["lessons"].setdefault(notebook.stem, {}))
+    atomic_write_text(table, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    return result
+
+
+def _record_runs(entry: dict[str, Any], runs: list[Path], full_cpu_s: float) -> None:
+    """The runs a lesson's full mode trains, their CPU training seconds and the Colab estimate built from them."""
+    costs = [run_cost(r) for r in runs]
+    entry["runs_trained"] = [c["run"] for c in costs]
+    entry["cpu_train_s"] = round(sum(c["cpu_train_s"] for c in costs))
+    entry["colab_gpu_estimate"] = round(colab_estimate(full_cpu_s, costs))
+
+
 def record_estimate(notebook: Path, runs: list[Path], table: Path | None = None) -> float:
     """A lesson's full CPU time estimated from the runs its full mode trains, for lessons not yet timed end to end:
     their own training seconds (history.csv) plus the lesson's released-mode time (what it does besides training).
@@ -129,17 +148,14 @@ def record_estimate(notebook: Path, runs: list[Path], table: Path | None = None)
     Kept as `full_cpu_estimate` (shown "≈ … (estimate)") beside the Colab estimate built from it; a measured
     `full_cpu` replaces both.
     """
-    table = table or notebook.parent / "lesson_times.json"
-    data = json.loads(table.read_text(encoding="utf-8"))
-    entry = data["lessons"].setdefault(notebook.stem, {})
-    costs = [run_cost(r) for r in runs]
-    estimate = float(entry.get("released") or 0) + sum(c["cpu_train_s"] for c in costs)
-    entry["full_cpu_estimate"] = round(estimate)
-    entry["runs_trained"] = [c["run"] for c in costs]
-    entry["cpu_train_s"] = round(sum(c["cpu_train_s"] for c in costs))
-    entry["colab_gpu_estimate"] = round(colab_estimate(estimate, costs))
-    atomic_write_text(table, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
-    return estimate
+
+    def update(entry: dict[str, Any]) -> float:
+        estimate = float(entry.get("released") or 0) + sum(run_cost(r)["cpu_train_s"] for r in runs)
+        entry["full_cpu_estimate"] = round(estimate)
+        _record_runs(entry, runs, estimate)
+        return estimate
+
+    return _lesson_entry(notebook, table, update)
 
 
 def record_time(
@@ -155,21 +171,16 @@ def record_time(
     `load`: the machine's load record (`tools/machine_load.py: load_record`), kept as `<key>_load`; a busy
     one marks the time in the table.
     """
-    table = table or notebook.parent / "lesson_times.json"
-    data = json.loads(table.read_text(encoding="utf-8"))
-    entry = data["lessons"].setdefault(notebook.stem, {})
-    entry[key] = round(seconds)
-    if load is not None:
-        entry[f"{key}_load"] = load
-    else:
-        entry.pop(f"{key}_load", None)  # an older record must not vouch for a new time
-    if key == "full_cpu":
-        entry.pop("full_cpu_estimate", None)  # measured end to end now
-    if key == "full_cpu" and runs is not None:
-        costs = [run_cost(r) for r in runs]
-        entry["runs_trained"] = [c["run"] for c in costs]
-        entry["cpu_train_s"] = round(sum(c["cpu_train_s"] for c in costs))
-        entry["colab_gpu_estimate"] = round(colab_estimate(seconds, costs))
-    atomic_write_text(
-        table, json.dumps(data, indent=1, ensure_ascii=False) + "\n"
-    )  # an interrupted run never leaves half a table
+
+    def update(entry: dict[str, Any]) -> None:
+        entry[key] = round(seconds)
+        if load is not None:
+            entry[f"{key}_load"] = load
+        else:
+            entry.pop(f"{key}_load", None)  # an older record must not vouch for a new time
+        if key == "full_cpu":
+            entry.pop("full_cpu_estimate", None)  # measured end to end now
+            if runs is not None:
+                _record_runs(entry, runs, seconds)
+
+    _lesson_entry(notebook, table, update)

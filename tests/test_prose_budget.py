@@ -6,7 +6,8 @@ How words are counted (one rule, so a number here is the number a reader can rec
   span in markdown counts as the words it is written with. Everything in a markdown cell counts —
   headings, tables, fenced code blocks, the generated time sentence and the Colab badge — because
   a student reads (or scrolls past) all of it;
-* **a lesson's prose** is the sum over its markdown cells: at most `LESSON_WORDS`;
+* **a lesson's prose** is the sum over its markdown cells: at most `LESSON_WORDS`, in both editions (the lab
+  edition adds a note under each title);
 * **one markdown cell**: at most `CELL_WORDS` (a longer explanation is split where a new idea
   starts, or written tighter);
 * **a solution's explanation** is what a solution cell (tagged `solution`) says in words, not in
@@ -33,6 +34,8 @@ import pytest
 from tools import notebook_tools
 
 NOTEBOOKS = sorted(notebook_tools.NOTEBOOKS_DIR.glob("*.ipynb"))
+#: Both editions: the lab edition's note under each title is prose a student reads too.
+BOTH_EDITIONS = NOTEBOOKS + sorted((notebook_tools.NOTEBOOKS_DIR / "lab").glob("*.ipynb"))
 
 LESSON_WORDS = 2500
 CELL_WORDS = 250
@@ -75,13 +78,17 @@ def test_the_counting_rule() -> None:
     assert explanation_words(source) == 5
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def _edition_id(path: Path) -> str:
+    return f"lab/{path.name}" if path.parent.name == "lab" else path.name
+
+
+@pytest.mark.parametrize("path", BOTH_EDITIONS, ids=_edition_id)
 def test_a_lesson_has_at_most_its_budget_of_prose(path: Path) -> None:
     total = sum(words(_src(c)) for c in _cells(path) if c["cell_type"] == "markdown")
     assert total <= LESSON_WORDS, f"{path.name}: {total} words of markdown (budget {LESSON_WORDS}): write tighter"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", BOTH_EDITIONS, ids=_edition_id)
 def test_no_markdown_cell_is_over_its_budget(path: Path) -> None:
     long = {i: words(_src(c)) for i, c in enumerate(_cells(path)) if c["cell_type"] == "markdown"}
     long = {i: n for i, n in long.items() if n > CELL_WORDS}

@@ -10,9 +10,10 @@ What changes between the editions, and nothing else:
   yet")` at the region's indentation; the grader cell after it (tagged `grader`) then says "not
   written yet" and the lesson goes on with the library's version;
 - every output and execution count is cleared;
-- the header's Colab badge opens the lab notebook, a line under the title says which edition this
-  is, relative links climb one folder more (`../docs` becomes `../../docs`), and the sentence that
-  points to hidden solutions points to the instructor edition.
+- the header's Colab badge opens the lab notebook, a markdown cell under the title says which edition
+  this is (and names the graders only where the lesson has blanks), relative links climb one folder
+  more (`../docs` becomes `../../docs`), and the sentence that points to hidden solutions points to
+  the instructor edition.
 """
 
 from __future__ import annotations
@@ -33,9 +34,14 @@ NOT_WRITTEN = 'raise NotImplementedError("not written yet")'
 HIDDEN_SOLUTIONS = ", then a hidden solution (click to show it)."
 LAB_SOLUTIONS = " (its solution is in the instructor edition)."
 EDITION_NOTE = (
-    "> **Lab edition.** Write the functions in the cells marked *your turn*; the grader cell under each "
-    "prints ✓ or what differs (and continues with the library's version, so Run All never stops). "
-    "Exercises have no solutions here; the instructor edition (`notebooks/{name}`) has them, with every output."
+    "> **Lab edition.** Write the functions marked *your turn*; the grader cell under each prints ✓ or what "
+    "differs, then goes on with the library's version. Solutions and outputs: the instructor edition "
+    "(`notebooks/{name}`)."
+)
+#: The note of a lesson without graded blanks: nothing to say about graders (and fewer words to read).
+EDITION_NOTE_NO_BLANKS = (
+    "> **Lab edition.** The exercises are yours; their solutions, and every output, are in the instructor edition "
+    "(`notebooks/{name}`)."
 )
 
 
@@ -72,11 +78,10 @@ def blank_out(source: str) -> str:
     return "".join(out)
 
 
-def _header(source: str, name: str, url: str) -> str:
-    """The title cell: Colab badge to the lab notebook, the edition note after the title line."""
-    source = BADGE.sub(f"({colab_link(url, f'lab/{name}')})", source)
-    lines = source.split("\n")
-    return "\n".join([lines[0], "", EDITION_NOTE.format(name=name), *lines[1:]])
+def _note_cell(name: str, graded: bool) -> dict:
+    """The edition note, a markdown cell of its own under the title cell (graders named only where there are any)."""
+    note = EDITION_NOTE if graded else EDITION_NOTE_NO_BLANKS
+    return {"cell_type": "markdown", "metadata": {"tags": ["edition-note"]}, "source": [note.format(name=name)]}
 
 
 def lab_notebook(nb: dict, name: str, url: str) -> dict:
@@ -97,8 +102,10 @@ def lab_notebook(nb: dict, name: str, url: str) -> dict:
             cell["source"] = text.splitlines(keepends=True)
         cell.get("metadata", {}).pop("execution", None)
         cells.append(cell)
-    first_md = next(c for c in cells if c["cell_type"] == "markdown")
-    first_md["source"] = _header(_source(first_md), name, url).splitlines(keepends=True)
+    first = next(i for i, c in enumerate(cells) if c["cell_type"] == "markdown")
+    title = BADGE.sub(f"({colab_link(url, f'lab/{name}')})", _source(cells[first]))
+    cells[first]["source"] = title.splitlines(keepends=True)
+    cells.insert(first + 1, _note_cell(name, any("blank" in _tags(c) for c in cells)))
     lab["cells"] = cells
     lab.get("metadata", {}).pop("widgets", None)  # saved widget state is an output too
     return lab

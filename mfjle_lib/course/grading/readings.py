@@ -1,8 +1,10 @@
-"""The blanks that read results: a paired comparison over seeds (04b), the gain split (05), a reliability table (07)
-and a threshold chosen on validation (08), each against the function the library's own tables call.
+"""The blanks that read results: the floor of a model that learned nothing (03), a paired comparison over seeds
+(04b), the gain split (05), a reliability table (07) and a threshold chosen on validation (08), each against the
+function the library's own tables call.
 
-The library's answer is the study tables' `paired_gap`, the controls' `parts_of`, `evaluation.reliability_table` and
-`evaluation.choose_fusion` on one module (how a baseline gets its threshold), called as the lessons call them.
+The library's answer is `method.multilabel_metrics` on constant scores, the study tables' `paired_gap`, the
+controls' `parts_of`, `evaluation.reliability_table` and `evaluation.choose_fusion` on one module (how a baseline
+gets its threshold), called as the lessons call them.
 """
 
 from __future__ import annotations
@@ -17,10 +19,58 @@ import pandas as pd
 from ...evaluation.fusion_choice import THRESHOLD_GRID, choose_fusion
 from ...evaluation.per_label import RELIABILITY_EDGES, reliability_table
 from ...evaluation.study_runs import paired_gap
-from ...method.metrics import METRIC_KEYS, f1_scores
+from ...method.metrics import METRIC_KEYS, f1_scores, multilabel_metrics
 from ...models.arms import ARMS, GAIN_STEPS
 from ..controls import CONTROL_ARMS, TOTAL, parts_of
 from .compare import Case, Hint, Task, as_array, difference
+
+# --------------------------------------------------------------------------- 03: the floor of a constant predictor
+
+#: The three parts of the floor's answer, named in its verdicts.
+FLOOR_PARTS = ("micro-F1 of every emotion", "Hamming loss of every emotion", "Hamming loss of no emotion")
+
+
+def _floor_cases() -> list[Case]:
+    """Label matrices (faces x 6): a mix of label counts with label-free and all-label faces; few labels; one face."""
+    g = np.random.default_rng(3)
+    mixed = (g.random((50, 6)) < 0.3).astype(int)
+    mixed[0], mixed[1] = 0, 1  # a face without a label and one with all six
+    return [
+        Case("50 faces, 0 to 6 labels each", (mixed,)),
+        Case(
+            "30 faces, one or two labels each",
+            (np.eye(6, dtype=int)[g.integers(0, 6, 30)] | np.eye(6, dtype=int)[g.integers(0, 6, 30)],),
+        ),
+        Case("one face with two labels", (np.array([[1, 0, 0, 1, 0, 0]]),)),
+    ]
+
+
+def _library_floor(labels: np.ndarray) -> tuple[float, float, float]:
+    """`method.multilabel_metrics` of the two constant scores: (micro-F1 and Hamming loss of 1 everywhere, Hamming
+    loss of 0 everywhere)."""
+    y = np.asarray(labels, dtype=np.float64)
+    every, none = multilabel_metrics(y, np.ones_like(y)), multilabel_metrics(y, np.zeros_like(y))
+    return every["micro_f1"], every["hamming_loss"], none["hamming_loss"]
+
+
+def _floor_precision(yours: Any, lib: Any, case: Case) -> bool:
+    """The precision of 'every emotion' (c / L) where its micro-F1 is wanted."""
+    (y,) = case.args
+    return difference(yours[FLOOR_PARTS[0]], np.mean(y)) is None
+
+
+def _floor_per_face(yours: Any, lib: Any, case: Case) -> bool:
+    """The mean over faces of each face's F1 (example-based F1) where the pooled micro-F1 is wanted."""
+    (y,) = case.args
+    c = np.asarray(y, dtype=np.float64).sum(axis=1)
+    return difference(yours[FLOOR_PARTS[0]], np.mean(2 * c / (c + y.shape[1]))) is None
+
+
+def _floor_hamming_swapped(yours: Any, lib: Any, case: Case) -> bool:
+    """The two Hamming losses exchanged: every emotion errs on the L − c absent ones, no emotion on the c present."""
+    every, none = FLOOR_PARTS[1], FLOOR_PARTS[2]
+    return difference(yours[every], lib[none]) is None and difference(yours[none], lib[every]) is None
+
 
 # --------------------------------------------------------------------------- 04b: the paired comparison over seeds
 
@@ -225,6 +275,28 @@ def _macro_not_micro(yours: Any, lib: Any, case: Case) -> bool:
 # --------------------------------------------------------------------------- the tasks
 
 READING_TASKS: tuple[Task, ...] = (
+    Task(
+        "constant_floor",
+        "the floor: micro-F1 and Hamming loss (Eq. 3) of predicting every emotion, or none",
+        "method.multilabel_metrics on constant scores",
+        _library_floor,
+        _floor_cases,
+        (
+            Hint(
+                _floor_precision,
+                "c / L is the precision of 'every emotion'; micro-F1 is 2TP / (2TP + FP + FN), here with FN = 0",
+            ),
+            Hint(
+                _floor_per_face,
+                "micro-F1 pools TP, FP and FN over all faces first, then divides: not the mean of each face's F1",
+            ),
+            Hint(
+                _floor_hamming_swapped,
+                "predicting every emotion errs on the L − c emotions a face lacks; predicting none on the c it has",
+            ),
+        ),
+        parts=FLOOR_PARTS,
+    ),
     Task(
         "paired_comparison",
         "the paired comparison over seeds (Δ, mean, std, 95 % t-interval)",

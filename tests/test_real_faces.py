@@ -71,6 +71,12 @@ def test_study_helpers_pick_rows_and_gaps() -> None:
     assert list(table.columns) == ["seed 0", "seed 1", "seed 2", "mean ± std", "95 % interval"]
 
 
+def test_one_seed_shows_no_spread() -> None:
+    assert study_table.mean_std_text(0.5024, 0.0, 1) == "0.502"
+    assert study_table.mean_std_text(-0.0171, 0.0, 1, signed=True) == "-0.017"
+    assert study_table.mean_std_text(0.5234, 0.0231, 3) == "0.523 ± 0.023"
+
+
 def test_a_zero_width_interval_says_it_comes_from_identical_values() -> None:
     assert study_table.interval_text(0.0, 0.0, signed=True, n=3) == "[+0.000, +0.000] (3 identical values)"
     assert study_table.interval_text(0.5, 0.5) == "[0.500, 0.500] (identical values)"

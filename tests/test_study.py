@@ -116,6 +116,11 @@ def test_study_end_to_end_resume_table_and_validation_only_choice(tmp_path: Path
     assert proc.returncode == 0 and "== " not in proc.stdout and not work.exists(), proc.stdout[-2000:]
     assert (out / "table.md").read_bytes() == table
 
+    # --table-only rebuilds the same bytes: the table names the command that rebuilds it, without --table-only.
+    proc = _study(data_dir, root, out, work, "--epochs", 1, "--table-only")
+    assert proc.returncode == 0 and (out / "table.md").read_bytes() == table, proc.stderr[-2000:]
+    assert "--table-only" not in json.loads((out / "table.json").read_text())["study_command"]
+
     # Other settings than the results were made with: one line, nothing overwritten.
     one_line_error(_study(data_dir, root, out, work, "--epochs", 2), str(out / names[0]), "other settings (epochs)")
 

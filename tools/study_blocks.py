@@ -11,7 +11,7 @@ from typing import Any
 
 from mfjle_lib.course.real_faces import gaps, load_study, rerun_command, study_rows
 from mfjle_lib.evaluation.reports import HEADERS, markdown_table
-from mfjle_lib.evaluation.study_table import interval_text
+from mfjle_lib.evaluation.study_table import interval_text, mean_std_text
 from mfjle_lib.files import replace_block
 from mfjle_lib.method.metrics import METRIC_KEYS
 
@@ -58,8 +58,9 @@ def readme_block(study: dict[str, Any]) -> str:
             "",
         ]
         lines += [
-            f"- {name}: {g['mean']['micro_f1']:+.3f} ± {g['std']['micro_f1']:.3f} ({len(g['seeds'])} seed"
-            f"{'s' if len(g['seeds']) != 1 else ''}; 95 % interval {interval_text(*g['ci95']['micro_f1'], signed=True, n=len(g['seeds']))})"
+            f"- {name}: {mean_std_text(g['mean']['micro_f1'], g['std']['micro_f1'], len(g['seeds']), signed=True)} "
+            f"({len(g['seeds'])} seed{'s' if len(g['seeds']) != 1 else ''}; "
+            f"95 % interval {interval_text(*g['ci95']['micro_f1'], signed=True, n=len(g['seeds']))})"
             for name, g in picked.items()
         ] + [""]
     lines += [

@@ -390,7 +390,8 @@ def cmd_study(args: argparse.Namespace) -> int:
             flush=True,
         )
         study.run_study(plan, show_progress=not args.no_progress)
-    md, js = study_table.write(out)
+    # The table names the command that rebuilds it: this one, which trains nothing once every run is present.
+    md, js = study_table.write(out, command=study.study_command().replace(" --table-only", ""))
     print(md.read_text())
     print(f"table: {md} and {js}")
     return 0

@@ -24,8 +24,9 @@ from .reports import HEADERS, markdown_table, paper_rows, results_table, summari
 from .study_runs import FUSIONS, SPLIT_NAMES, RunResult, gap_frame, gap_list, group_name, groups, read_runs, to_paper
 
 
-def build(results: str | Path) -> tuple[str, dict[str, Any]]:
-    """(table.md text, table.json object) of the study in `results`."""
+def build(results: str | Path, command: str | None = None) -> tuple[str, dict[str, Any]]:
+    """(table.md text, table.json object) of the study in `results`; `command` is the study command that rebuilds it
+    (default: the one the first run recorded, which names only the models that invocation trained)."""
     runs = read_runs(results)
     if not runs:
         raise ConfigError(f"{results}: no finished study runs (folders with run.json)")
@@ -59,16 +60,17 @@ def build(results: str | Path) -> tuple[str, dict[str, Any]]:
         image = {k: v for k, v in summaries.items() if k.startswith("MF-JLE") and SPLIT_NAMES["paper"] in k}
         if image:  # chosen on validation, never on test: the highest mean validation micro-F1 (ties: the earlier row)
             best = max(image, key=lambda k: meta[k]["val_micro_f1"])
-    record = _record(runs, summaries, meta, gaps, paper, best, paper_mfjle, intervals)
-    return _markdown(table, gaps, by, runs, best, paper_mfjle, summaries, intervals), record
+    command = command or runs[0].record.get("study_command")
+    record = _record(runs, summaries, meta, gaps, paper, best, paper_mfjle, intervals, command)
+    return _markdown(table, gaps, by, runs, best, paper_mfjle, summaries, intervals, command), record
 
 
-def _record(runs, summaries, meta, gaps, paper, best, paper_mfjle, intervals) -> dict[str, Any]:
+def _record(runs, summaries, meta, gaps, paper, best, paper_mfjle, intervals, command) -> dict[str, Any]:
     """The table.json object: every row's mean/std, every run's nine metrics and choice, gaps per seed, run records."""
     return json_safe(
         {
             "dataset": runs[0].paper.get("dataset"),
-            "study_command": runs[0].record.get("study_command"),
+            "study_command": command,
             "rows": {
                 name: {
                     **meta[name],
@@ -123,6 +125,12 @@ def interval_text(lo: float | None, hi: float | None, signed: bool = False, n: i
     return text
 
 
+def mean_std_text(mean: float, std: float, n: int, signed: bool = False) -> str:
+    """'0.523 ± 0.023' over n ≥ 2 seeds; '0.502' for one (a single value has no spread: never '± 0.000')."""
+    f = "+.3f" if signed else ".3f"
+    return f"{mean + 0.0:{f}} ± {std:.3f}" if n > 1 else f"{mean + 0.0:{f}}"
+
+
 def interval_lines(summaries, intervals, key: str = "micro_f1") -> list[str]:
     """The rows' `key` over seeds: mean ± std, the 95 % t-interval of the mean and its width, as a Markdown table."""
     lines = [
@@ -132,11 +140,14 @@ def interval_lines(summaries, intervals, key: str = "micro_f1") -> list[str]:
     for name, row in summaries.items():
         lo, hi = intervals[name][key]
         width = "–" if np.isnan(lo) else f"{hi - lo:.3f}"
-        lines.append(f"| {name} | {row[key][0]:.3f} ± {row[key][1]:.3f} | {interval_text(lo, hi)} | {width} |")
+        n = 1 if np.isnan(lo) else 2  # the t-interval is undefined exactly when the row has one seed
+        lines.append(f"| {name} | {mean_std_text(row[key][0], row[key][1], n)} | {interval_text(lo, hi)} | {width} |")
     return lines
 
 
-def _markdown(table: pd.DataFrame, gaps, by, runs: Sequence[RunResult], best, paper_mfjle, summaries, intervals) -> str:
+def _markdown(
+    table: pd.DataFrame, gaps, by, runs: Sequence[RunResult], best, paper_mfjle, summaries, intervals, command
+) -> str:
     """The table.md text."""
     first = next(
         (r for r in runs if r.model == "mfjle"), runs[0]
@@ -146,7 +157,7 @@ def _markdown(table: pd.DataFrame, gaps, by, runs: Sequence[RunResult], best, pa
     lines = [
         f"# Study: {s['dataset']} — {', '.join(ARMS[a].title for a in ARMS if any(r.model == a for r in runs))}: nine metrics on the test split (mean ± std over seeds)",
         "",
-        f"Study command: `{first.get('study_command', '')}`",
+        f"Study command: `{command or ''}`",
         "",
         f"Geometry R = {s['source_size']}, S_g = {s['global_size']}, S_l = {s['local_size']}, c = {s['crop_fraction']:g}; "
         f"{s['epochs']} epochs, batch {s['batch_size']}, Adam lr {s['lr']:g} (StepLR ×{s['gamma']:g} every {s['step_size']}), "
@@ -238,10 +249,10 @@ def _machine_text(m: Mapping[str, Any]) -> str:
     return f"{m.get('cpu')}{ext}, {m.get('cpu_count')} cores{threads}"
 
 
-def write(results: str | Path) -> tuple[Path, Path]:
-    """Write `table.md` and `table.json` into `results`; return their paths."""
+def write(results: str | Path, command: str | None = None) -> tuple[Path, Path]:
+    """Write `table.md` and `table.json` into `results` (`command`: see `build`); return their paths."""
     results = Path(results)
-    text, record = build(results)
+    text, record = build(results, command)
     atomic_write_text(results / "table.md", text)
     atomic_write_text(results / "table.json", json.dumps(record, indent=2, sort_keys=False) + "\n")
     return results / "table.md", results / "table.json"

@@ -198,3 +198,13 @@ def test_lesson_07s_stand_in_is_what_it_says() -> None:
     from mfjle_lib.course.lesson import WEIGHTS_STANDIN
 
     assert WEIGHTS_STANDIN == {"num_images": 1500, "epochs": 6}
+
+
+def test_the_baselines_spread_is_what_lesson_03_says(released: CourseParams) -> None:
+    """Lesson 03, section 3: differences of a few hundredths are within the seed-to-seed spread (micro-F1
+    0.775 ± 0.019)."""
+    from mfjle_lib.evaluation import summarise_runs
+
+    runs = ablations.train_seeds(released, None, model="resnet18", show_progress=False)
+    mean, std = summarise_runs([r.metrics for r in runs])["micro_f1"]
+    assert (round(mean, 3), round(std, 3)) == (0.775, 0.019) and 0.01 <= std <= 0.05

@@ -107,10 +107,10 @@ def test_the_real_label_sets_are_what_lesson_00_says() -> None:
 
 
 def test_the_jaffe_distance_to_table2_is_what_lesson_03_says() -> None:
-    """Lesson 03, section 3: started, the ResNet-18 closes 46–80 % of its gap to Table 2, more than half on the
-    ranking metrics and about half on the thresholded ones; its coverage and one-error pass the paper's only under
-    our conventions (some faces of every test split carry no label): counted the other way, both close only about
-    half the gap too."""
+    """Lesson 03, section 3: started, the ResNet-18 closes 46–80 % of its gap to Table 2, AP most (80 %), Hamming loss
+    least (46 %), the rest 52–63 %; over the three seeds both starts share, the 95 % interval of its micro-F1 gain,
+    [−0.070, +0.195], holds zero; its coverage and one-error pass the paper's only under our conventions (some faces
+    of every test split carry no label): counted the other way, both close only about half the gap too."""
     from mfjle_lib.course import real_faces, real_outputs
     from mfjle_lib.evaluation import HEADERS
 
@@ -121,14 +121,15 @@ def test_the_jaffe_distance_to_table2_is_what_lesson_03_says() -> None:
     for column, start in zip(table.columns, ("scratch", "started")):  # the same means as the study's rows
         row = _jaffe_row(study, split="paper", model="resnet18", start=start, fusion="paper")
         assert np.allclose([table.loc[h, column] for h in HEADERS.values()], [row[k] for k in HEADERS])
-    for key in ("micro_f1", "hamming_loss"):
-        assert 0.35 <= share[HEADERS[key]] <= 0.65, key  # "about half of the thresholded one"
-    for key in ("ranking_loss", "average_precision", "micro_auc", "macro_auc"):
-        assert share[HEADERS[key]] > 0.5, key  # "more than half on the ranking metrics"
     plain = [share[HEADERS[k]] for k in HEADERS if k not in ("coverage", "one_error")]
     assert round(min(plain), 2) == 0.46 and min(plain) == share[HEADERS["hamming_loss"]]  # "Hamming loss least, 46 %"
     assert round(max(plain), 2) == 0.80 and max(plain) == share[HEADERS["average_precision"]]  # "AP most, 80 %"
-    assert round(share[HEADERS["micro_f1"]], 2) == 0.52  # "micro-F1 52 %"
+    named = ("coverage", "one_error", "hamming_loss", "average_precision")
+    rest = [share[HEADERS[k]] for k in HEADERS if k not in named]
+    assert (round(min(rest), 2), round(max(rest), 2)) == (0.52, 0.63)  # "the rest 52–63 %"
+    (gain,) = real_faces.gaps(study, kind="started_vs_scratch", model="resnet18", start="started").values()
+    lo, hi = gain["ci95"]["micro_f1"]
+    assert len(gain["seeds"]) == 3 and (round(lo, 3), round(hi, 3)) == (-0.070, 0.195) and lo < 0 < hi  # "holds zero"
     assert share[HEADERS["coverage"]] > 1 and share[HEADERS["one_error"]] > 1  # "pass the paper's"
     for title in real_outputs.OTHER_CONVENTIONS.values():
         assert 0.35 <= share[title] <= 0.7, title  # "only about half the gap too"
@@ -151,8 +152,8 @@ def test_the_jaffe_labels_one_by_one_are_what_lesson_03_says() -> None:
 
 def test_the_subject_split_gap_is_what_lesson_01_says() -> None:
     """Lesson 01, section 5: holding out posers lowers micro-F1 by −0.202 ± 0.105 (ResNet-18) and −0.207 ± 0.099
-    (MF-JLE), AP by about 0.10, raises the Hamming loss by about 0.12, on every seed (seed 1: −0.32); with three
-    seeds both 95 % intervals of the mean still hold zero."""
+    (MF-JLE), AP by 0.10 on average (0.004–0.25 per seed), raises the Hamming loss by 0.12 (0.08–0.18), on every seed
+    (seed 1: −0.32); with three seeds both 95 % intervals of the mean still hold zero."""
     from mfjle_lib.course import real_faces
 
     gaps = real_faces.gaps(real_faces.load_study("jaffe"), kind="subject_vs_image")
@@ -165,6 +166,10 @@ def test_the_subject_split_gap_is_what_lesson_01_says() -> None:
         assert len(per_seed) == 3 and max(per_seed) < 0 and round(g["per_seed"]["1"]["micro_f1"], 2) == -0.32
         lo, hi = g["ci95"]["micro_f1"]
         assert lo < 0 < hi
+    ap = np.array([-g["per_seed"][str(s)]["average_precision"] for g in gaps.values() for s in g["seeds"]])
+    hamming = np.array([g["per_seed"][str(s)]["hamming_loss"] for g in gaps.values() for s in g["seeds"]])
+    assert round(ap.min(), 3) == 0.004 and round(ap.max(), 2) == 0.25  # "AP by 0.10 on average (0.004–0.25 per seed)"
+    assert abs(hamming.min() - 0.08) <= 0.005 and abs(hamming.max() - 0.18) <= 0.005  # "Hamming by 0.12 (0.08–0.18)"
 
 
 def test_where_the_jaffe_twins_differ_is_what_lesson_04b_says() -> None:
@@ -231,8 +236,9 @@ def test_the_real_faces_reliability_is_what_lesson_07_says() -> None:
 
 
 def test_what_each_crop_knows_is_what_lesson_02_says() -> None:
-    """Lesson 02, section 3: each crop's network alone knows part of the expression (on JAFFE the nose least), and on
-    both datasets none comes near the whole face."""
+    """Lesson 02, section 3: each crop's network alone knows part of the expression (on JAFFE the nose least), on
+    both datasets none comes near the whole face, and the fused output scores what the whole face alone scores
+    (micro-F1 0.838 against 0.836 on JAFFE, 0.523 against 0.523 on FER+)."""
     from mfjle_lib.course import real_outputs
 
     for runs in (
@@ -242,5 +248,24 @@ def test_what_each_crop_knows_is_what_lesson_02_says() -> None:
         mean = real_outputs.module_scores(runs)["mean"]
         crops = mean.drop(["whole face alone", "fused"])
         assert (crops > 0.25).all() and crops.max() < mean["whole face alone"] - 0.07
+        assert abs(mean["fused"] - mean["whole face alone"]) < 0.005  # "scores what the whole face alone scores"
     jaffe = real_outputs.module_scores(real_outputs.run_outputs("jaffe", "mfjle", "paper", "started"))["mean"]
+    fer = real_outputs.module_scores(real_outputs.run_outputs("ferplus", "mfjle"))["mean"]
+    said = {"JAFFE": (jaffe, 0.838, 0.836), "FER+": (fer, 0.523, 0.523)}  # "0.838 against 0.836", ...
+    for name, (mean, fused, whole) in said.items():
+        assert (round(mean["fused"], 3), round(mean["whole face alone"], 3)) == (fused, whole), name
     assert jaffe.drop(["whole face alone", "fused"]).idxmin() == "nose alone"
+
+
+def test_the_jaffe_start_is_what_lessons_01_and_03_say() -> None:
+    """Lessons 01 and 03: the started runs begin from an MF-JLE trained on the 3,600 training faces of a 6,000-face
+    built-in render (results/jaffe/pretrain)."""
+    import json
+
+    from mfjle_lib.course import real_faces
+
+    pretrain = real_faces.study_dir("jaffe") / "pretrain"
+    settings = json.loads((pretrain / "run.json").read_text())["settings"]
+    metrics = json.loads((pretrain / "metrics.json").read_text())
+    assert settings["dataset"] == "synthetic" and settings["model"] == "mfjle" and settings["num_images"] == 6000
+    assert settings["split_scheme"] == "paper" and metrics["n_samples"] == 1200  # 60/20/20: 3,600 train, 1,200 test

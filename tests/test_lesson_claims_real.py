@@ -62,14 +62,19 @@ def test_the_jaffe_baseline_is_what_lesson_03_says() -> None:
 
 def test_mfjle_against_its_twin_on_jaffe_is_what_lesson_04b_says() -> None:
     """Lesson 04b, section 4: at the paper's fusion MF-JLE's micro-F1 equals its twin's on most seed pairs
-    and moves by up to three hundredths on the others; over the ten carried-head seeds the paired gap's 95 % interval
-    holds zero and is about two hundredths wide; chosen on validation, no gain is clearly larger than its spread."""
+    and the gaps range from −0.032 to +0.023; with fusion chosen on validation from −0.037 to +0.048; over the ten
+    carried-head seeds the paired gap's 95 % interval holds zero and is about two hundredths wide; chosen on
+    validation, no gain is clearly larger than its spread."""
     from mfjle_lib.course import real_faces
 
     study = real_faces.load_study("jaffe")
     paper = real_faces.gaps(study, kind="mfjle_vs_resnet18", split="paper", fusion="paper")
     per_seed = np.array([g["per_seed"][s]["micro_f1"] for g in paper.values() for s in g["per_seed"]])
-    assert 0.5 < (per_seed == 0).mean() < 0.9 and np.abs(per_seed).max() <= 0.035
+    assert 0.5 < (per_seed == 0).mean() < 0.9
+    assert (round(per_seed.min(), 3), round(per_seed.max(), 3)) == (-0.032, 0.023)  # "from −0.032 to +0.023"
+    chosen = real_faces.gaps(study, kind="mfjle_vs_resnet18", split="paper", fusion="val")
+    per_seed = np.array([g["per_seed"][s]["micro_f1"] for g in chosen.values() for s in g["per_seed"]])
+    assert (round(per_seed.min(), 3), round(per_seed.max(), 3)) == (-0.037, 0.048)  # "from −0.037 to +0.048"
     (carried,) = [g for g in paper.values() if g["start"] == "started"]
     lo, hi = carried["ci95"]["micro_f1"]
     assert len(carried["seeds"]) >= 10 and lo < 0 < hi and 0.015 <= hi - lo <= 0.03
@@ -190,7 +195,7 @@ def test_where_the_jaffe_twins_differ_is_what_lesson_04b_says() -> None:
     for start, seed in largest:
         epochs = {study["runs"][f"paper_{m}_{start}_seed{seed}"]["selected_epoch"] for m in ("resnet18", "mfjle")}
         assert len(epochs) == 2, (start, seed)
-    assert max(size.values()) <= 0.035  # "up to three hundredths"
+    assert max(size.values()) <= 0.035  # the largest gaps at the paper's rule: −0.032 and +0.023
 
 
 def test_where_jaffe_stands_is_what_lesson_04b_says() -> None:

@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
@@ -128,6 +129,9 @@ def test_gain_split_adds_up_at_both_rules_and_val_choice_reads_only_saved_output
     table = controls.arm_table(results)
     assert table.loc["ResNet-18", "S_l"] is None or np.isnan(table.loc["ResNet-18", "S_l"])
     assert {"micro_f1 (paper)", "micro_f1 (val)", "average_precision (val) std"} <= set(table.columns)
+    titled = controls.arm_table({arm: runs[:1] for arm, runs in results.items()}, titles=True)  # one seed each
+    assert {"Micro-F1 ↑, paper's rule", "AP ↑, equal care, std"} <= set(titled.columns)
+    assert titled["Micro-F1 ↑, paper's rule, std"].isna().all()  # one seed has no spread, not 0
     gains = controls.fusion_gain_table(results["ResNet-18"], results["MF-JLE"])
     assert list(gains.index) == [0, 1, 2] and gains["MF-JLE chosen threshold"].between(0.05, 0.95).all()
     splits = {rule: controls.gain_split(results, rule=rule) for rule in controls.RULES}
@@ -184,3 +188,37 @@ def test_a_run_refuses_data_loaded_for_another_split(tmp_path) -> None:
     with pytest.raises(ConfigError, match="split_scheme 'paper' \\(data\\) vs 'subject' \\(config\\)"):
         train(other, tmp_path / "run", data=data, show_progress=False)
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_a_split_on_one_seed_has_no_spread_and_its_parts_add_up_to_the_total_shown() -> None:
+    """A grid still training: the controls on seed 0 only, ResNet-18 and MF-JLE on three seeds. The split and its total
+    are read on the seed they share ('n = 1', never '± 0.000'); the three-seed total is a row of its own."""
+    title = {a: controls.ARMS[a].title for a in controls.CONTROL_ARMS}
+    values = pd.DataFrame(
+        {
+            title["resnet18"]: [0.50, 0.52, 0.55],
+            title["wholeface"]: [0.536, np.nan, np.nan],
+            title["mfjle_lowres"]: [0.519, np.nan, np.nan],
+            title["mfjle"]: [0.542, 0.55, 0.59],
+            title["resnet18_full"]: [0.62, 0.63, np.nan],
+        },
+        index=pd.Index([0, 1, 2], name="seed"),
+    )
+    split = controls.summarise_parts(controls.parts_of(values))
+    shown = split.loc[["ensembling", "locality", "resolution", controls.TOTAL]]
+    assert (shown["n"] == 1).all() and shown["std"].isna().all()
+    assert abs(shown["mean"].iloc[:3].sum() - shown.loc[controls.TOTAL, "mean"]) < 1e-12  # 0.042, seed 0's total
+    assert abs(split.loc[controls.TOTAL, "mean"] - 0.042) < 1e-12
+    every = split.loc[controls.TOTAL_ALL_SEEDS]
+    assert every["n"] == 3 and abs(every["mean"] - np.mean([0.042, 0.03, 0.04])) < 1e-12
+    assert split.loc["resolution alone (one net)", "n"] == 2
+    text = controls.split_sentence(split, "val")
+    assert "± 0.000" not in text and "nan" not in text
+    assert "= ensembling +0.036 (n = 1) + locality -0.017 (n = 1) + resolution +0.023 (n = 1) = +0.042 (n = 1)" in text
+    assert f"{controls.TOTAL_ALL_SEEDS}: +0.037 ± 0.006 (3/3 seeds above 0)" in text
+    np.testing.assert_allclose(controls.part_values(controls.parts_of(values), controls.TOTAL), [0.042])
+    fig = plot_gain_split({"val": split}, {"val": controls.parts_of(values)})
+    assert sum(t.get_text() == "n=1" for t in fig.axes[0].texts) == 4
+    # The full grid: no extra row, and the sentence as before.
+    full = controls.summarise_parts(controls.parts_of(values.fillna(0.53)))
+    assert controls.TOTAL_ALL_SEEDS not in full.index and (full["n"] == 3).all()

@@ -163,3 +163,15 @@ def test_markdown_table_has_one_row_per_lesson(tmp_path: Path) -> None:
     assert (
         text.splitlines()[3] == "| `01_b` | not measured yet | not measured yet | not measured yet | not measured yet |"
     )
+
+
+def test_a_lesson_prints_its_time_in_the_table_s_units() -> None:
+    """The line each lesson ends with: seconds under 90 s (never '0.0 min'), minutes above."""
+    import time
+
+    from mfjle_lib.course.timing import elapsed
+
+    now = time.perf_counter()
+    assert elapsed(now - 10.4) == "10 s"
+    assert elapsed(now - 600) == "10 min"
+    assert elapsed(now - 3900) == "1 h 05 min"

@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..evaluation.fusion_choice import report_val_fusion
 from ..evaluation.outputs import load_outputs
+from ..evaluation.reports import HEADERS
 from ..method.fusion import paper_fusion_weights
 from ..models.arms import ARMS, EXTRA_STEPS, GAIN_STEPS, arm_settings
 from ..models.registry import model_spec
@@ -31,6 +32,8 @@ from .ablations import train_seeds
 #: The arms lesson 05 trains, in the order of the split, then the full-resolution ResNet-18.
 CONTROL_ARMS = ("resnet18", "wholeface", "mfjle_lowres", "mfjle", "resnet18_full")
 TOTAL = "total (MF-JLE − ResNet-18)"
+#: MF-JLE − ResNet-18 over every seed both have, shown beside the split when the controls have fewer seeds.
+TOTAL_ALL_SEEDS = "MF-JLE − ResNet-18, all its seeds"
 #: The two readings of every arm: the paper's rule, and fusion + threshold chosen on validation.
 RULES = {"paper": "the paper's rule (own fusion, t = 0.5)", "val": "equal care (fusion + t chosen on val)"}
 
@@ -70,9 +73,14 @@ def arm_values(results: Mapping[str, Sequence[Any]], metric: str = "micro_f1", r
 
 
 def arm_table(
-    results: Mapping[str, Sequence[Any]], metrics: Sequence[str] = ("micro_f1", "average_precision")
+    results: Mapping[str, Sequence[Any]],
+    metrics: Sequence[str] = ("micro_f1", "average_precision"),
+    titles: bool = False,
 ) -> pd.DataFrame:
-    """One row per arm: S_g, S_l, then mean and std over seeds of each metric at both rules (test split)."""
+    """One row per arm: S_g, S_l, then mean and std over seeds of each metric at both rules (test split); the std of
+    one seed is NaN (a spread of one value is undefined). Columns 'micro_f1 (paper)', 'micro_f1 (paper) std', …; with
+    `titles`, as a reader reads them: 'Micro-F1 ↑, paper's rule', 'Micro-F1 ↑, paper's rule, std', …."""
+    rule_titles = {"paper": "paper's rule", "val": "equal care"}
     rows: dict[str, dict[str, Any]] = {}
     for arm, runs in results.items():
         cfg = runs[0].config
@@ -85,8 +93,9 @@ def arm_table(
             read = rule_metrics(runs, rule)  # once per arm and rule: the validation choice is a grid search
             for key in metrics:
                 v = np.array([m[key] for m in read], float)
-                row[f"{key} ({rule})"] = v.mean()
-                row[f"{key} ({rule}) std"] = v.std(ddof=1) if len(v) > 1 else 0.0
+                name = f"{HEADERS[key]}, {rule_titles[rule]}" if titles else f"{key} ({rule})"
+                row[name] = v.mean()
+                row[f"{name}, std" if titles else f"{name} std"] = v.std(ddof=1) if len(v) > 1 else np.nan
         rows[arm] = row
     return pd.DataFrame.from_dict(rows, orient="index")
 
@@ -110,17 +119,42 @@ def gain_split(results: Mapping[str, Sequence[Any]], metric: str = "micro_f1", r
     return summarise_parts(gain_parts(results, metric, rule))
 
 
+def part_values(parts: pd.DataFrame, part: str) -> pd.Series:
+    """The per-seed values `summarise_parts` summarises for `part`: the split's three parts and its total on the seeds
+    all four arms share (so they add up), `TOTAL_ALL_SEEDS` on every seed with a total, any other step on its own."""
+    split = [step for _, _, step in GAIN_STEPS] + [TOTAL]
+    if part == TOTAL_ALL_SEEDS:
+        return parts[TOTAL].dropna()
+    if part in split and set(split) <= set(parts):
+        return parts[split].dropna()[part]
+    return parts[part].dropna()
+
+
 def summarise_parts(parts: pd.DataFrame) -> pd.DataFrame:
-    """Mean, std and 'k/n seeds above 0' of each column of `gain_parts`, over the seeds that have both arms."""
+    """Mean, std, n and 'k/n seeds above 0' of each column of `gain_parts`; the std of one seed is NaN (a spread of one
+    value is undefined). The three parts of the split and its total are summarised over the seeds all four arms share,
+    so the parts add up to the total shown beside them; where MF-JLE − ResNet-18 has more seeds than that, it is shown
+    over all of them too (`TOTAL_ALL_SEEDS`). Every other step: over the seeds that have both its arms (`part_values`)."""
+    names = list(parts.columns)
+    if TOTAL in parts and len(part_values(parts, TOTAL_ALL_SEEDS)) > len(part_values(parts, TOTAL)):
+        names.insert(names.index(TOTAL) + 1, TOTAL_ALL_SEEDS)
     rows = {}
-    for part, column in parts.items():
-        v = column.dropna()
+    for part in names:
+        v = part_values(parts, part)
         rows[part] = {
             "mean": v.mean(),
-            "std": v.std(ddof=1) if len(v) > 1 else 0.0,
+            "std": v.std(ddof=1) if len(v) > 1 else np.nan,
+            "n": len(v),
             "seeds above 0": f"{int((v > 0).sum())}/{len(v)}",
         }
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def part_text(row: Mapping[str, Any], digits: int = 3) -> str:
+    """One step of the split: '+0.035 ± 0.006 (3/3 seeds above 0)'; on one seed '+0.036 (n = 1)', no spread."""
+    if row["n"] < 2:
+        return f"{row['mean']:+.{digits}f} (n = {row['n']})"
+    return f"{row['mean']:+.{digits}f} ± {row['std']:.{digits}f} ({row['seeds above 0']} seeds above 0)"
 
 
 def fusion_gain_table(base: Sequence[Any], mf: Sequence[Any]) -> pd.DataFrame:
@@ -140,15 +174,15 @@ def fusion_gain_table(base: Sequence[Any], mf: Sequence[Any]) -> pd.DataFrame:
 
 
 def split_sentence(split: pd.DataFrame, rule: str, digits: int = 3) -> str:
-    """The split as one sentence: 'MF-JLE − ResNet-18 = ensembling +x ± s + locality … = total'."""
+    """The split as one sentence: 'MF-JLE − ResNet-18 = ensembling +x ± s + locality … = total', on the seeds the
+    parts share (`summarise_parts`), then every other step; one seed reads 'n = 1', not a spread."""
 
     def cell(part: str) -> str:
-        row = split.loc[part]
-        return f"{row['mean']:+.{digits}f} ± {row['std']:.{digits}f} ({row['seeds above 0']} seeds above 0)"
+        return part_text(split.loc[part], digits)
 
     parts = [part for _, _, part in GAIN_STEPS if part in split.index]
     whole = len(parts) == len(GAIN_STEPS) and TOTAL in split.index
-    if whole and len({split.loc[p, "seeds above 0"].split("/")[1] for p in [*parts, TOTAL]}) == 1:
+    if whole and len({split.loc[p, "n"] for p in [*parts, TOTAL]}) == 1:
         # the whole split on the same seeds: its parts add up to the total
         text = f"At {RULES[rule]}: MF-JLE − ResNet-18 = " + " + ".join(f"{p} {cell(p)}" for p in parts)
         text += f" = {cell(TOTAL)}"

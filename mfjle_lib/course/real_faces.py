@@ -214,13 +214,15 @@ def arm_values(
 
 
 def arm_table(study: dict[str, Any], metric: str = "micro_f1", **where: str) -> pd.DataFrame:
-    """One row per control arm finished on at least one seed: its seeds and test `metric` (mean ± std) at both rules."""
+    """One row per control arm finished on at least one seed: its seeds and test `metric` (mean ± std) at both rules;
+    an arm with one seed shows its value and 'n = 1', no spread."""
     rows: dict[str, dict[str, Any]] = {}
     for rule, label in (("paper", "paper's rule"), ("val", "equal care")):
         for arm, column in arm_values(study, metric, rule, **where).items():
             v = column.dropna()
             rows.setdefault(arm, {"seeds": ", ".join(str(s) for s in v.index)})
-            rows[arm][f"{HEADERS[metric]}, {label}"] = f"{v.mean():.3f} ± {v.std(ddof=1) if len(v) > 1 else 0:.3f}"
+            spread = f"± {v.std(ddof=1):.3f}" if len(v) > 1 else "(n = 1)"  # one seed has no spread
+            rows[arm][f"{HEADERS[metric]}, {label}"] = f"{v.mean():.3f} {spread}"
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "arm (test split)"
     return frame
@@ -233,7 +235,8 @@ def gain_parts(study: dict[str, Any], rule: str = "paper", metric: str = "micro_
 
 
 def gain_split(study: dict[str, Any], rule: str = "paper", metric: str = "micro_f1", **where: str) -> pd.DataFrame:
-    """`gain_parts` summarised as `controls.gain_split` does: mean, std and sign count over the seeds each step has."""
+    """`gain_parts` summarised as `controls.gain_split` does (`controls.summarise_parts`): the split and its total over
+    the seeds all four arms share, every other step over the seeds both its arms have; mean, std, n and sign count."""
     return summarise_parts(gain_parts(study, rule, metric, **where))
 
 

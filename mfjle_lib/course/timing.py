@@ -46,6 +46,12 @@ def _duration(seconds: float | None, estimate: float | None = None) -> str:
     return text if seconds is not None else f"≈ {text} (estimate)"
 
 
+def elapsed(t0: float) -> str:
+    """The wall time since `t0` (a `time.perf_counter()` reading) as the lesson time table writes a time: '12 s',
+    '4 min', '1 h 05 min' — what each lesson prints at its end."""
+    return _duration(time.perf_counter() - t0)
+
+
 def _busy(entry: dict[str, Any], key: str) -> str:
     """' (busy machine)' after a time measured while other work ran (its `<key>_load` record says busy)."""
     return " (busy machine)" if (entry.get(f"{key}_load") or {}).get("busy") else ""

@@ -13,13 +13,16 @@ instruction set from the environment (`ONEDNN_MAX_CPU_ISA=AVX2`); the script pri
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import os
+from pathlib import Path
 
 import torch
 from bench_common import cpu_name, fake_data, interleaved, make_model, model_input  # first: puts the checkout on path
 
 from mfjle_lib.perf.allocator import keep_freed_memory
-from mfjle_lib.runtime import cpu_kind
+from mfjle_lib.runtime import cpu_kind, machine_record
 from mfjle_lib.training.batches import Batch
 from mfjle_lib.training.config import make_config
 from mfjle_lib.training.setup import TrainingParts, make_adam, make_scaler
@@ -57,6 +60,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--json", type=Path, help="also write the numbers, the machine and the date to this file")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -66,10 +70,23 @@ def main() -> None:
     print(f"{cpu_name()}, kind {cpu_kind()}, oneDNN ISA cap: {isa}, {torch.get_num_threads()} threads")
     print(f"batch {args.batch_size}, R {args.source_size}, S_g {args.global_size}, S_l {args.local_size}")
     print(f"1-min load {load[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end")
+    ratios = {}
     for enabled in (True, False):
         r18, mfjle = ms[("resnet18", enabled)], ms[("mfjle", enabled)]
+        ratios["onednn" if enabled else "aten"] = mfjle / r18
         label = "oneDNN on " if enabled else "oneDNN off"
         print(f"{label}: ResNet-18 {r18:6.0f} ms, MF-JLE {mfjle:6.0f} ms per step; ratio {mfjle / r18:.2f}")
+    if args.json:
+        record = {
+            "date": datetime.date.today().isoformat(),
+            "machine": machine_record(),
+            "onednn_isa_cap": isa,
+            "load_1min": [load[0], os.getloadavg()[0]],
+            "geometry": {k: getattr(args, k) for k in ("source_size", "global_size", "local_size", "batch_size")},
+            "ms_per_step": {f"{m} {'onednn' if e else 'aten'}": round(v, 1) for (m, e), v in ms.items()},
+            "train_step_ratio": ratios,
+        }
+        args.json.write_text(json.dumps(record, indent=2) + "\n")
 
 
 if __name__ == "__main__":

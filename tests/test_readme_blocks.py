@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mfjle_lib.course import timing
 from mfjle_lib.errors import ConfigError
 from mfjle_lib.files import replace_block
 from tools import readme_blocks
@@ -76,6 +77,9 @@ def _benchmark_ratios() -> list[float]:
         for report in reports.values():
             values += [report["train_step_ratio"], report["train_flop_ratio"], report["flop_ratio"]]
             values += [float(x) for x in report["train_step_ratio_spread"].split(" / ")]
+    # The backend comparisons (benchmarks/bench_backend.py) docs/SPEED.md quotes, per CPU kind.
+    for path in sorted((REPO / timing.BENCHMARK_DIR).glob("*/backend*.json")):
+        values += list(json.loads(path.read_text(encoding="utf-8"))["train_step_ratio"].values())
     return values
 
 

@@ -77,8 +77,11 @@ def _benchmark_ratios() -> list[float]:
         for report in reports.values():
             values += [report["train_step_ratio"], report["train_flop_ratio"], report["flop_ratio"]]
             values += [float(x) for x in report["train_step_ratio_spread"].split(" / ")]
-    # The backend comparisons (benchmarks/bench_backend.py) docs/SPEED.md quotes, per CPU kind.
-    for path in sorted((REPO / timing.BENCHMARK_DIR).glob("*/backend*.json")):
+    # The experiments docs/SPEED.md quotes (benchmarks/bench_backend.py, bench_tiny_maps.py), per CPU kind.
+    found = [
+        p for pattern in ("*/backend*.json", "*/tiny_maps*.json") for p in (REPO / timing.BENCHMARK_DIR).glob(pattern)
+    ]
+    for path in sorted(found):
         values += list(json.loads(path.read_text(encoding="utf-8"))["train_step_ratio"].values())
     return values
 

@@ -16,10 +16,16 @@ import argparse
 import datetime
 import json
 import os
-from pathlib import Path
 
 import torch
-from bench_common import cpu_name, fake_data, interleaved, make_model, model_input  # first: puts the checkout on path
+from bench_common import (  # first: puts the checkout on path
+    cpu_name,
+    fake_data,
+    interleaved,
+    make_model,
+    model_input,
+    step_experiment_parser,
+)
 
 from mfjle_lib.perf.allocator import keep_freed_memory
 from mfjle_lib.runtime import cpu_kind, machine_record
@@ -52,15 +58,8 @@ def step_times(args: argparse.Namespace) -> dict[tuple[str, bool], float]:
 
 def main() -> None:
     """Parse the geometry, time the four steps, print them and the ratios."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--source-size", type=int, default=128)
-    p.add_argument("--global-size", type=int, default=64)
-    p.add_argument("--local-size", type=int, default=32)
-    p.add_argument("--crop-fraction", type=float, default=0.25)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--repeats", type=int, default=3)
+    p = step_experiment_parser(__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--json", type=Path, help="also write the numbers, the machine and the date to this file")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

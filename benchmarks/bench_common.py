@@ -66,6 +66,20 @@ def interleaved(
     return {k: sorted(v)[len(v) // 2] for k, v in samples.items()}
 
 
+def step_experiment_parser(description: str) -> argparse.ArgumentParser:
+    """The options of the training-step experiments (bench_backend, bench_tiny_maps): the lessons' geometry, rounds,
+    and a JSON report."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--source-size", type=int, default=128)
+    p.add_argument("--global-size", type=int, default=64)
+    p.add_argument("--local-size", type=int, default=32)
+    p.add_argument("--crop-fraction", type=float, default=0.25)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--json", type=Path, help="also write the numbers, the machine and the date to this file")
+    return p
+
+
 def fake_data(
     n: int, size: int, device: torch.device, seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

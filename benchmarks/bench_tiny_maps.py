@@ -13,16 +13,20 @@ interleaved. `ONEDNN_MAX_CPU_ISA=AVX2` shows what an AVX2-only CPU gets.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import datetime
 import json
 import os
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from bench_common import fake_data, interleaved, make_model, model_input  # first: puts the checkout on sys.path
+from bench_common import (  # first: puts the checkout on sys.path
+    fake_data,
+    interleaved,
+    make_model,
+    model_input,
+    step_experiment_parser,
+)
 from torch import nn
 
 from mfjle_lib.perf.allocator import keep_freed_memory
@@ -75,14 +79,7 @@ def rewrite_tiny_maps(net: nn.Module, side: int) -> int:
 
 def main() -> None:
     """Check the rewrite against the unchanged model, then time the three steps; print and optionally save."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--source-size", type=int, default=128)
-    p.add_argument("--global-size", type=int, default=64)
-    p.add_argument("--local-size", type=int, default=32)
-    p.add_argument("--crop-fraction", type=float, default=0.25)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--json", type=Path, help="also write the numbers, the machine and the date to this file")
+    p = step_experiment_parser(__doc__.splitlines()[0])
     args = p.parse_args()
     cpu = torch.device("cpu")
     load = os.getloadavg()[0]

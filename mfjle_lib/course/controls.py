@@ -24,6 +24,7 @@ import pandas as pd
 from ..evaluation.fusion_choice import report_val_fusion
 from ..evaluation.outputs import load_outputs
 from ..evaluation.reports import HEADERS
+from ..evaluation.study_table import mean_std_text
 from ..method.fusion import paper_fusion_weights
 from ..models.arms import ARMS, EXTRA_STEPS, GAIN_STEPS, arm_settings
 from ..models.registry import model_spec
@@ -150,11 +151,10 @@ def summarise_parts(parts: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def part_text(row: Mapping[str, Any], digits: int = 3) -> str:
+def part_text(row: Mapping[str, Any]) -> str:
     """One step of the split: '+0.035 ± 0.006 (3/3 seeds above 0)'; on one seed '+0.036 (n = 1)', no spread."""
-    if row["n"] < 2:
-        return f"{row['mean']:+.{digits}f} (n = {row['n']})"
-    return f"{row['mean']:+.{digits}f} ± {row['std']:.{digits}f} ({row['seeds above 0']} seeds above 0)"
+    counted = "n = 1" if row["n"] < 2 else f"{row['seeds above 0']} seeds above 0"
+    return f"{mean_std_text(row['mean'], row['std'], row['n'], signed=True)} ({counted})"
 
 
 def fusion_gain_table(base: Sequence[Any], mf: Sequence[Any]) -> pd.DataFrame:
@@ -173,12 +173,12 @@ def fusion_gain_table(base: Sequence[Any], mf: Sequence[Any]) -> pd.DataFrame:
     )
 
 
-def split_sentence(split: pd.DataFrame, rule: str, digits: int = 3) -> str:
+def split_sentence(split: pd.DataFrame, rule: str) -> str:
     """The split as one sentence: 'MF-JLE − ResNet-18 = ensembling +x ± s + locality … = total', on the seeds the
     parts share (`summarise_parts`), then every other step; one seed reads 'n = 1', not a spread."""
 
     def cell(part: str) -> str:
-        return part_text(split.loc[part], digits)
+        return part_text(split.loc[part])
 
     parts = [part for _, _, part in GAIN_STEPS if part in split.index]
     whole = len(parts) == len(GAIN_STEPS) and TOTAL in split.index

@@ -21,7 +21,7 @@ from ..evaluation.outputs import Outputs, load_outputs
 from ..evaluation.per_label import per_label_report
 from ..evaluation.reports import HEADERS, results_table, styled
 from ..evaluation.study_runs import parse_run_name
-from ..evaluation.study_table import interval_text
+from ..evaluation.study_table import interval_text, mean_std_text
 from ..method.metrics import LOWER_IS_BETTER, METRIC_KEYS, multilabel_metrics
 from ..models.arms import ARMS
 from ..paths import work_dir
@@ -215,14 +215,14 @@ def arm_values(
 
 def arm_table(study: dict[str, Any], metric: str = "micro_f1", **where: str) -> pd.DataFrame:
     """One row per control arm finished on at least one seed: its seeds and test `metric` (mean ± std) at both rules;
-    an arm with one seed shows its value and 'n = 1', no spread."""
+    an arm with one seed shows its value alone (`study_table.mean_std_text`), no spread."""
     rows: dict[str, dict[str, Any]] = {}
     for rule, label in (("paper", "paper's rule"), ("val", "equal care")):
         for arm, column in arm_values(study, metric, rule, **where).items():
             v = column.dropna()
             rows.setdefault(arm, {"seeds": ", ".join(str(s) for s in v.index)})
-            spread = f"± {v.std(ddof=1):.3f}" if len(v) > 1 else "(n = 1)"  # one seed has no spread
-            rows[arm][f"{HEADERS[metric]}, {label}"] = f"{v.mean():.3f} {spread}"
+            std = v.std(ddof=1) if len(v) > 1 else np.nan  # one seed has no spread (its seeds are listed)
+            rows[arm][f"{HEADERS[metric]}, {label}"] = mean_std_text(v.mean(), std, len(v))
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "arm (test split)"
     return frame
